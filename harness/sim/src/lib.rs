@@ -1,0 +1,29 @@
+//! An embedded Kubernetes cluster simulator with a model of the Flink
+//! Kubernetes Operator.
+//!
+//! It serves a subset of the Kubernetes API over HTTP on 127.0.0.1 with a
+//! bearer token, so `kubectl` and `kube` talk to it as to a real cluster, and
+//! runs controllers (workloads and the Flink operator) against a virtual clock
+//! with a speed factor.
+//!
+//! # Layout
+//!
+//! The core is pure and synchronous; async and I/O live only in [`api`].
+//!
+//! - [`clock`]: virtual time and timestamp formatting.
+//! - [`resource`]: the kinds served (built-ins and CRDs).
+//! - [`store`]: objects, resourceVersions, finalizers, change history.
+//! - [`cluster`]: the store plus controllers and admission, stepped by time.
+//! - [`api`]: the HTTP edge: routing, discovery, CRUD, watch, patch, tables.
+//!
+//! Start reading at [`cluster::Cluster`], then [`api`].
+//!
+//! Architecture invariant: nothing outside [`api`] and
+//! [`clock::VirtualClock`] reads the wall clock, spawns tasks or does I/O.
+
+pub mod clock;
+pub mod cluster;
+pub mod error;
+pub mod resource;
+pub mod rng;
+pub mod store;

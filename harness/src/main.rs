@@ -1,0 +1,17 @@
+//! The `harness` command line: see `harness --help`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = harness::cli::Cli::parse();
+    harness::cli::init_logging(cli.verbose);
+    match harness::cli::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
