@@ -21,9 +21,20 @@
 //! Architecture invariant: nothing outside [`api`] and
 //! [`clock::VirtualClock`] reads the wall clock, spawns tasks or does I/O.
 
+pub mod api;
 pub mod clock;
 pub mod cluster;
+pub mod controllers;
+pub mod crd;
 pub mod error;
+pub mod operator;
 pub mod resource;
 pub mod rng;
 pub mod store;
+
+/// A cluster as the harness runs it: built-in controllers, the Flink
+/// operator's CRDs, controller and admission webhook, all installed, as on a
+/// cluster where the operator's Helm chart has been applied.
+pub fn standard_cluster(seed: u64, now: clock::SimTime) -> cluster::Cluster {
+    cluster::Cluster::new(seed, now)
+}
