@@ -27,10 +27,15 @@ pub mod cluster;
 pub mod controllers;
 pub mod crd;
 pub mod error;
+pub mod kubeconfig;
 pub mod operator;
+pub mod patch;
 pub mod resource;
 pub mod rng;
+pub mod schema;
+pub mod selector;
 pub mod store;
+pub mod table;
 
 /// A cluster as the harness runs it: built-in controllers, the Flink
 /// operator's CRDs, controller and admission webhook, all installed, as on a

@@ -1,0 +1,1 @@
+//! Writing the kubeconfig that points kubectl and kube at the simulator.
