@@ -1,0 +1,202 @@
+//! The tidy test: architecture invariants and house rules, checked by `cargo test`.
+//!
+//! Each check reads the source tree as text, so it costs milliseconds and needs
+//! no extra dependencies. A failure names the file and the rule; the fix is in
+//! that file, or, if the rule itself changed, here and in `ARCHITECTURE.md`.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
+
+use crate::process::project_root;
+
+/// Folders whose Rust sources are ours (not generated, not vendored).
+const SOURCE_ROOTS: &[&str] = &["harness", "benches", "xtask"];
+
+fn rust_files() -> Vec<PathBuf> {
+    let root = project_root();
+    let mut files = Vec::new();
+    for dir in SOURCE_ROOTS {
+        collect(&root.join(dir), "rs", &mut files);
+    }
+    files.sort();
+    files
+}
+
+fn collect(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n == "target") {
+                continue;
+            }
+            collect(&path, ext, out);
+        } else if path.extension().is_some_and(|e| e == ext) {
+            out.push(path);
+        }
+    }
+}
+
+fn relative(path: &Path) -> String {
+    path.strip_prefix(project_root()).unwrap_or(path).display().to_string()
+}
+
+fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()))
+}
+
+/// Every Rust file opens with a `//!` module doc that says what it owns.
+#[test]
+fn every_module_has_a_doc() {
+    let missing: Vec<String> = rust_files()
+        .into_iter()
+        .filter(|path| !read(path).trim_start().starts_with("//!"))
+        .map(|path| relative(&path))
+        .collect();
+    assert!(missing.is_empty(), "these files do not start with a `//!` module doc:\n  {}", missing.join("\n  "));
+}
+
+/// Tests never hide: no `#[should_panic]`, and every ignored test says why.
+#[test]
+fn ignored_tests_give_a_reason() {
+    let mut bad = Vec::new();
+    for path in rust_files() {
+        for (idx, line) in read(&path).lines().enumerate() {
+            let line = line.trim();
+            if line.starts_with("#[should_panic") {
+                bad.push(format!("{}:{}: #[should_panic] (assert the error instead)", relative(&path), idx + 1));
+            }
+            if line.starts_with("#[ignore") && !line.starts_with("#[ignore = \"needs ") {
+                bad.push(format!(
+                    "{}:{}: #[ignore] without `= \"needs <what> (<why>)\"`",
+                    relative(&path),
+                    idx + 1
+                ));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "test attribute rules broken:\n  {}", bad.join("\n  "));
+}
+
+/// Dependencies are declared once, in the workspace, with their versions.
+#[test]
+fn member_crates_take_versions_from_the_workspace() {
+    let root = project_root();
+    let mut bad = Vec::new();
+    for manifest in ["harness", "harness/sim", "harness/pipeline", "harness/infra", "benches", "xtask"] {
+        let path = root.join(manifest).join("Cargo.toml");
+        let mut in_deps = false;
+        for line in read(&path).lines() {
+            let line = line.trim();
+            if line.starts_with('[') {
+                in_deps = line.ends_with("dependencies]");
+                continue;
+            }
+            if in_deps && !line.is_empty() && !line.starts_with('#') && !line.contains("workspace = true") {
+                bad.push(format!("{}: `{line}`", relative(&path)));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "declare these in the root [workspace.dependencies]:\n  {}", bad.join("\n  "));
+}
+
+fn dependencies(manifest: &str) -> Vec<String> {
+    let text = read(&project_root().join(manifest).join("Cargo.toml"));
+    let mut deps = Vec::new();
+    let mut in_deps = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_deps = line == "[dependencies]";
+            continue;
+        }
+        if in_deps {
+            if let Some((name, _)) = line.split_once(['=', '.']) {
+                if !name.trim().is_empty() && !name.starts_with('#') {
+                    deps.push(name.trim().to_string());
+                }
+            }
+        }
+    }
+    deps
+}
+
+/// Architecture invariant: the pipeline core has no I/O dependencies, and the
+/// simulator does not know the Kubernetes client or the pipeline's infrastructure.
+#[test]
+fn crate_boundaries_hold() {
+    let core = dependencies("harness/pipeline");
+    let io = ["tokio", "rdkafka", "redis", "hyper", "kube", "testcontainers", "futures"];
+    let leaks: Vec<&String> = core.iter().filter(|d| io.contains(&d.as_str())).collect();
+    assert!(leaks.is_empty(), "harness-pipeline must stay pure, but depends on {leaks:?}");
+    let sim = dependencies("harness/sim");
+    let foreign = ["kube", "k8s-openapi", "rdkafka", "redis", "testcontainers", "harness-pipeline", "harness-infra"];
+    let leaks: Vec<&String> = sim.iter().filter(|d| foreign.contains(&d.as_str())).collect();
+    assert!(leaks.is_empty(), "harness-sim must not depend on {leaks:?}");
+}
+
+/// Architecture invariant: the pure cores never read the wall clock, sleep,
+/// spawn or do I/O; only the simulator's HTTP edge and its clock may.
+#[test]
+fn pure_cores_stay_pure() {
+    let root = project_root();
+    let forbidden = [
+        "Instant::now",
+        "SystemTime::now",
+        "thread::spawn",
+        "thread::sleep",
+        "tokio::",
+        "std::fs",
+        "std::net",
+    ];
+    let mut bad = Vec::new();
+    let mut check = |dir: &str, allowed: &[&str]| {
+        let mut files = Vec::new();
+        collect(&root.join(dir), "rs", &mut files);
+        for path in files {
+            let rel = relative(&path);
+            if allowed.iter().any(|a| rel.starts_with(a)) {
+                continue;
+            }
+            let text = read(&path);
+            // Unit tests at the bottom of a file may use std freely.
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for word in forbidden {
+                if code.contains(word) {
+                    bad.push(format!("{rel}: uses `{word}`"));
+                }
+            }
+        }
+    };
+    check("harness/pipeline/src", &[]);
+    check("harness/sim/src", &["harness/sim/src/api", "harness/sim/src/clock.rs", "harness/sim/src/kubeconfig.rs"]);
+    assert!(bad.is_empty(), "pure core rules broken:\n  {}", bad.join("\n  "));
+}
+
+/// `ARCHITECTURE.md` names every crate and every top-level module folder, so
+/// the map stays true as the code grows.
+#[test]
+fn architecture_map_covers_the_code() {
+    let root = project_root();
+    let map = read(&root.join("ARCHITECTURE.md"));
+    let mut missing = Vec::new();
+    for src in ["harness/src", "harness/sim/src", "harness/pipeline/src", "harness/infra/src"] {
+        let Ok(entries) = fs::read_dir(root.join(src)) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+            if ["lib", "main", "mod"].contains(&name.as_str()) {
+                continue;
+            }
+            let file_name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            let shown = format!("{src}/{file_name}");
+            let shown = if path.is_dir() { format!("{shown}/") } else { shown };
+            if !map.contains(&shown) && !map.contains(&format!("`{file_name}`")) {
+                missing.push(shown);
+            }
+        }
+    }
+    assert!(missing.is_empty(), "ARCHITECTURE.md does not mention:\n  {}", missing.join("\n  "));
+}
