@@ -1,0 +1,305 @@
+//! Running Kafka providers behind one handle, [`Kafka`]: its bootstrap
+//! servers, topic creation, the faults it supports, and the client settings
+//! every producer and consumer of the harness starts from.
+
+pub mod containers;
+mod continuity;
+pub mod embedded;
+pub mod local;
+
+use std::time::Duration;
+
+use rdkafka::{
+    ClientConfig,
+    admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
+    client::DefaultClientContext,
+    consumer::{BaseConsumer, Consumer},
+    types::RDKafkaErrorCode,
+};
+
+pub use self::{
+    continuity::{OffsetContinuity, OffsetGap},
+    local::BrokerStorage,
+};
+use self::{embedded::EmbeddedKafka, local::LocalBroker};
+use crate::{
+    Error, Fault, Result, containers::ContainerService, process::free_port, spec::KafkaSpec,
+};
+
+/// How long one metadata or admin request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a (re)started container may take to serve metadata.
+const CONTAINER_READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Which provider runs a [`Kafka`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KafkaKind {
+    /// librdkafka's in-process mock cluster.
+    Embedded,
+    /// A broker process from PATH.
+    Local,
+    /// A testcontainers container.
+    Containers,
+    /// Bootstrap servers given by the user.
+    External,
+}
+
+impl KafkaKind {
+    /// Lowercase provider name.
+    pub fn name(self) -> &'static str {
+        match self {
+            KafkaKind::Embedded => "embedded",
+            KafkaKind::Local => "local",
+            KafkaKind::Containers => "containers",
+            KafkaKind::External => "external",
+        }
+    }
+}
+
+/// A running Kafka. Dropping it stops whatever it started.
+#[derive(Debug)]
+pub struct Kafka {
+    /// `host:port[,host:port...]`.
+    bootstrap: String,
+    /// What runs it; owns the mock thread, process or container.
+    running: Running,
+}
+
+#[derive(Debug)]
+enum Running {
+    Embedded(EmbeddedKafka),
+    Local(LocalBroker),
+    Containers(Box<ContainerService>),
+    External,
+}
+
+impl Kafka {
+    /// Starts the provider a spec names and waits until it serves metadata.
+    pub async fn start(spec: &KafkaSpec) -> Result<Kafka> {
+        let (bootstrap, running) = match spec {
+            KafkaSpec::Embedded { brokers } => {
+                let mock = EmbeddedKafka::start(*brokers)?;
+                (mock.bootstrap_servers().to_owned(), Running::Embedded(mock))
+            }
+            KafkaSpec::Local { binary } => {
+                let broker = LocalBroker::start(binary.as_deref()).await?;
+                (
+                    broker.bootstrap_servers().to_owned(),
+                    Running::Local(broker),
+                )
+            }
+            KafkaSpec::Containers { image } => {
+                let host_port = free_port()?;
+                let service = ContainerService::start(containers::plan(image, host_port)).await?;
+                let bootstrap = format!("127.0.0.1:{host_port}");
+                wait_for_metadata(&bootstrap, CONTAINER_READY_TIMEOUT).await?;
+                (bootstrap, Running::Containers(Box::new(service)))
+            }
+            KafkaSpec::External { bootstrap_servers } => {
+                (bootstrap_servers.clone(), Running::External)
+            }
+        };
+        Ok(Kafka { bootstrap, running })
+    }
+
+    /// The bootstrap servers to give clients.
+    pub fn bootstrap_servers(&self) -> &str {
+        &self.bootstrap
+    }
+
+    /// Which provider runs this Kafka.
+    pub fn kind(&self) -> KafkaKind {
+        match self.running {
+            Running::Embedded(_) => KafkaKind::Embedded,
+            Running::Local(_) => KafkaKind::Local,
+            Running::Containers(_) => KafkaKind::Containers,
+            Running::External => KafkaKind::External,
+        }
+    }
+
+    /// The local broker's storage engine (`None` for other providers).
+    pub fn local_storage(&self) -> Option<&BrokerStorage> {
+        match &self.running {
+            Running::Local(broker) => Some(broker.storage()),
+            _ => None,
+        }
+    }
+
+    /// The local broker's process id while it runs (`None` for other providers).
+    pub fn pid(&self) -> Option<u32> {
+        match &self.running {
+            Running::Local(broker) => broker.pid(),
+            _ => None,
+        }
+    }
+
+    /// A client configuration for this Kafka; see [`client_config`].
+    pub fn client_config(&self) -> ClientConfig {
+        client_config(&self.bootstrap)
+    }
+
+    /// Creates a topic with `partitions` partitions (replication factor 1).
+    /// An existing topic is left unchanged and is not an error.
+    pub async fn create_topic(&self, name: &str, partitions: i32) -> Result<()> {
+        match &self.running {
+            // The mock does not serve CreateTopics; its own API does it.
+            Running::Embedded(mock) => mock.create_topic(name, partitions),
+            _ => create_topic_with_admin(&self.bootstrap, name, partitions).await,
+        }
+    }
+
+    /// Whether [`Kafka::apply`] can apply `fault` to this provider.
+    pub fn supports(&self, _fault: Fault) -> bool {
+        !matches!(self.running, Running::External)
+    }
+
+    /// Applies a fault (see [`Fault`] for what each means here). `start` and
+    /// `restart` return once the broker serves metadata again.
+    pub async fn apply(&mut self, fault: Fault) -> Result<()> {
+        match &mut self.running {
+            Running::Embedded(mock) => match fault {
+                Fault::Stop | Fault::Kill => mock.set_brokers_up(false),
+                Fault::Start => mock.set_brokers_up(true),
+                Fault::Restart => {
+                    mock.set_brokers_up(false)?;
+                    mock.set_brokers_up(true)
+                }
+            },
+            Running::Local(broker) => broker.apply(fault).await,
+            Running::Containers(service) => {
+                service.apply(fault).await?;
+                if matches!(fault, Fault::Start | Fault::Restart) {
+                    wait_for_metadata(&self.bootstrap, CONTAINER_READY_TIMEOUT).await?;
+                }
+                Ok(())
+            }
+            Running::External => Err(Error::FaultUnsupported {
+                fault,
+                provider: "kafka external".into(),
+            }),
+        }
+    }
+
+    /// Partitions of `topic` whose earliest retained offset is above 0, i.e.
+    /// records that were produced and are gone. Nothing in the harness deletes
+    /// records, so on the embedded provider this is its retention cap at work
+    /// (see [`embedded`]); a consumer starting from 0 will miss them.
+    pub async fn retention_loss(&self, topic: &str) -> Result<Vec<(i32, i64)>> {
+        let bootstrap = self.bootstrap.clone();
+        let topic = topic.to_owned();
+        blocking(move || {
+            let consumer = consumer_for_metadata(&bootstrap)?;
+            let kafka_failed = |step: String, source| Error::KafkaFailed {
+                step,
+                bootstrap: bootstrap.clone(),
+                source: Box::new(source),
+            };
+            let metadata = consumer
+                .fetch_metadata(Some(&topic), REQUEST_TIMEOUT)
+                .map_err(|source| kafka_failed(format!("fetch metadata of {topic}"), source))?;
+            let mut lost = Vec::new();
+            for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+                let (low, _) = consumer
+                    .fetch_watermarks(&topic, partition.id(), REQUEST_TIMEOUT)
+                    .map_err(|source| {
+                        kafka_failed(format!("fetch watermarks of {topic}"), source)
+                    })?;
+                if low > 0 {
+                    lost.push((partition.id(), low));
+                }
+            }
+            Ok(lost)
+        })
+        .await
+    }
+}
+
+/// The settings every harness client starts from: the bootstrap servers,
+/// IPv4 (local brokers listen on IPv4 only while `localhost` may resolve to
+/// ::1), and a short reconnect back-off cap (librdkafka's default of 10 s
+/// would make recovery from an injected outage needlessly slow).
+pub fn client_config(bootstrap: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("broker.address.family", "v4")
+        .set("reconnect.backoff.max.ms", "1000");
+    config
+}
+
+/// Polls a metadata request until it succeeds or `timeout` passes.
+pub async fn wait_for_metadata(bootstrap: &str, timeout: Duration) -> Result<()> {
+    crate::process::poll_ready(
+        "kafka",
+        timeout,
+        || Ok(()),
+        || probe_metadata(bootstrap.to_owned()),
+    )
+    .await
+}
+
+/// One metadata request (the readiness probe of the process providers).
+pub(crate) async fn probe_metadata(bootstrap: String) -> Result<()> {
+    blocking(move || {
+        let consumer = consumer_for_metadata(&bootstrap)?;
+        consumer
+            .fetch_metadata(None, Duration::from_secs(1))
+            .map(drop)
+            .map_err(|source| Error::KafkaFailed {
+                step: "fetch metadata".into(),
+                bootstrap,
+                source: Box::new(source),
+            })
+    })
+    .await
+}
+
+async fn create_topic_with_admin(bootstrap: &str, name: &str, partitions: i32) -> Result<()> {
+    let kafka_failed = |source| Error::KafkaFailed {
+        step: format!("create topic {name}"),
+        bootstrap: bootstrap.to_owned(),
+        source: Box::new(source),
+    };
+    let admin: AdminClient<DefaultClientContext> =
+        client_config(bootstrap).create().map_err(kafka_failed)?;
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let options = AdminOptions::new()
+        .operation_timeout(Some(REQUEST_TIMEOUT))
+        .request_timeout(Some(REQUEST_TIMEOUT));
+    let results = admin
+        .create_topics([&topic], &options)
+        .await
+        .map_err(kafka_failed)?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((_, code)) => return Err(kafka_failed(rdkafka::error::KafkaError::AdminOp(code))),
+        }
+    }
+    Ok(())
+}
+
+fn consumer_for_metadata(bootstrap: &str) -> Result<BaseConsumer> {
+    client_config(bootstrap)
+        .create()
+        .map_err(|source| Error::KafkaFailed {
+            step: "create a metadata client".into(),
+            bootstrap: bootstrap.to_owned(),
+            source: Box::new(source),
+        })
+}
+
+/// Runs blocking librdkafka calls off the async worker threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|join| {
+            Err(Error::PrepareFailed {
+                what: "a blocking kafka call",
+                source: std::io::Error::other(join.to_string()),
+            })
+        })
+}
