@@ -1,10 +1,96 @@
-//! The feature pipeline's pure core.
+//! The feature pipeline's pure core: the Rust port of the users' Flink feature
+//! jobs, and the oracle that says exactly what Redis must contain.
 //!
 //! Event decoding, event-time windows with watermarks, the three feature
-//! computations of the seed's Flink jobs (user features, item hot scores,
-//! recommendation metrics), checkpoint state, the seeded event generator, and
-//! the oracle that computes from a list of events exactly what Redis must hold.
+//! computations (user features, item hot scores, recommendation metrics),
+//! checkpoint state, the Redis data model, the seeded event generator, and the
+//! oracle. The contract is DESIGN.md's "Semantics of the feature pipeline";
+//! where this crate had to choose, the choice is documented at that place.
 //!
-//! Architecture invariant: no I/O, no threads, no wall clock. The runtime in
-//! `harness::pipeline` feeds this core from Kafka or a file and writes its
-//! outputs to Redis.
+//! **Architecture invariant:** no I/O, no threads, no wall clock, no async. The
+//! runtime in `harness::pipeline` feeds this core from Kafka or a file, executes
+//! its Redis writes, serves its metrics and stores its checkpoints; this crate
+//! only computes. That is what makes it property-testable and lets the oracle
+//! and the pipeline share one definition of the semantics.
+//!
+//! # Where to start reading
+//!
+//! [`engine`] (the job, per-event steps), then [`window`] and [`watermark`], then
+//! the three files under [`features`].
+//!
+//! # Public API (stable; the runtime, benches and scenarios build on it)
+//!
+//! ```text
+//! decode(&[u8]) -> Result<Event<'_>, Malformed>              // decoding alone (benches)
+//! EngineConfig { watermark_delay_ms, hot_top_n, hot_half_life_ms,
+//!                active_period_utc_offset_minutes, key_templates, hot_ttl_secs }  // Default = DESIGN
+//! Engine::new(EngineConfig, &[SplitId]) -> Engine
+//! Engine::process(&mut self, SplitId, offset: i64, payload: &[u8], &mut Vec<Output>)
+//! Engine::drain(&mut self, &mut Vec<Output>)                 // end of input / stop --drain
+//! Engine::snapshot(&self) -> Checkpoint                      // to_json / from_json, versioned
+//! Engine::restore(EngineConfig, Checkpoint) -> Result<Engine, RestoreError>
+//! Engine::stats(&self) -> &Stats; watermark() -> Option<i64>; splits() -> &[SplitProgress]
+//! Output::{UserFeatures, HotItems, Metrics, DeadLetter}
+//! EngineConfig::redis_write(&Output) -> Option<RedisWrite>   // Hash | ReplaceZset
+//! RedisState::apply(&RedisWrite); diff(&expected, &actual) -> Vec<Difference>
+//! oracle(&EngineConfig, events) -> RunOutput                 // rows, dead letters, stats, RedisState, files()
+//! Recorder                                                   // collects any run like the oracle does
+//! Generator::new(GeneratorConfig)?: Iterator<GeneratedEvent { key, payload, kind }>, next_into(..)
+//! ```
+//!
+//! A runtime loop is: for each record, `engine.process(partition, offset,
+//! payload, &mut outputs)`; execute `config.redis_write(&o)` for each output in
+//! order (per-key order matters), publish `Output::Metrics`, send
+//! `Output::DeadLetter` to the dead-letter topic; periodically, once every
+//! write so far is acknowledged, persist `engine.snapshot().to_json()`; on
+//! restart `Engine::restore` and seek each partition to
+//! `checkpoint.next_offset(partition)`.
+//!
+//! # Several input splits
+//!
+//! The DESIGN's watermark is defined for one ordered input. With several
+//! splits (Kafka partitions) the engine does what Flink's Kafka source does:
+//! one watermark per split, the effective watermark is the minimum over the
+//! assigned splits, and a split that has seen no valid event yet holds it back
+//! (there is no idleness timeout). With one split this is exactly the DESIGN's
+//! rule. The consequence: with several splits, whether an event is late can
+//! depend on how the consumer interleaves the partitions (true in Flink too),
+//! so exact agreement with the oracle (which reads one ordered input) needs
+//! one partition, or data with no late events. The generator's guarantees about
+//! late events under several splits are stated in [`generator`].
+//!
+//! # Where this model differs from the real system
+//!
+//! - Timestamps above [`event::MAX_TIMESTAMP_MS`] (year 9999) are malformed; the
+//!   DESIGN only says "≥ 0".
+//! - A duplicated known field, and a `null` `watch_duration_ms`, are malformed
+//!   (the DESIGN does not say which copy wins, and allows "absent", not null).
+//! - Records whose offset a split has already processed are skipped, which
+//!   makes the engine idempotent under redelivery; Flink relies on seeking.
+
+pub mod checkpoint;
+pub mod engine;
+pub mod event;
+pub mod features;
+pub mod generator;
+mod hash;
+pub mod oracle;
+pub mod redis_model;
+mod rng;
+pub mod watermark;
+pub mod window;
+
+pub use checkpoint::{CHECKPOINT_VERSION, Checkpoint, EncodeError, RestoreError};
+pub use engine::{
+    DeadLetter, DeadLetterReason, Engine, EngineConfig, Output, PerComputation, Stats,
+};
+pub use event::{Action, Event, Malformed, decode};
+pub use features::{
+    hot::{HotItem, HotItemRow, HotItems},
+    metrics::WindowMetrics,
+    user::{ActivePeriod, UserFeatures},
+};
+pub use generator::{GeneratedEvent, GeneratedKind, Generator, GeneratorConfig, GeneratorError};
+pub use oracle::{Recorder, RunOutput, oracle};
+pub use redis_model::{Difference, KeyTemplates, RedisState, RedisValue, RedisWrite, diff};
+pub use watermark::{SplitId, SplitProgress};

@@ -1,0 +1,101 @@
+//! A small, fast, non-cryptographic hasher (the Fx hash of rustc) for the hot path.
+//!
+//! The aggregation state is keyed by short strings (user and item ids) looked up
+//! once or twice per event, so SipHash's per-call cost would dominate the
+//! aggregation budget. Fx is deterministic (no random seed), which also keeps the
+//! core reproducible; the pipeline never relies on a map's iteration order
+//! anyway: everything it emits or snapshots is sorted first. Fx is not resistant
+//! to hash flooding, which is acceptable for ids produced by our own services.
+
+use std::{
+    collections::HashMap,
+    hash::{BuildHasherDefault, Hasher},
+};
+
+/// A `HashMap` using [`FxHasher`].
+pub(crate) type FxHashMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// The multiplier of rustc's Fx hash (a 64-bit odd constant close to 2^64 / golden ratio).
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+/// Hashes a word at a time: rotate, xor, multiply.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct FxHasher {
+    hash: u64,
+}
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            // Mixing in the length keeps "a" and "a\0" apart.
+            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 56));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, value: u8) {
+        self.add(u64::from(value));
+    }
+
+    #[inline]
+    fn write_u64(&mut self, value: u64) {
+        self.add(value);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, value: usize) {
+        self.add(value as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+
+    use super::FxHasher;
+
+    fn hash(value: &str) -> u64 {
+        BuildHasherDefault::<FxHasher>::default().hash_one(value)
+    }
+
+    #[test]
+    fn equal_strings_hash_equal_and_neighbours_differ() {
+        assert_eq!(hash("user_000123"), hash(&String::from("user_000123")));
+        let values = [
+            "",
+            "a",
+            "a\0",
+            "ab",
+            "user_000123",
+            "user_000124",
+            "user_0001230",
+        ];
+        for (idx, left) in values.iter().enumerate() {
+            for right in &values[idx + 1..] {
+                assert_ne!(hash(left), hash(right), "{left:?} and {right:?} collide");
+            }
+        }
+    }
+}
