@@ -1,2 +1,215 @@
 //! Runs scenario steps against a cluster, evaluates assertions, and writes
 //! reports (JUnit XML, versioned JSON, Markdown summary).
+//!
+//! [`run`] executes validated scenarios one after another, each in its own
+//! namespace, and returns a [`report::RunReport`]; [`write_reports`] renders
+//! it. The runner only talks to the cluster through [`crate::cluster::Cluster`],
+//! so it does not know (or care) whether that is the simulator.
+//!
+//! - one module per verb: `apply`, `patch`, `delete`, `assert` (also the
+//!   `error` verb), `wait`, `exec`; `sleep` is one line in `execute`;
+//! - `execute`: step order, blocks, skips, capability checks;
+//! - `deadline`: cluster-time deadlines and polling; [`matcher`]: partial
+//!   matching and diffs;
+//! - `namespace`, `diagnostics`: per-scenario setup, teardown and failure
+//!   bundles;
+//! - [`report`] and `report_*`: the result model and its renderings.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Instant,
+};
+
+pub mod matcher;
+pub mod report;
+pub mod report_json;
+pub mod report_junit;
+pub mod report_markdown;
+pub mod report_table;
+
+mod apply;
+mod assert;
+mod context;
+mod deadline;
+mod delete;
+mod diagnostics;
+mod exec;
+mod execute;
+mod expect;
+mod namespace;
+mod objects;
+mod patch;
+mod wait;
+
+pub use namespace::SCENARIO_LABEL;
+
+use self::{
+    context::Ctx,
+    execute::Executor,
+    report::{Elapsed, Outcome, RunReport, ScenarioReport, StepReport, Totals, Versions},
+};
+use crate::{
+    cluster::{Cluster, Kinds},
+    scenario::{Scenario, Step, model::API_VERSION, template::Vars},
+};
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Where reports and diagnostics go (`target/e2e` by default).
+    pub report_dir: PathBuf,
+    /// Keep each scenario's namespace for inspection.
+    pub keep_namespaces: bool,
+    /// Skip the remaining scenarios after the first failure.
+    pub fail_fast: bool,
+    /// Print the step table to stdout as steps finish.
+    pub progress: bool,
+}
+
+/// Runs every scenario and returns the report (also for failures: a failed
+/// scenario is a result, not an error).
+pub async fn run(scenarios: &[Scenario], cluster: &Cluster, config: &RunConfig) -> RunReport {
+    let kinds = Kinds::new(cluster.client.clone());
+    let started_real = Instant::now();
+    let started_cluster = cluster.clock.now();
+    let mut report = RunReport {
+        schema_version: report::SCHEMA_VERSION,
+        versions: Versions { harness: env!("CARGO_PKG_VERSION"), scenario_api: API_VERSION, kubernetes: cluster.info.kubernetes_version.clone() },
+        started_at: crate::cluster::ClusterClock::Wall.now().rfc3339(),
+        backend: cluster.info.clone(),
+        outcome: Outcome::Pass,
+        totals: Totals::default(),
+        durations: Elapsed::default(),
+        scenarios: Vec::new(),
+    };
+    if config.progress {
+        println!("{}", report_table::backend_line(&cluster.info));
+    }
+    for scenario in scenarios {
+        let failed_before = report.scenarios.iter().any(|s| s.outcome == Outcome::Fail);
+        let result = if config.fail_fast && failed_before {
+            skipped(scenario, "--fail-fast: an earlier scenario failed")
+        } else {
+            run_scenario(scenario, cluster, &kinds, config).await
+        };
+        if config.progress {
+            print!("{}", report_table::scenario_footer(&result));
+        }
+        report.scenarios.push(result);
+    }
+    report.durations = Elapsed { real: started_real.elapsed(), cluster: cluster.clock.now().since(started_cluster) };
+    report.finish();
+    if config.progress {
+        print!("{}", report_table::run_footer(&report));
+    }
+    report
+}
+
+async fn run_scenario(scenario: &Scenario, cluster: &Cluster, kinds: &Kinds, config: &RunConfig) -> ScenarioReport {
+    let started_real = Instant::now();
+    let started_cluster = cluster.clock.now();
+    let mut result = skipped(scenario, "");
+    if config.progress {
+        println!("{}", report_table::scenario_header(scenario));
+    }
+    let (namespace, created) = match namespace::prepare(cluster, scenario).await {
+        Ok(found) => found,
+        Err(message) => {
+            result.outcome = Outcome::Fail;
+            for step in &mut result.steps {
+                step.skip_reason = Some("the scenario could not be set up".to_owned());
+            }
+            if config.progress {
+                println!("  setup failed: {message}");
+            }
+            result.setup_error = Some(message);
+            return result;
+        }
+    };
+    let ctx = Ctx {
+        cluster,
+        kinds,
+        scenario,
+        namespace: namespace.clone(),
+        vars: Vars::new(&namespace, scenario.spec.vars.clone()),
+        out_dir: config.report_dir.join(&scenario.metadata.name),
+    };
+    let progress = config.progress;
+    let print = move |step: &StepReport| {
+        if progress {
+            print!("{}", report_table::step_row(step));
+        }
+    };
+    let mut executor = Executor { ctx, reports: Vec::new(), diagnostics: None, on_step: &print };
+    let ok = executor.run_steps(&scenario.spec.steps, "").await;
+    result.steps = executor.reports;
+    result.diagnostics = executor.diagnostics;
+    result.namespace = namespace.clone();
+    result.outcome = if ok { Outcome::Pass } else { Outcome::Fail };
+    result.cleanup = Some(namespace::cleanup(cluster, scenario, &namespace, created, config.keep_namespaces).await);
+    result.durations = Elapsed { real: started_real.elapsed(), cluster: cluster.clock.now().since(started_cluster) };
+    result
+}
+
+/// A report for a scenario that did not run: every step skipped.
+fn skipped(scenario: &Scenario, reason: &str) -> ScenarioReport {
+    let mut steps = Vec::new();
+    collect_skips(&scenario.spec.steps, "", reason, &mut steps);
+    ScenarioReport {
+        name: scenario.metadata.name.clone(),
+        file: scenario.file.clone(),
+        description: scenario.metadata.description.clone(),
+        labels: scenario.metadata.labels.clone(),
+        namespace: String::new(),
+        outcome: Outcome::Skip,
+        durations: Elapsed::default(),
+        steps,
+        setup_error: None,
+        diagnostics: None,
+        cleanup: None,
+    }
+}
+
+fn collect_skips(steps: &[Step], prefix: &str, reason: &str, out: &mut Vec<StepReport>) {
+    for (index, step) in steps.iter().enumerate() {
+        let id = format!("{prefix}{}", index + 1);
+        match &step.action {
+            crate::scenario::Action::Block(block) => {
+                collect_skips(&block.try_steps, &format!("{id}.try."), reason, out);
+                collect_skips(&block.catch_steps, &format!("{id}.catch."), reason, out);
+                collect_skips(&block.finally_steps, &format!("{id}.finally."), reason, out);
+            }
+            _ => out.push(StepReport {
+                id,
+                name: execute::step_name(step),
+                verb: step.action.verb(),
+                outcome: Outcome::Skip,
+                durations: Elapsed::default(),
+                failure: None,
+                skip_reason: Some(reason.to_owned()),
+                notes: Vec::new(),
+            }),
+        }
+    }
+}
+
+/// Paths of the written reports.
+#[derive(Debug, Clone)]
+pub struct ReportPaths {
+    /// `junit.xml`.
+    pub junit: PathBuf,
+    /// `report.json`.
+    pub json: PathBuf,
+    /// `summary.md`.
+    pub markdown: PathBuf,
+}
+
+/// Writes `junit.xml`, `report.json` and `summary.md` into `dir`, with every
+/// string in `secrets` redacted.
+pub fn write_reports(report: &RunReport, dir: &Path, secrets: &[String]) -> std::io::Result<ReportPaths> {
+    let paths = ReportPaths { junit: dir.join("junit.xml"), json: dir.join("report.json"), markdown: dir.join("summary.md") };
+    report::write_redacted(&paths.junit, &report_junit::render(report), secrets)?;
+    report::write_redacted(&paths.json, &report_json::render(report), secrets)?;
+    report::write_redacted(&paths.markdown, &report_markdown::render(report), secrets)?;
+    Ok(paths)
+}

@@ -1,0 +1,287 @@
+//! What a run produced, as data: per-step outcomes with real and cluster
+//! durations, failures with the deadline that expired and a path-precise
+//! diff. The writers (`report_json`, `report_junit`, `report_markdown`,
+//! `report_table`) only render this model, so they cannot disagree.
+
+use std::{path::PathBuf, time::Duration};
+
+use serde::Serialize;
+
+use crate::{cluster::BackendInfo, scenario::TimeoutKind};
+
+/// Version tag of `report.json`; bump it when the shape changes.
+pub const SCHEMA_VERSION: &str = "harness.flink.dev/report/v1";
+
+/// Pass, fail or skip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// It ran and held.
+    Pass,
+    /// It ran and did not hold, or could not run.
+    Fail,
+    /// It did not run (an earlier step failed, or the backend cannot do it).
+    Skip,
+}
+
+impl Outcome {
+    /// `pass`, `fail` or `skip`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Skip => "skip",
+        }
+    }
+}
+
+/// A duration measured both ways.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Elapsed {
+    /// Wall-clock time on the machine running the harness.
+    pub real: Duration,
+    /// Cluster time (virtual on the simulator).
+    pub cluster: Duration,
+}
+
+impl Serialize for Elapsed {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("Elapsed", 2)?;
+        s.serialize_field("realMs", &(self.real.as_millis() as u64))?;
+        s.serialize_field("clusterMs", &(self.cluster.as_millis() as u64))?;
+        s.end()
+    }
+}
+
+/// The deadline that expired.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExpiredDeadline {
+    /// Which timeout (`assert`, `apply`, ...), or `None` for a
+    /// `consistently` window.
+    pub kind: Option<TimeoutKind>,
+    /// Its length as configured, e.g. `5m`.
+    pub timeout: String,
+    /// Its length in milliseconds of the clock it is measured on.
+    pub timeout_ms: u64,
+    /// `cluster` or `real`.
+    pub clock: &'static str,
+    /// The real time it took to expire, in milliseconds.
+    pub real_ms: u64,
+}
+
+/// Why a step failed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Failure {
+    /// One line, e.g. `assert timed out after 5m (cluster time; 3.00s real)`.
+    pub message: String,
+    /// Set when a deadline expired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<ExpiredDeadline>,
+    /// Expected-versus-actual lines, each naming a field path.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub diff: Vec<String>,
+    /// Process output (exec), trimmed to its end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+}
+
+impl Failure {
+    /// A failure with just a message.
+    pub fn new(message: impl Into<String>) -> Failure {
+        Failure { message: message.into(), deadline: None, diff: Vec::new(), output: None }
+    }
+
+    /// The same failure with diff lines.
+    pub fn with_diff(mut self, diff: Vec<String>) -> Failure {
+        self.diff = diff;
+        self
+    }
+}
+
+/// One step's result.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepReport {
+    /// Position: `3` at top level, `4.try.2` inside a block.
+    pub id: String,
+    /// The step's name, or a summary of its verb.
+    pub name: String,
+    /// The verb.
+    pub verb: &'static str,
+    /// Pass, fail or skip.
+    pub outcome: Outcome,
+    /// How long it took.
+    pub durations: Elapsed,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    /// Why it was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skip_reason: Option<String>,
+    /// What it observed or recorded (captured variables, expected rejections).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// What happened to the scenario's namespace afterwards.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cleanup {
+    /// The namespace.
+    pub namespace: String,
+    /// `deleted`, `kept` (by request or because it existed before), or
+    /// `leaked` (deletion did not finish before the cleanup deadline).
+    pub result: &'static str,
+    /// Details when it did not go as planned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// One scenario's result.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScenarioReport {
+    /// `metadata.name`.
+    pub name: String,
+    /// The scenario file.
+    pub file: PathBuf,
+    /// `metadata.description`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `metadata.labels`.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// The namespace it ran in.
+    pub namespace: String,
+    /// Fail if any step failed or setup failed.
+    pub outcome: Outcome,
+    /// Total time.
+    pub durations: Elapsed,
+    /// Every step, including skipped ones, in order.
+    pub steps: Vec<StepReport>,
+    /// A failure before any step could run (e.g. the namespace).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub setup_error: Option<String>,
+    /// Where the diagnostics bundle was written, on failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<PathBuf>,
+    /// The namespace's fate; `None` if the scenario never ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cleanup: Option<Cleanup>,
+}
+
+/// Counts over a run.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Totals {
+    /// Scenarios run (or skipped by `--fail-fast`).
+    pub scenarios: usize,
+    /// Scenarios that passed.
+    pub scenarios_passed: usize,
+    /// Scenarios that failed.
+    pub scenarios_failed: usize,
+    /// Scenarios not run.
+    pub scenarios_skipped: usize,
+    /// Steps in all scenarios.
+    pub steps: usize,
+    /// Steps that passed.
+    pub steps_passed: usize,
+    /// Steps that failed.
+    pub steps_failed: usize,
+    /// Steps skipped.
+    pub steps_skipped: usize,
+}
+
+/// The whole run.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunReport {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: &'static str,
+    /// Versions of the tools involved.
+    pub versions: Versions,
+    /// Wall-clock start, RFC 3339 UTC.
+    pub started_at: String,
+    /// The backend (never credentials).
+    pub backend: BackendInfo,
+    /// Pass if every scenario passed.
+    pub outcome: Outcome,
+    /// Counts.
+    pub totals: Totals,
+    /// Total time.
+    pub durations: Elapsed,
+    /// Each scenario.
+    pub scenarios: Vec<ScenarioReport>,
+}
+
+/// Versions recorded in reports.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Versions {
+    /// This harness.
+    pub harness: &'static str,
+    /// The scenario format read.
+    pub scenario_api: &'static str,
+    /// The cluster's `gitVersion`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<String>,
+}
+
+impl RunReport {
+    /// Recomputes `totals` and `outcome` from the scenarios.
+    pub fn finish(&mut self) {
+        let mut totals = Totals { scenarios: self.scenarios.len(), ..Totals::default() };
+        for scenario in &self.scenarios {
+            match scenario.outcome {
+                Outcome::Pass => totals.scenarios_passed += 1,
+                Outcome::Fail => totals.scenarios_failed += 1,
+                Outcome::Skip => totals.scenarios_skipped += 1,
+            }
+            for step in &scenario.steps {
+                totals.steps += 1;
+                match step.outcome {
+                    Outcome::Pass => totals.steps_passed += 1,
+                    Outcome::Fail => totals.steps_failed += 1,
+                    Outcome::Skip => totals.steps_skipped += 1,
+                }
+            }
+        }
+        self.outcome = if totals.scenarios_failed > 0 { Outcome::Fail } else { Outcome::Pass };
+        self.totals = totals;
+    }
+}
+
+/// Replaces every secret in `text` with `<redacted>`. Every report writer
+/// calls this last, so a token that slipped into an error message or a
+/// command's output still never reaches a file.
+pub fn redact(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_owned();
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        if out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), "<redacted>");
+        }
+    }
+    out
+}
+
+/// Writes a report file, redacted, creating its directory.
+pub fn write_redacted(path: &std::path::Path, text: &str, secrets: &[String]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, redact(text, secrets))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_removes_every_occurrence() {
+        let secrets = vec!["s3cr3t-token-value".to_owned()];
+        assert_eq!(redact("a s3cr3t-token-value b s3cr3t-token-value", &secrets), "a <redacted> b <redacted>");
+        assert_eq!(redact("nothing here", &secrets), "nothing here");
+    }
+}
