@@ -24,7 +24,7 @@
 //! Per-(tenant, scenario) state is created on first sight and kept for the life
 //! of the engine (a few bytes once its windows have fired).
 
-use std::{fmt, num::NonZeroU64};
+use std::{fmt, hash::Hasher, num::NonZeroU64};
 
 use serde::{Deserialize, Serialize};
 
@@ -37,7 +37,7 @@ use crate::{
         metrics::{MetricsState, WindowMetrics},
         user::{UserFeatures, UserState},
     },
-    hash::FxHashMap,
+    hash::{FxHashMap, FxHasher},
     redis_model::{KeyTemplates, RedisWrite, write_for},
     watermark::{DRAINED_WATERMARK, NO_WATERMARK, SplitId, SplitProgress, Watermarks},
     window::{HOT_WINDOW, METRICS_WINDOW, USER_WINDOW},
@@ -177,15 +177,18 @@ impl Stats {
 #[derive(Debug)]
 struct Group {
     key: GroupKey,
+    /// The next-older group whose key has the same 64-bit hash (rare).
+    next_same_hash: Option<usize>,
     user: UserState,
     hot: HotState,
     metrics: MetricsState,
 }
 
 impl Group {
-    fn new(key: GroupKey) -> Group {
+    fn new(key: GroupKey, next_same_hash: Option<usize>) -> Group {
         Group {
             key,
+            next_same_hash,
             user: UserState::default(),
             hot: HotState::default(),
             metrics: MetricsState::default(),
@@ -203,9 +206,11 @@ impl Group {
 pub struct Engine {
     config: EngineConfig,
     watermarks: Watermarks,
-    /// tenant -> scenario -> index into `groups`. Two nested maps so lookups
-    /// take borrowed `&str`s and allocate nothing.
-    group_index: FxHashMap<Box<str>, FxHashMap<Box<str>, usize>>,
+    /// Hash of (tenant, scenario) -> index into `groups` of the newest group
+    /// with that hash; older ones chain through `Group::next_same_hash`. One
+    /// hash over both strings and an integer-keyed lookup is the cheapest way
+    /// to find a group from borrowed `&str`s without allocating.
+    group_index: FxHashMap<u64, usize>,
     groups: Vec<Group>,
     /// The next watermark value at which some window can fire.
     next_fire: i64,
@@ -322,14 +327,8 @@ impl Engine {
         let engaged = event.action_type.is_engagement();
         let user_start = USER_WINDOW.pane_start(ts);
         let user_on_time = engaged && USER_WINDOW.window_at(user_start).max_timestamp() > watermark;
-        let mut hot_windows = HOT_WINDOW.windows(ts);
-        let hot_earliest_late = hot_windows
-            .next()
-            .is_some_and(|w| w.max_timestamp() <= watermark);
-        let hot_any_on_time = engaged
-            && hot_windows
-                .last()
-                .is_some_and(|w| w.max_timestamp() > watermark);
+        let hot_earliest_late = HOT_WINDOW.earliest_window(ts).max_timestamp() <= watermark;
+        let hot_any_on_time = engaged && HOT_WINDOW.latest_window(ts).max_timestamp() > watermark;
         if !metrics_on_time {
             self.stats.late.metrics += 1;
         }
@@ -360,24 +359,32 @@ impl Engine {
         true
     }
 
+    fn find_group(&self, hash: u64, tenant_id: &str, scenario_id: &str) -> Option<usize> {
+        let mut next = self.group_index.get(&hash).copied();
+        while let Some(idx) = next {
+            let group = &self.groups[idx];
+            if same_text(&group.key.tenant_id, tenant_id)
+                && same_text(&group.key.scenario_id, scenario_id)
+            {
+                return Some(idx);
+            }
+            next = group.next_same_hash;
+        }
+        None
+    }
+
     fn group_mut(&mut self, tenant_id: &str, scenario_id: &str) -> &mut Group {
-        let known = self
-            .group_index
-            .get(tenant_id)
-            .and_then(|scenarios| scenarios.get(scenario_id))
-            .copied();
-        let idx = match known {
+        let hash = group_hash(tenant_id, scenario_id);
+        let idx = match self.find_group(hash, tenant_id, scenario_id) {
             Some(idx) => idx,
             None => {
                 let idx = self.groups.len();
-                self.groups.push(Group::new(GroupKey {
+                let next_same_hash = self.group_index.insert(hash, idx);
+                let key = GroupKey {
                     tenant_id: tenant_id.into(),
                     scenario_id: scenario_id.into(),
-                }));
-                self.group_index
-                    .entry(tenant_id.into())
-                    .or_default()
-                    .insert(scenario_id.into(), idx);
+                };
+                self.groups.push(Group::new(key, next_same_hash));
                 idx
             }
         };
@@ -469,10 +476,10 @@ impl Engine {
         engine.watermarks = watermarks;
         engine.stats = checkpoint.stats;
         for snapshot in checkpoint.groups {
+            let hash = group_hash(&snapshot.tenant_id, &snapshot.scenario_id);
             if engine
-                .group_index
-                .get(snapshot.tenant_id.as_str())
-                .is_some_and(|s| s.contains_key(snapshot.scenario_id.as_str()))
+                .find_group(hash, &snapshot.tenant_id, &snapshot.scenario_id)
+                .is_some()
             {
                 return Err(invalid(format!(
                     "group (tenant {:?}, scenario {:?}) appears twice",
@@ -488,6 +495,38 @@ impl Engine {
         engine.next_fire = next_fire_after(current);
         Ok(engine)
     }
+}
+
+/// String equality without a call to `memcmp`: ids are short, and the library
+/// call cost more than the comparison on the per-event path.
+#[inline]
+fn same_text(left: &str, right: &str) -> bool {
+    let (left, right) = (left.as_bytes(), right.as_bytes());
+    if left.len() != right.len() {
+        return false;
+    }
+    let mut left_words = left.chunks_exact(8);
+    let mut right_words = right.chunks_exact(8);
+    for (l, r) in (&mut left_words).zip(&mut right_words) {
+        if l != r {
+            return false;
+        }
+    }
+    left_words
+        .remainder()
+        .iter()
+        .zip(right_words.remainder())
+        .all(|(l, r)| l == r)
+}
+
+/// The group-index hash of a (tenant, scenario).
+fn group_hash(tenant_id: &str, scenario_id: &str) -> u64 {
+    let mut hasher = FxHasher::default();
+    hasher.write(tenant_id.as_bytes());
+    // A separator byte that UTF-8 never contains keeps ("ab", "c") and ("a", "bc") apart.
+    hasher.write_u8(0xff);
+    hasher.write(scenario_id.as_bytes());
+    hasher.finish()
 }
 
 /// The next watermark at which a window of any of the three shapes can fire.

@@ -31,6 +31,23 @@ impl FxHasher {
     }
 }
 
+/// Packs 1 to 7 bytes into a word with fixed-size loads (overlapping for
+/// lengths 5 to 7, as rustc-hash does): a variable-length copy would be a call
+/// to `memcpy` on every short id.
+#[inline]
+fn tail_word(rest: &[u8]) -> u64 {
+    let len = rest.len();
+    if len >= 4 {
+        let mut low = [0u8; 4];
+        let mut high = [0u8; 4];
+        low.copy_from_slice(&rest[..4]);
+        high.copy_from_slice(&rest[len - 4..]);
+        u64::from(u32::from_le_bytes(low)) | (u64::from(u32::from_le_bytes(high)) << 32)
+    } else {
+        u64::from(rest[0]) | (u64::from(rest[len / 2]) << 8) | (u64::from(rest[len - 1]) << 16)
+    }
+}
+
 impl Hasher for FxHasher {
     #[inline]
     fn write(&mut self, bytes: &[u8]) {
@@ -42,10 +59,8 @@ impl Hasher for FxHasher {
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
             // Mixing in the length keeps "a" and "a\0" apart.
-            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 56));
+            self.add(tail_word(rest) ^ ((rest.len() as u64) << 59));
         }
     }
 

@@ -102,6 +102,11 @@ impl WindowSpec {
         self.window_at(self.pane_start(timestamp))
     }
 
+    /// The earliest-starting window holding `timestamp`.
+    pub fn earliest_window(self, timestamp: i64) -> Window {
+        self.window_at(self.pane_start(timestamp) - (self.size_ms - self.slide_ms))
+    }
+
     /// Every window holding `timestamp`, earliest first.
     pub fn windows(self, timestamp: i64) -> impl Iterator<Item = Window> {
         let latest = self.pane_start(timestamp);
