@@ -145,7 +145,7 @@ impl Kafka {
         match &self.running {
             // The mock does not serve CreateTopics; its own API does it.
             Running::Embedded(mock) => mock.create_topic(name, partitions),
-            _ => create_topic_with_admin(&self.bootstrap, name, partitions).await,
+            _ => create_topic(&self.bootstrap, name, partitions).await,
         }
     }
 
@@ -181,38 +181,65 @@ impl Kafka {
         }
     }
 
-    /// Partitions of `topic` whose earliest retained offset is above 0, i.e.
-    /// records that were produced and are gone. Nothing in the harness deletes
-    /// records, so on the embedded provider this is its retention cap at work
-    /// (see [`embedded`]); a consumer starting from 0 will miss them.
+    /// See [`retention_loss`].
     pub async fn retention_loss(&self, topic: &str) -> Result<Vec<(i32, i64)>> {
-        let bootstrap = self.bootstrap.clone();
-        let topic = topic.to_owned();
-        blocking(move || {
-            let consumer = consumer_for_metadata(&bootstrap)?;
-            let kafka_failed = |step: String, source| Error::KafkaFailed {
-                step,
+        retention_loss(&self.bootstrap, topic).await
+    }
+}
+
+/// Partitions of `topic` whose earliest retained offset is above 0, i.e.
+/// records that were produced and are gone. Nothing in the harness deletes
+/// records, so on the embedded provider this is its retention cap at work
+/// (see [`embedded`]); a consumer starting from 0 will miss them.
+pub async fn retention_loss(bootstrap: &str, topic: &str) -> Result<Vec<(i32, i64)>> {
+    let bootstrap = bootstrap.to_owned();
+    let topic = topic.to_owned();
+    blocking(move || {
+        let consumer = consumer_for_metadata(&bootstrap)?;
+        let kafka_failed = |step: String, source| Error::KafkaFailed {
+            step,
+            bootstrap: bootstrap.clone(),
+            source: Box::new(source),
+        };
+        let metadata = consumer
+            .fetch_metadata(Some(&topic), REQUEST_TIMEOUT)
+            .map_err(|source| kafka_failed(format!("fetch metadata of {topic}"), source))?;
+        let mut lost = Vec::new();
+        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            let (low, _) = consumer
+                .fetch_watermarks(&topic, partition.id(), REQUEST_TIMEOUT)
+                .map_err(|source| kafka_failed(format!("fetch watermarks of {topic}"), source))?;
+            if low > 0 {
+                lost.push((partition.id(), low));
+            }
+        }
+        Ok(lost)
+    })
+    .await
+}
+
+/// The number of partitions of `topic` (0 when it does not exist).
+pub async fn partition_count(bootstrap: &str, topic: &str) -> Result<i32> {
+    let bootstrap = bootstrap.to_owned();
+    let topic = topic.to_owned();
+    blocking(move || {
+        let consumer = consumer_for_metadata(&bootstrap)?;
+        let metadata = consumer
+            .fetch_metadata(Some(&topic), REQUEST_TIMEOUT)
+            .map_err(|source| Error::KafkaFailed {
+                step: format!("fetch metadata of {topic}"),
                 bootstrap: bootstrap.clone(),
                 source: Box::new(source),
-            };
-            let metadata = consumer
-                .fetch_metadata(Some(&topic), REQUEST_TIMEOUT)
-                .map_err(|source| kafka_failed(format!("fetch metadata of {topic}"), source))?;
-            let mut lost = Vec::new();
-            for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-                let (low, _) = consumer
-                    .fetch_watermarks(&topic, partition.id(), REQUEST_TIMEOUT)
-                    .map_err(|source| {
-                        kafka_failed(format!("fetch watermarks of {topic}"), source)
-                    })?;
-                if low > 0 {
-                    lost.push((partition.id(), low));
-                }
-            }
-            Ok(lost)
-        })
-        .await
-    }
+            })?;
+        let count = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic)
+            .map(|t| t.partitions().len())
+            .sum::<usize>();
+        Ok(i32::try_from(count).unwrap_or(i32::MAX))
+    })
+    .await
 }
 
 /// The settings every harness client starts from: the bootstrap servers,
@@ -255,7 +282,10 @@ pub(crate) async fn probe_metadata(bootstrap: String) -> Result<()> {
     .await
 }
 
-async fn create_topic_with_admin(bootstrap: &str, name: &str, partitions: i32) -> Result<()> {
+/// Creates a topic with the Kafka admin API (replication factor 1); an
+/// existing topic is not an error. The embedded mock cluster does not serve
+/// this API: use [`Kafka::create_topic`] there.
+pub async fn create_topic(bootstrap: &str, name: &str, partitions: i32) -> Result<()> {
     let kafka_failed = |source| Error::KafkaFailed {
         step: format!("create topic {name}"),
         bootstrap: bootstrap.to_owned(),

@@ -1,0 +1,189 @@
+//! Where dead letters (malformed events, and events late for every window)
+//! go: the Kafka topic `user_behaviors_dlq` for the Kafka source, with the
+//! reason in a `reason` header and the source partition and offset in
+//! `source_partition` / `source_offset` headers; or `<state-dir>/dead-letters.jsonl`
+//! for the file source.
+//!
+//! Delivery is at least once: dead letters are flushed before each barrier,
+//! and the records after a restored checkpoint are processed (and
+//! dead-lettered) again. A dead-letter topic that stays unreachable does not
+//! hold the pipeline: after [`FLUSH_TIMEOUT`] the barrier proceeds and the
+//! undelivered letters are counted (`pipeline_dead_letters_undelivered_total`).
+
+use std::{
+    fs::{File, OpenOptions},
+    io::{BufWriter, Write as _},
+    path::{Path, PathBuf},
+    sync::{Arc, atomic::Ordering::Relaxed},
+    time::Duration,
+};
+
+use harness_pipeline::{DeadLetter, DeadLetterReason};
+use rdkafka::{
+    ClientContext,
+    message::{Header, OwnedHeaders},
+    producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer},
+};
+use serde::Serialize;
+
+use crate::pipeline::{Error, Result, metrics::Shared};
+
+/// The dead-letter topic of the Kafka source.
+pub const DEAD_LETTER_TOPIC: &str = "user_behaviors_dlq";
+
+/// The dead-letter file of the file source, inside the state directory.
+pub const DEAD_LETTER_FILE: &str = "dead-letters.jsonl";
+
+/// How long a barrier waits for the dead-letter topic to accept letters.
+pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A sink for dead letters.
+pub(crate) enum DeadLetters {
+    /// Produce to a Kafka topic.
+    Kafka {
+        /// Sends in the background; delivery failures are counted by its context.
+        producer: ThreadedProducer<DeliveryCounter>,
+        /// The topic.
+        topic: String,
+    },
+    /// Append JSON lines to a file.
+    File {
+        /// Buffered; flushed at every barrier and at the end.
+        writer: BufWriter<File>,
+        /// For error messages.
+        path: PathBuf,
+    },
+}
+
+impl std::fmt::Debug for DeadLetters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeadLetters::Kafka { topic, .. } => write!(f, "DeadLetters::Kafka({topic})"),
+            DeadLetters::File { path, .. } => write!(f, "DeadLetters::File({})", path.display()),
+        }
+    }
+}
+
+/// Counts dead letters the topic did not accept.
+pub(crate) struct DeliveryCounter(Arc<Shared>);
+
+impl ClientContext for DeliveryCounter {}
+
+impl ProducerContext for DeliveryCounter {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((err, _)) = result
+            && self.0.dead_letters_undelivered.fetch_add(1, Relaxed) == 0
+        {
+            tracing::warn!(error = %err, "a dead letter could not be delivered (further failures are only counted)");
+        }
+    }
+}
+
+/// One line of the dead-letter file.
+#[derive(Serialize)]
+struct FileLetter<'a> {
+    split: i32,
+    offset: i64,
+    reason: &'a DeadLetterReason,
+    /// The record as read (lossy UTF-8; malformed input may not be text).
+    payload: std::borrow::Cow<'a, str>,
+}
+
+impl DeadLetters {
+    /// A producer to `topic` on `bootstrap`.
+    pub(crate) fn kafka(bootstrap: &str, topic: &str, shared: Arc<Shared>) -> Result<Self> {
+        let producer = harness_infra::kafka::client_config(bootstrap)
+            .set("linger.ms", "20")
+            // Give up on a letter after this long (counted, see the module doc).
+            .set("message.timeout.ms", "30000")
+            .create_with_context(DeliveryCounter(shared))
+            .map_err(|source| Error::kafka("create the dead-letter producer", source))?;
+        Ok(DeadLetters::Kafka {
+            producer,
+            topic: topic.to_owned(),
+        })
+    }
+
+    /// Appends to `<state_dir>/dead-letters.jsonl`.
+    pub(crate) fn file(state_dir: &Path) -> Result<Self> {
+        let path = state_dir.join(DEAD_LETTER_FILE);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|source| Error::io("open", &path, source))?;
+        Ok(DeadLetters::File {
+            writer: BufWriter::new(file),
+            path,
+        })
+    }
+
+    /// Sends one letter (buffered).
+    pub(crate) fn send(&mut self, letter: &DeadLetter, shared: &Shared) -> Result<()> {
+        match self {
+            DeadLetters::Kafka { producer, topic } => {
+                let reason = letter.reason.to_string();
+                let partition = letter.split.to_string();
+                let offset = letter.offset.to_string();
+                let headers = OwnedHeaders::new_with_capacity(3)
+                    .insert(Header {
+                        key: "reason",
+                        value: Some(reason.as_str()),
+                    })
+                    .insert(Header {
+                        key: "source_partition",
+                        value: Some(partition.as_str()),
+                    })
+                    .insert(Header {
+                        key: "source_offset",
+                        value: Some(offset.as_str()),
+                    });
+                let mut record = BaseRecord::<(), [u8]>::to(topic)
+                    .payload(&letter.payload)
+                    .headers(headers);
+                // A full local queue means the topic is slow or away: wait
+                // for room (backpressure), unless the pipeline is aborting.
+                loop {
+                    match producer.send(record) {
+                        Ok(()) => return Ok(()),
+                        Err((_, _)) if shared.aborted() => return Err(Error::Stopped),
+                        Err((_, returned)) => {
+                            record = returned;
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
+                    }
+                }
+            }
+            DeadLetters::File { writer, path } => {
+                let line = FileLetter {
+                    split: letter.split,
+                    offset: letter.offset,
+                    reason: &letter.reason,
+                    payload: String::from_utf8_lossy(&letter.payload),
+                };
+                serde_json::to_writer(&mut *writer, &line)
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| writer.write_all(b"\n"))
+                    .map_err(|source| Error::io("write a dead letter to", path.clone(), source))
+            }
+        }
+    }
+
+    /// Makes everything sent so far durable (see the module doc for the
+    /// Kafka time-out).
+    pub(crate) fn flush(&mut self) -> Result<()> {
+        match self {
+            DeadLetters::Kafka { producer, .. } => {
+                if let Err(err) = producer.flush(FLUSH_TIMEOUT) {
+                    tracing::warn!(error = %err, "the dead-letter topic did not take every letter in time; continuing");
+                }
+                Ok(())
+            }
+            DeadLetters::File { writer, path } => writer
+                .flush()
+                .map_err(|source| Error::io("flush", path.clone(), source)),
+        }
+    }
+}

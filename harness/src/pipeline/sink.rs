@@ -1,0 +1,275 @@
+//! The Redis sink: executes the engine's [`RedisWrite`]s, and completes
+//! checkpoint barriers once everything before them is acknowledged.
+//!
+//! Writes are pipelined, at most [`MAX_COMMANDS_PER_ROUND_TRIP`] commands per
+//! round trip. A user-feature row is one `HSET`; a hot-item list is
+//! `MULTI, DEL, ZADD, EXPIRE, EXEC`, so a reader never sees a half-written
+//! list. A failed round trip is retried, with back-off, until it succeeds:
+//! the writes are absolute, so repeating them is harmless, and retrying the
+//! whole round trip keeps each key's writes in order. While the sink retries,
+//! its bounded inbox fills and the engine thread blocks on it: backpressure
+//! reaches the source, which simply stops polling.
+//!
+//! Checkpoint and savepoint barriers travel in the same inbox as the writes
+//! (as Flink's barriers travel with the records), so when one is reached every
+//! write produced before it has been acknowledged and the checkpoint may be
+//! written: a checkpoint never claims outputs that Redis does not have.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use harness_infra::RedisUrl;
+use harness_pipeline::{checkpoint::Checkpoint, redis_model::RedisWrite};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::pipeline::{Error, Result, checkpoints::CheckpointStore, metrics::Shared};
+
+/// The most commands sent in one pipelined round trip.
+pub const MAX_COMMANDS_PER_ROUND_TRIP: usize = 1000;
+
+/// Batches of writes (and barriers) the sink may hold before the engine blocks.
+pub(crate) const INBOX_CAPACITY: usize = 64;
+
+/// Back-off between retries of a failed round trip.
+const RETRY_MIN: Duration = Duration::from_millis(20);
+const RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// What the engine thread sends the sink, in order.
+#[derive(Debug)]
+pub(crate) enum SinkMessage {
+    /// Writes to execute.
+    Writes(Vec<RedisWrite>),
+    /// Persist this state once everything before it is acknowledged.
+    Barrier(Barrier),
+}
+
+/// A checkpoint or savepoint request travelling behind the writes it covers.
+#[derive(Debug)]
+pub(crate) struct Barrier {
+    /// Checkpoint (numbered, pruned) or savepoint (kept).
+    pub(crate) kind: BarrierKind,
+    /// The engine state after the last record whose outputs precede this barrier.
+    pub(crate) state: Checkpoint,
+    /// Who wants the resulting path (a savepoint request).
+    pub(crate) reply: Option<oneshot::Sender<Result<PathBuf>>>,
+}
+
+/// Which kind of snapshot a barrier asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BarrierKind {
+    /// A periodic (or end-of-input) checkpoint.
+    Checkpoint,
+    /// A savepoint on request (or at stop).
+    Savepoint,
+}
+
+/// Executes [`RedisWrite`]s against one Redis with pipelining and retries.
+pub struct RedisWriter {
+    /// Reconnects by itself after a failure (the next command waits for it).
+    connection: ConnectionManager,
+    /// For log messages (password redacted).
+    url: RedisUrl,
+    /// Counters shared with the metrics endpoint.
+    shared: Arc<Shared>,
+    /// Whether the last round trip failed (to log an outage once, not per retry).
+    failing: bool,
+    /// Reused command buffer.
+    pipe: redis::Pipeline,
+}
+
+impl std::fmt::Debug for RedisWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisWriter")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisWriter {
+    /// Connects, retrying until Redis answers or the pipeline is aborted.
+    pub(crate) async fn connect(url: &RedisUrl, shared: Arc<Shared>) -> Result<RedisWriter> {
+        let client = redis::Client::open(url.expose()).map_err(|source| Error::Redis {
+            step: "parse the url of",
+            url: url.redacted(),
+            source,
+        })?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            // A round trip carries up to 1,000 commands, some with 1,000 members.
+            .set_response_timeout(Some(Duration::from_secs(10)))
+            .set_number_of_retries(3)
+            .set_max_delay(Duration::from_millis(500));
+        let mut backoff = RETRY_MIN;
+        let mut logged = false;
+        loop {
+            match client
+                .get_connection_manager_with_config(config.clone())
+                .await
+            {
+                Ok(connection) => {
+                    return Ok(RedisWriter {
+                        connection,
+                        url: url.clone(),
+                        shared,
+                        failing: false,
+                        pipe: redis::pipe(),
+                    });
+                }
+                Err(err) if !shared.aborted() => {
+                    if !logged {
+                        tracing::warn!(redis = %url, error = %err, "redis is not reachable yet; retrying");
+                        logged = true;
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(RETRY_MAX);
+                }
+                Err(source) => {
+                    return Err(Error::Redis {
+                        step: "connect to",
+                        url: url.redacted(),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Executes `writes` in order, in round trips of at most
+    /// [`MAX_COMMANDS_PER_ROUND_TRIP`] commands, each retried until it
+    /// succeeds. Returns early only when the pipeline is aborted.
+    pub(crate) async fn execute(&mut self, writes: &[RedisWrite]) -> Result<()> {
+        let mut rest = writes;
+        while !rest.is_empty() {
+            let mut commands = 0;
+            let taken = rest
+                .iter()
+                .take_while(|write| {
+                    commands += command_count(write);
+                    // Always take at least one write, however large.
+                    commands <= MAX_COMMANDS_PER_ROUND_TRIP || commands == command_count(write)
+                })
+                .count();
+            let (chunk, tail) = rest.split_at(taken);
+            self.round_trip(chunk).await?;
+            rest = tail;
+        }
+        Ok(())
+    }
+
+    async fn round_trip(&mut self, chunk: &[RedisWrite]) -> Result<()> {
+        self.pipe.clear();
+        for write in chunk {
+            add_commands(&mut self.pipe, write);
+        }
+        let mut backoff = RETRY_MIN;
+        loop {
+            match self.pipe.query_async::<()>(&mut self.connection).await {
+                Ok(()) => {
+                    self.shared
+                        .redis_round_trips
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if self.failing {
+                        tracing::info!(redis = %self.url, "redis is reachable again; writes resumed");
+                        self.failing = false;
+                    }
+                    return Ok(());
+                }
+                Err(err) => {
+                    if self.shared.aborted() {
+                        return Err(Error::Stopped);
+                    }
+                    self.shared
+                        .redis_retries
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if !self.failing {
+                        tracing::warn!(redis = %self.url, error = %err, "redis write failed; retrying until it succeeds");
+                        self.failing = true;
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(RETRY_MAX);
+                }
+            }
+        }
+    }
+}
+
+/// Commands a write adds to a pipeline.
+fn command_count(write: &RedisWrite) -> usize {
+    match write {
+        RedisWrite::Hash { .. } => 1,
+        RedisWrite::ReplaceZset { members, .. } if members.is_empty() => 1,
+        // MULTI, DEL, ZADD, EXPIRE, EXEC.
+        RedisWrite::ReplaceZset { .. } => 5,
+    }
+}
+
+fn add_commands(pipe: &mut redis::Pipeline, write: &RedisWrite) {
+    match write {
+        RedisWrite::Hash { key, fields } => {
+            let cmd = pipe.cmd("HSET").arg(key);
+            for (field, value) in fields {
+                cmd.arg(*field).arg(value);
+            }
+            cmd.ignore();
+        }
+        RedisWrite::ReplaceZset { key, members, .. } if members.is_empty() => {
+            pipe.cmd("DEL").arg(key).ignore();
+        }
+        RedisWrite::ReplaceZset {
+            key,
+            members,
+            ttl_secs,
+        } => {
+            pipe.cmd("MULTI").ignore();
+            pipe.cmd("DEL").arg(key).ignore();
+            let zadd = pipe.cmd("ZADD").arg(key);
+            for (member, score) in members {
+                zadd.arg(*score).arg(member);
+            }
+            zadd.ignore();
+            pipe.cmd("EXPIRE").arg(key).arg(*ttl_secs).ignore();
+            pipe.cmd("EXEC").ignore();
+        }
+    }
+}
+
+/// The sink task: executes writes and completes barriers, in arrival order,
+/// until the engine thread closes the inbox.
+pub(crate) async fn run(
+    mut inbox: mpsc::Receiver<SinkMessage>,
+    mut writer: RedisWriter,
+    mut store: CheckpointStore,
+    shared: Arc<Shared>,
+) -> Result<()> {
+    while let Some(message) = inbox.recv().await {
+        match message {
+            SinkMessage::Writes(writes) => writer.execute(&writes).await?,
+            SinkMessage::Barrier(Barrier { kind, state, reply }) => {
+                let written = match kind {
+                    BarrierKind::Checkpoint => store.write_checkpoint(&state),
+                    BarrierKind::Savepoint => store.write_savepoint(&state),
+                };
+                match (&written, kind) {
+                    (Ok(path), BarrierKind::Checkpoint) => {
+                        tracing::debug!(path = %path.display(), "checkpoint written");
+                        shared.checkpoint_written(path.clone());
+                    }
+                    (Ok(path), BarrierKind::Savepoint) => {
+                        tracing::info!(path = %path.display(), "savepoint written");
+                        shared.savepoint_written(path.clone());
+                    }
+                    (Err(err), _) => tracing::error!(error = %err, "writing a {kind:?} failed"),
+                }
+                match reply {
+                    Some(reply) => {
+                        let _ = reply.send(written);
+                    }
+                    // A failed periodic checkpoint is not fatal: the next one
+                    // may succeed, and restores use the last good one.
+                    None => drop(written),
+                }
+            }
+        }
+    }
+    Ok(())
+}
