@@ -6,7 +6,7 @@
 //! Retryable failures (a CRD not yet served, a namespace not yet there, a
 //! conflict) are retried until the `apply` deadline; rejections are final.
 
-use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams, ValidationDirective};
 use serde_json::Value;
 
 use super::{
@@ -16,7 +16,10 @@ use super::{
     objects::{self, Target},
     report::Failure,
 };
-use crate::{cluster::kinds::ResolveError, scenario::verbs::Apply};
+use crate::{
+    cluster::kinds::ResolveError,
+    scenario::verbs::{Apply, FieldValidation},
+};
 
 /// Runs an `apply` step; returns notes for the report.
 pub(crate) async fn run(ctx: &Ctx<'_>, apply: &Apply, deadline: &Deadline) -> Result<Vec<String>, Failure> {
@@ -24,13 +27,13 @@ pub(crate) async fn run(ctx: &Ctx<'_>, apply: &Apply, deadline: &Deadline) -> Re
     for manifest in &apply.objects {
         let value = ctx.expand_value(&manifest.value)?;
         let what = format!("apply of {}", Target::of(&value).describe());
-        let note = until(deadline, &what, async || attempt(ctx, &value, apply.expect.as_ref(), &what).await).await?;
+        let note = until(deadline, &what, async || attempt(ctx, &value, apply, &what).await).await?;
         notes.extend(note);
     }
     Ok(notes)
 }
 
-async fn attempt(ctx: &Ctx<'_>, value: &Value, expected: Option<&crate::scenario::verbs::Expect>, what: &str) -> Check<Option<String>> {
+async fn attempt(ctx: &Ctx<'_>, value: &Value, apply: &Apply, what: &str) -> Check<Option<String>> {
     let target = Target::of(value);
     let (api, resolved) = match objects::api_for(ctx, &target.api_version, &target.kind, target.namespace.as_deref()).await {
         Ok(found) => found,
@@ -41,22 +44,43 @@ async fn attempt(ctx: &Ctx<'_>, value: &Value, expected: Option<&crate::scenario
     if resolved.namespaced && target.namespace.is_none() {
         body["metadata"]["namespace"] = Value::String(ctx.namespace.clone());
     }
-    let object: DynamicObject = match serde_json::from_value(body.clone()) {
-        Ok(object) => object,
-        Err(err) => return Check::Fatal(Failure::new(format!("{what}: not a valid Kubernetes object: {err}"))),
-    };
     let name = target.name.clone().unwrap_or_default();
-    let result = match api.create(&PostParams::default(), &object).await {
+    let result = match create(ctx, &api, &body, apply.field_validation).await {
         Err(err) if objects::status_of(&err).is_some_and(|s| s.code == 409 && s.reason == "AlreadyExists") => {
             if let Some(metadata) = body.get_mut("metadata").and_then(Value::as_object_mut) {
                 // A stale resourceVersion would turn the update into a conflict.
                 metadata.remove("resourceVersion");
             }
-            api.patch(&name, &PatchParams::default(), &Patch::Merge(&body)).await
+            let mut params = PatchParams::default();
+            params.field_validation = apply.field_validation.map(validation_directive);
+            api.patch(&name, &params, &Patch::Merge(&body)).await.map(|_| ())
         }
         other => other,
     };
-    judge(result.map(|_| ()), expected, what)
+    judge(result, apply.expect.as_ref(), what)
+}
+
+/// POSTs the object. kube's typed create has no `fieldValidation`
+/// parameter, so the request is built here.
+async fn create(ctx: &Ctx<'_>, api: &kube::Api<kube::api::DynamicObject>, body: &Value, validation: Option<FieldValidation>) -> Result<(), kube::Error> {
+    let mut url = api.resource_url().to_owned();
+    if let Some(validation) = validation {
+        url.push_str(&format!("?fieldValidation={}", validation.as_str()));
+    }
+    let bytes = serde_json::to_vec(body).map_err(kube::Error::SerdeError)?;
+    let request = http::Request::post(url)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(bytes)
+        .map_err(kube::Error::HttpError)?;
+    ctx.kinds.client().request::<Value>(request).await.map(|_| ())
+}
+
+fn validation_directive(validation: FieldValidation) -> ValidationDirective {
+    match validation {
+        FieldValidation::Strict => ValidationDirective::Strict,
+        FieldValidation::Warn => ValidationDirective::Warn,
+        FieldValidation::Ignore => ValidationDirective::Ignore,
+    }
 }
 
 /// Turns a write's result into a check, given the expected failure if any.

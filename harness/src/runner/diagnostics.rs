@@ -79,6 +79,9 @@ async fn dump(ctx: &Ctx<'_>, dir: &Path) {
         }
     };
     let mut errors = String::new();
+    // Written first so the bundle always has it; replaced below when the
+    // namespace has events.
+    let _ = write_redacted(&dir.join("events.yaml"), "# no events in this namespace\n", secrets);
     for group in discovery.groups() {
         for (resource, capabilities) in group.recommended_resources() {
             if capabilities.scope != Scope::Namespaced || !capabilities.supports_operation(verbs::LIST) {

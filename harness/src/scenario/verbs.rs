@@ -49,12 +49,38 @@ pub struct Apply {
     /// A manifest file relative to the scenario; may hold several documents.
     #[serde(default)]
     pub file: Option<String>,
+    /// How the server treats unknown fields (`Strict` rejects them, as
+    /// `kubectl apply --validate=strict` does); the server's default if unset.
+    #[serde(default, rename = "fieldValidation")]
+    pub field_validation: Option<FieldValidation>,
     /// The API must reject every object this way.
     #[serde(default)]
     pub expect: Option<Expect>,
     /// Filled by validation from whichever of the three sources is set.
     #[serde(skip)]
     pub objects: Vec<Manifest>,
+}
+
+/// The `fieldValidation` directive of a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum FieldValidation {
+    /// Unknown or duplicate fields fail the request (400).
+    Strict,
+    /// Unknown fields are dropped with a warning.
+    Warn,
+    /// Unknown fields are dropped silently.
+    Ignore,
+}
+
+impl FieldValidation {
+    /// The query-parameter value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldValidation::Strict => "Strict",
+            FieldValidation::Warn => "Warn",
+            FieldValidation::Ignore => "Ignore",
+        }
+    }
 }
 
 /// An expected API failure on a write verb.
