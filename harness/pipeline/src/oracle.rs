@@ -4,7 +4,7 @@
 //!
 //! The DESIGN says the pure core is the oracle, so [`oracle`] runs the
 //! [`Engine`] over one split and drains it. Its independence comes from the
-//! tests: `tests/reference.rs` holds a brute-force implementation of the DESIGN
+//! tests: `tests/reference/mod.rs` holds a brute-force implementation of the DESIGN
 //! contract (for every window, filter the events) and property tests prove the
 //! engine equal to it. [`Recorder`] collects any run's outputs the same way, so
 //! a multi-split or restored run can be compared with the oracle field by field.
@@ -191,4 +191,51 @@ fn pretty<T: Serialize>(what: &'static str, value: &T) -> Result<String, EncodeE
         serde_json::to_string_pretty(value).map_err(|source| EncodeError { what, source })?;
     text.push('\n');
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = 1_730_800_800_000;
+
+    #[test]
+    fn the_oracle_writes_the_issue_formats() {
+        let events = [
+            format!(
+                r#"{{"tenant_id":"demo","scenario_id":"vlog_feed","user_id":"u1","item_id":"v1","action_type":"LIKE","timestamp":{H}}}"#
+            ),
+            "not json".to_string(),
+        ];
+        let output = oracle(&EngineConfig::default(), &events);
+        let files = output.files().unwrap();
+        let names: Vec<&str> = files.iter().map(|(name, _)| *name).collect();
+        assert_eq!(
+            names,
+            vec![
+                "user_features.jsonl",
+                "item_hot.jsonl",
+                "metrics.jsonl",
+                "redis_state.json",
+                "stats.json"
+            ]
+        );
+        let user = format!(
+            "{{\"tenant_id\":\"demo\",\"scenario_id\":\"vlog_feed\",\"user_id\":\"u1\",\"window_start\":{H},\"window_end\":{},\"view\":0,\"like\":1,\"share\":0,\"active_period\":\"morning\"}}\n",
+            H + 3_600_000
+        );
+        assert_eq!(files[0].1, user);
+        let first_hot = files[1].1.lines().next().map(str::to_string);
+        let want = format!(
+            "{{\"tenant_id\":\"demo\",\"scenario_id\":\"vlog_feed\",\"window_end\":{},\"rank\":1,\"item_id\":\"v1\",\"score\":2.0}}",
+            H + 900_000
+        );
+        assert_eq!(first_hot, Some(want));
+        assert_eq!(files[1].1.lines().count(), 4);
+        let redis: RedisState = serde_json::from_str(&files[3].1).unwrap();
+        assert_eq!(redis, output.redis);
+        let stats: Stats = serde_json::from_str(&files[4].1).unwrap();
+        assert_eq!((stats.events, stats.malformed), (2, 1));
+        assert_eq!(output.dead_letters.len(), 1);
+    }
 }

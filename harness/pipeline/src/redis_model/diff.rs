@@ -305,3 +305,134 @@ pub fn render_differences(differences: &[Difference], limit: usize) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redis_model::RedisWrite;
+
+    fn hash(fields: &[(&str, &str)]) -> RedisValue {
+        RedisValue::Hash(
+            fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    fn zset(members: &[(&str, f64)]) -> RedisValue {
+        RedisValue::Zset(members.iter().map(|(m, s)| (m.to_string(), *s)).collect())
+    }
+
+    fn state(keys: Vec<(&str, RedisValue)>) -> RedisState {
+        let mut state = RedisState::default();
+        for (key, value) in keys {
+            state.insert(key.to_string(), value);
+        }
+        state
+    }
+
+    #[test]
+    fn equal_states_have_no_differences() {
+        let one = state(vec![
+            ("a", hash(&[("view", "1")])),
+            ("z", zset(&[("i", 3.0)])),
+        ]);
+        assert_eq!(diff(&one, &one.clone()), vec![]);
+        assert_eq!(render_differences(&[], 10), "no differences");
+    }
+
+    #[test]
+    fn every_kind_of_difference_is_found_and_rendered_precisely() {
+        let expected = state(vec![
+            ("a:missing", hash(&[("view", "1")])),
+            (
+                "b:hash",
+                hash(&[("view", "1"), ("like", "2"), ("share", "0")]),
+            ),
+            ("c:type", hash(&[("view", "1")])),
+            ("d:zset", zset(&[("i1", 3.0), ("i2", 2.0), ("i3", 1.0)])),
+        ]);
+        let actual = state(vec![
+            (
+                "b:hash",
+                hash(&[("view", "1"), ("like", "3"), ("extra", "x")]),
+            ),
+            ("c:type", zset(&[("i", 1.0)])),
+            (
+                "d:zset",
+                zset(&[("i1", 3.5), ("i2", 2.0 + 1e-12), ("i4", 9.0)]),
+            ),
+            ("e:extra", zset(&[("i", 1.0)])),
+        ]);
+        let lines: Vec<String> = diff(&expected, &actual)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            lines,
+            vec![
+                "missing key a:missing (expected a hash)",
+                "hash b:hash field like: expected \"2\", found \"3\"",
+                "hash b:hash: missing field share (expected \"0\")",
+                "hash b:hash: extra field extra = \"x\"",
+                "key c:type: expected a hash, found a zset",
+                "zset d:zset member i1: expected score 3, found 3.5",
+                "zset d:zset: missing member i3 (expected score 1)",
+                "zset d:zset: extra member i4 (score 9)",
+                "extra key e:extra (a zset)",
+            ],
+            "i2 differs by 1e-12 relative, within the tolerance"
+        );
+        let report = render_differences(&diff(&expected, &actual), 2);
+        assert_eq!(
+            report,
+            "9 differences between expected and actual Redis state:\n  missing key a:missing (expected a hash)\n  hash b:hash field like: expected \"2\", found \"3\"\n  ... and 7 more"
+        );
+    }
+
+    #[test]
+    fn applying_writes_follows_redis_semantics() {
+        let mut redis = RedisState::default();
+        redis.apply(&RedisWrite::Hash {
+            key: "h".into(),
+            fields: vec![("view", "1".into()), ("like", "0".into())],
+        });
+        redis.apply(&RedisWrite::Hash {
+            key: "h".into(),
+            fields: vec![("view", "2".into())],
+        });
+        assert_eq!(
+            redis.get("h"),
+            Some(&hash(&[("like", "0"), ("view", "2")])),
+            "HSET keeps other fields"
+        );
+        redis.apply(&RedisWrite::ReplaceZset {
+            key: "z".into(),
+            members: vec![("a".into(), 1.0), ("b".into(), 2.0)],
+            ttl_secs: 1,
+        });
+        redis.apply(&RedisWrite::ReplaceZset {
+            key: "z".into(),
+            members: vec![("c".into(), 5.0)],
+            ttl_secs: 1,
+        });
+        assert_eq!(
+            redis.get("z"),
+            Some(&zset(&[("c", 5.0)])),
+            "a replacement drops old members"
+        );
+        redis.apply(&RedisWrite::ReplaceZset {
+            key: "z".into(),
+            members: vec![],
+            ttl_secs: 1,
+        });
+        assert_eq!(redis.get("z"), None, "an empty replacement deletes the key");
+        let json = serde_json::to_string(&redis).unwrap();
+        assert_eq!(
+            json,
+            r#"{"h":{"type":"hash","value":{"like":"0","view":"2"}}}"#
+        );
+        assert_eq!(serde_json::from_str::<RedisState>(&json).unwrap(), redis);
+    }
+}
