@@ -221,13 +221,16 @@ impl RedisSpec {
 }
 
 fn container_lines(prefix: &str, plan: &ContainerPlan) -> Vec<String> {
+    // The plan was made with port 0: show where the free port goes.
     plan.describe()
         .into_iter()
         .map(|line| {
-            format!(
-                "{prefix}: {}",
-                line.replace("127.0.0.1:0 ", "127.0.0.1:<port> ")
-            )
+            let line = line.replace("127.0.0.1:0 ", "127.0.0.1:<port> ");
+            let line = match line.strip_suffix("127.0.0.1:0") {
+                Some(head) => format!("{head}127.0.0.1:<port>"),
+                None => line,
+            };
+            format!("{prefix}: {line}")
         })
         .collect()
 }

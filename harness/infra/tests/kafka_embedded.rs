@@ -44,10 +44,6 @@ async fn serves_survives_an_outage_and_closes_on_drop() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn infra_spec_starts_both_and_creates_topics() -> anyhow::Result<()> {
-    if !common::on_path("redis-server") {
-        eprintln!("skipped: redis-server is not on PATH");
-        return Ok(());
-    }
     let spec = InfraSpec {
         topics: vec!["user_behaviors:3".parse()?],
         ..InfraSpec::default()

@@ -7,19 +7,8 @@ mod common;
 use common::{process_gone, redis_get, redis_set_get};
 use harness_infra::{Fault, Redis, RedisSpec, redis::wait_for_ping};
 
-fn skip_without_redis() -> bool {
-    let missing = !common::on_path("redis-server");
-    if missing {
-        eprintln!("skipped: redis-server is not on PATH (`cargo xtask setup` installs it)");
-    }
-    missing
-}
-
 #[tokio::test]
 async fn serves_restarts_with_its_data_and_leaves_nothing_behind() -> anyhow::Result<()> {
-    if skip_without_redis() {
-        return Ok(());
-    }
     let mut redis = Redis::start(&RedisSpec::Local { binary: None }).await?;
     let url = redis.url().clone();
     assert!(url.expose().starts_with("redis://127.0.0.1:"), "{url}");
@@ -59,9 +48,6 @@ async fn serves_restarts_with_its_data_and_leaves_nothing_behind() -> anyhow::Re
 
 #[tokio::test]
 async fn comes_back_after_a_kill() -> anyhow::Result<()> {
-    if skip_without_redis() {
-        return Ok(());
-    }
     let mut redis = Redis::start(&RedisSpec::Local { binary: None }).await?;
     let pid = redis.pid().expect("running");
     redis.apply(Fault::Kill).await?;
@@ -73,9 +59,6 @@ async fn comes_back_after_a_kill() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn two_servers_get_their_own_ports() -> anyhow::Result<()> {
-    if skip_without_redis() {
-        return Ok(());
-    }
     let (a, b) = tokio::try_join!(
         Redis::start(&RedisSpec::Local { binary: None }),
         Redis::start(&RedisSpec::Local { binary: None })

@@ -297,13 +297,14 @@ pub fn pipeline(cmd: PipelineCommand) -> anyhow::Result<ExitCode> {
     config.bounded = args.bounded;
     config.engine = args.keys.engine_config()?;
     runtime()?.block_on(async {
+        let mut interrupted = interrupt()?;
         let pipeline = Pipeline::start(config).await?;
         if let Some(addr) = pipeline.metrics_addr() {
             println!("metrics: http://{addr}/metrics");
         }
         let summary = tokio::select! {
             summary = pipeline.finished() => summary?,
-            _ = tokio::signal::ctrl_c() => {
+            _ = interrupted.recv() => {
                 // Ctrl-C is a crash, as for a killed TaskManager: the last
                 // checkpoint is where `--restore` resumes. Use POST /stop for
                 // a graceful stop with a savepoint.
@@ -362,7 +363,7 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let (expected, expected_metrics) = match (&args.events, &args.oracle) {
         (Some(events), _) => {
             let run = harness_pipeline::oracle(&config, &read_events_file(events)?);
-            (run.redis, verify::latest_metrics(&run.metrics))
+            (run.redis, run.metrics)
         }
         (None, Some(dir)) => read_oracle_dir(dir)?,
         (None, None) => bail!("give --events FILE or --oracle DIR"),
@@ -387,13 +388,10 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The expected Redis state and latest metrics from an oracle directory.
+/// The expected Redis state and metrics rows from an oracle directory.
 fn read_oracle_dir(
     dir: &Path,
-) -> anyhow::Result<(
-    RedisState,
-    std::collections::BTreeMap<(String, String), harness_pipeline::WindowMetrics>,
-)> {
+) -> anyhow::Result<(RedisState, Vec<harness_pipeline::WindowMetrics>)> {
     let state_path = dir.join(REDIS_STATE_FILE);
     let text = std::fs::read_to_string(&state_path)
         .with_context(|| format!("failed to read {}", state_path.display()))?;
@@ -408,7 +406,7 @@ fn read_oracle_dir(
             .with_context(|| format!("{} is not a metrics file", metrics_path.display()))?,
         Err(_) => Vec::new(),
     };
-    Ok((state, verify::latest_metrics(&rows)))
+    Ok((state, rows))
 }
 
 /// Runs `harness infra ...`.
@@ -434,14 +432,13 @@ pub fn infra(cmd: InfraCommand) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     runtime()?.block_on(async {
+        let mut interrupted = interrupt()?;
         let infra = spec.start().await?;
         for endpoint in infra.endpoints() {
             println!("{endpoint}");
         }
         eprintln!("running; press Ctrl-C to stop");
-        tokio::signal::ctrl_c()
-            .await
-            .context("failed to wait for Ctrl-C")?;
+        interrupted.recv().await;
         drop(infra);
         eprintln!("stopped");
         Ok(ExitCode::SUCCESS)
@@ -452,6 +449,13 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     SpecDuration::parse(text)
         .map(SpecDuration::std)
         .map_err(|err| err.to_string())
+}
+
+/// SIGINT (Ctrl-C), handled from now on: registering before anything is
+/// printed means a signal sent right after the output is never missed.
+fn interrupt() -> anyhow::Result<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("failed to handle Ctrl-C")
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

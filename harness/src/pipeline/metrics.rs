@@ -263,48 +263,67 @@ impl Shared {
     }
 }
 
-/// The `recommendation_*` gauges, one series per (tenant, scenario). A value
-/// that is undefined for the window (no impressions, no views) is left out,
-/// as a Flink job's reporter would not report it.
+/// A gauge of the latest fired metrics window: name, help, value.
+pub(crate) type WindowGauge = (
+    &'static str,
+    &'static str,
+    fn(&WindowMetrics) -> Option<f64>,
+);
+
+/// The `recommendation_*` gauges. `recommendation_window_end_ms` says which
+/// window the others describe, so a scrape can be checked against the oracle
+/// at any time, not only after the last window fired.
+pub(crate) const WINDOW_GAUGES: [WindowGauge; 6] = [
+    (
+        "recommendation_window_end_ms",
+        "End (epoch ms, exclusive) of the latest fired 1-min window.",
+        |m| Some(m.window_end as f64),
+    ),
+    (
+        "recommendation_impressions",
+        "IMPRESSION events in the latest fired 1-min window.",
+        |m| Some(m.impressions as f64),
+    ),
+    (
+        "recommendation_clicks",
+        "CLICK events in the latest fired 1-min window.",
+        |m| Some(m.clicks as f64),
+    ),
+    (
+        "recommendation_ctr",
+        "clicks / impressions in the latest fired 1-min window.",
+        |m| m.ctr,
+    ),
+    (
+        "recommendation_avg_watch_duration",
+        "Mean VIEW watch time in seconds in the latest fired 1-min window.",
+        |m| m.avg_watch_s,
+    ),
+    (
+        "recommendation_completion_rate",
+        "Share of VIEWs watched >= 30 s in the latest fired 1-min window.",
+        |m| m.completion_rate,
+    ),
+];
+
+/// The series name of a gauge for one (tenant, scenario).
+pub(crate) fn series_id(name: &str, tenant: &str, scenario: &str) -> String {
+    format!(
+        "{name}{{tenant_id=\"{}\",scenario_id=\"{}\"}}",
+        escape_label(tenant),
+        escape_label(scenario)
+    )
+}
+
+/// One series per (tenant, scenario) and gauge. A value that is undefined for
+/// the window (no impressions, no views) is left out, as a Flink job's
+/// reporter would not report it.
 fn render_windows(out: &mut String, latest: &BTreeMap<(String, String), WindowMetrics>) {
-    type Value = fn(&WindowMetrics) -> Option<f64>;
-    let gauges: [(&str, &str, Value); 5] = [
-        (
-            "recommendation_impressions",
-            "IMPRESSION events in the latest fired 1-min window.",
-            |m| Some(m.impressions as f64),
-        ),
-        (
-            "recommendation_clicks",
-            "CLICK events in the latest fired 1-min window.",
-            |m| Some(m.clicks as f64),
-        ),
-        (
-            "recommendation_ctr",
-            "clicks / impressions in the latest fired 1-min window.",
-            |m| m.ctr,
-        ),
-        (
-            "recommendation_avg_watch_duration",
-            "Mean VIEW watch time in seconds in the latest fired 1-min window.",
-            |m| m.avg_watch_s,
-        ),
-        (
-            "recommendation_completion_rate",
-            "Share of VIEWs watched >= 30 s in the latest fired 1-min window.",
-            |m| m.completion_rate,
-        ),
-    ];
-    for (name, help, value) in gauges {
+    for (name, help, value) in WINDOW_GAUGES {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
         for ((tenant, scenario), row) in latest {
             if let Some(value) = value(row) {
-                let _ = writeln!(
-                    out,
-                    "{name}{{tenant_id=\"{}\",scenario_id=\"{}\"}} {value}",
-                    escape_label(tenant),
-                    escape_label(scenario)
-                );
+                let _ = writeln!(out, "{} {value}", series_id(name, tenant, scenario));
             }
         }
     }

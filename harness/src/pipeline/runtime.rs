@@ -47,7 +47,7 @@ pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 const BATCH: usize = 4096;
 
 /// How long the start waits for Redis before giving up.
-const REDIS_START_TIMEOUT: Duration = Duration::from_secs(10);
+const REDIS_START_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where records come from.
 #[derive(Debug, Clone, PartialEq, Eq)]

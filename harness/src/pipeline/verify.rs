@@ -18,7 +18,10 @@ use harness_pipeline::{
 };
 use redis::aio::MultiplexedConnection;
 
-use super::{Error, Result, metrics::escape_label};
+use super::{
+    Error, Result,
+    metrics::{WINDOW_GAUGES, series_id},
+};
 
 /// Keys read per pipelined round trip.
 const READ_BATCH: usize = 500;
@@ -244,28 +247,15 @@ async fn read_batch(
     Ok(())
 }
 
-/// The latest window per (tenant, scenario): what the `recommendation_*`
-/// gauges must show after a run over the same events.
-pub fn latest_metrics(rows: &[WindowMetrics]) -> BTreeMap<(String, String), WindowMetrics> {
-    let mut latest: BTreeMap<(String, String), WindowMetrics> = BTreeMap::new();
-    for row in rows {
-        let key = (row.tenant_id.clone(), row.scenario_id.clone());
-        if latest
-            .get(&key)
-            .is_none_or(|known| known.window_start < row.window_start)
-        {
-            latest.insert(key, row.clone());
-        }
-    }
-    latest
-}
-
-/// Compares a Prometheus text scrape with the expected latest windows;
-/// returns one line per missing or different series.
-pub fn check_metrics(
-    scrape: &str,
-    expected: &BTreeMap<(String, String), WindowMetrics>,
-) -> Vec<String> {
+/// Compares a Prometheus text scrape with the oracle's metrics rows; returns
+/// one line per missing or different series.
+///
+/// For each (tenant, scenario) of the oracle, the scrape's
+/// `recommendation_window_end_ms` names the window its gauges describe, and
+/// they are compared with the oracle's row for that window; so a running
+/// pipeline can be checked before its last windows fire. A scrape without
+/// that gauge (another exporter) is compared with each group's last window.
+pub fn check_metrics(scrape: &str, rows: &[WindowMetrics]) -> Vec<String> {
     let series: BTreeMap<&str, f64> = scrape
         .lines()
         .filter(|line| !line.starts_with('#'))
@@ -274,26 +264,50 @@ pub fn check_metrics(
             Some((name, value.parse().ok()?))
         })
         .collect();
+    let has_window_ends = series
+        .keys()
+        .any(|id| id.starts_with("recommendation_window_end_ms{"));
+    let mut windows: BTreeMap<(&str, &str), BTreeMap<i64, &WindowMetrics>> = BTreeMap::new();
+    for row in rows {
+        windows
+            .entry((&row.tenant_id, &row.scenario_id))
+            .or_default()
+            .insert(row.window_end, row);
+    }
     let mut problems = Vec::new();
-    for ((tenant, scenario), row) in expected {
-        let wanted = [
-            ("recommendation_impressions", Some(row.impressions as f64)),
-            ("recommendation_clicks", Some(row.clicks as f64)),
-            ("recommendation_ctr", row.ctr),
-            ("recommendation_avg_watch_duration", row.avg_watch_s),
-            ("recommendation_completion_rate", row.completion_rate),
-        ];
-        for (name, value) in wanted {
-            let id = format!(
-                "{name}{{tenant_id=\"{}\",scenario_id=\"{}\"}}",
-                escape_label(tenant),
-                escape_label(scenario)
-            );
-            match (value, series.get(id.as_str())) {
+    for ((tenant, scenario), by_end) in windows {
+        let row = if has_window_ends {
+            let end_id = series_id("recommendation_window_end_ms", tenant, scenario);
+            match series.get(end_id.as_str()) {
+                None => {
+                    problems.push(format!(
+                        "{end_id}: missing (no window reported for this group)"
+                    ));
+                    continue;
+                }
+                Some(&end) => match by_end.get(&(end as i64)) {
+                    Some(row) => *row,
+                    None => {
+                        problems.push(format!(
+                            "{end_id}: the oracle has no window ending at {end}"
+                        ));
+                        continue;
+                    }
+                },
+            }
+        } else {
+            match by_end.values().next_back() {
+                Some(row) => *row,
+                None => continue,
+            }
+        };
+        for (name, _, value) in WINDOW_GAUGES {
+            let id = series_id(name, tenant, scenario);
+            match (value(row), series.get(id.as_str())) {
                 (Some(expected), Some(&actual)) if close(expected, actual) => {}
                 (None, None) => {}
                 (Some(expected), Some(actual)) => {
-                    problems.push(format!("{id}: expected {expected}, found {actual}"))
+                    problems.push(format!("{id}: expected {expected}, found {actual}"));
                 }
                 (Some(expected), None) => {
                     problems.push(format!("{id}: missing (expected {expected})"))
@@ -331,23 +345,34 @@ mod tests {
     }
 
     #[test]
-    fn metrics_are_checked_series_by_series() {
-        let expected = latest_metrics(&[row("a", 0, Some(0.5)), row("a", 60_000, Some(0.2))]);
-        assert_eq!(expected.len(), 1);
-        let good = "recommendation_impressions{tenant_id=\"a\",scenario_id=\"feed\"} 10\nrecommendation_clicks{tenant_id=\"a\",scenario_id=\"feed\"} 2\nrecommendation_ctr{tenant_id=\"a\",scenario_id=\"feed\"} 0.2\n";
-        assert_eq!(check_metrics(good, &expected), Vec::<String>::new());
-        let bad = good
-            .replace("} 0.2", "} 0.5")
-            .replace("recommendation_clicks", "other");
-        let problems = check_metrics(&bad, &expected);
-        assert_eq!(problems.len(), 2, "{problems:?}");
+    fn metrics_are_checked_against_the_window_the_scrape_names() {
+        let rows = [row("a", 0, Some(0.5)), row("a", 60_000, Some(0.2))];
+        let first = "recommendation_window_end_ms{tenant_id=\"a\",scenario_id=\"feed\"} 60000\n\
+            recommendation_impressions{tenant_id=\"a\",scenario_id=\"feed\"} 10\n\
+            recommendation_clicks{tenant_id=\"a\",scenario_id=\"feed\"} 2\n\
+            recommendation_ctr{tenant_id=\"a\",scenario_id=\"feed\"} 0.5\n";
+        assert_eq!(check_metrics(first, &rows), Vec::<String>::new());
+        // Without the window gauge, the last window is expected.
+        let unnamed: String = first
+            .lines()
+            .skip(1)
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let problems = check_metrics(&unnamed, &rows);
+        assert_eq!(
+            problems,
+            ["recommendation_ctr{tenant_id=\"a\",scenario_id=\"feed\"}: expected 0.2, found 0.5"]
+        );
+        let bad = first.replace("recommendation_clicks", "other");
+        let problems = check_metrics(&bad, &rows);
+        assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(
             problems[0].contains("recommendation_clicks") && problems[0].contains("missing"),
             "{problems:?}"
         );
+        let unknown = first.replace("} 60000", "} 120000");
         assert!(
-            problems[1].contains("expected 0.2, found 0.5"),
-            "{problems:?}"
+            check_metrics(&unknown, &rows)[0].contains("the oracle has no window ending at 120000")
         );
     }
 

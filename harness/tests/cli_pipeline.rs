@@ -1,0 +1,247 @@
+//! The pipeline's commands end to end through the real binary: `load`,
+//! `oracle`, `pipeline run --events`, `verify` (a match, and a tampered Redis
+//! with its diff and exit code 1), and `infra up` (dry run, a foreground run
+//! stopped with Ctrl-C, and a clear error when redis-server is missing).
+
+mod pipeline_common;
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Command as StdCommand, Stdio},
+    time::{Duration, Instant},
+};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn harness() -> Command {
+    Command::cargo_bin("harness").expect("the harness binary is built")
+}
+
+/// `harness load --out` with late and malformed events; returns the file.
+fn generate(dir: &Path) -> std::path::PathBuf {
+    let events = dir.join("events.jsonl");
+    harness()
+        .args(["load", "--out"])
+        .arg(&events)
+        .args([
+            "--count", "8000", "--seed", "5", "--users", "300", "--items", "200",
+        ])
+        .args([
+            "--malformed-ratio",
+            "0.03",
+            "--late-ratio",
+            "0.03",
+            "--event-time-rate",
+            "3",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("wrote 8000 events ("));
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oracle_run_and_verify_agree_and_a_tampered_redis_is_caught() -> anyhow::Result<()> {
+    let redis = pipeline_common::redis().await?;
+    let url = redis.url().expose().to_owned();
+    let dir = tempfile::tempdir()?;
+    let events = generate(dir.path());
+    let oracle_dir = dir.path().join("oracle");
+
+    harness()
+        .args(["oracle", "--events"])
+        .arg(&events)
+        .arg("--out")
+        .arg(&oracle_dir)
+        .assert()
+        .success();
+    for file in [
+        "user_features.jsonl",
+        "item_hot.jsonl",
+        "metrics.jsonl",
+        "redis_state.json",
+        "stats.json",
+    ] {
+        assert!(oracle_dir.join(file).is_file(), "{file} missing");
+    }
+
+    harness()
+        .args(["pipeline", "run", "--events"])
+        .arg(&events)
+        .args(["--redis", &url, "--state-dir"])
+        .arg(dir.path().join("state"))
+        .args([
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--checkpoint-interval",
+            "250ms",
+        ])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("metrics: http://127.0.0.1:")
+                .and(predicate::str::contains("processed 8000 records")),
+        );
+
+    for expected in [
+        ["--oracle", oracle_dir.to_str().expect("utf-8")],
+        ["--events", events.to_str().expect("utf-8")],
+    ] {
+        harness()
+            .args(["verify", "--redis", &url])
+            .args(expected)
+            .assert()
+            .code(0)
+            .stdout(predicate::str::starts_with(
+                "ok: redis matches the oracle (",
+            ));
+    }
+
+    // Tamper: change one field, delete one key, add a stray key.
+    let mut connection = redis::Client::open(url.as_str())?
+        .get_multiplexed_async_connection()
+        .await?;
+    let users: Vec<String> = redis::cmd("KEYS")
+        .arg("user:profile:*")
+        .query_async(&mut connection)
+        .await?;
+    let hot: Vec<String> = redis::cmd("KEYS")
+        .arg("hot:items:*")
+        .query_async(&mut connection)
+        .await?;
+    let (changed, deleted) = (&users[0], &hot[0]);
+    let () = redis::cmd("HSET")
+        .arg(changed)
+        .arg("view")
+        .arg("999")
+        .query_async(&mut connection)
+        .await?;
+    let () = redis::cmd("DEL")
+        .arg(deleted)
+        .query_async(&mut connection)
+        .await?;
+    let () = redis::cmd("HSET")
+        .arg("user:profile:t:s:intruder")
+        .arg("view")
+        .arg("1")
+        .query_async(&mut connection)
+        .await?;
+
+    harness()
+        .args(["verify", "--redis", &url, "--oracle"])
+        .arg(&oracle_dir)
+        .assert()
+        .code(1)
+        .stdout(
+            predicate::str::starts_with("MISMATCH:")
+                .and(predicate::str::contains(format!(
+                    "hash {changed} field view: expected"
+                )))
+                .and(predicate::str::contains("found \"999\""))
+                .and(predicate::str::contains(format!("missing key {deleted}")))
+                .and(predicate::str::contains(
+                    "extra key user:profile:t:s:intruder",
+                )),
+        );
+    Ok(())
+}
+
+#[test]
+fn infra_up_dry_run_prints_the_container_plans_without_docker() {
+    harness()
+        .args([
+            "infra",
+            "up",
+            "--kafka",
+            "containers",
+            "--redis",
+            "containers",
+            "--topic",
+            "user_behaviors:4",
+            "--dry-run",
+        ])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("kafka containers: image apache/kafka:3.8.0")
+                .and(predicate::str::contains(
+                    "KAFKA_ADVERTISED_LISTENERS=PLAINTEXT://127.0.0.1:<port>",
+                ))
+                .and(predicate::str::contains("redis containers: image redis:7"))
+                .and(predicate::str::contains(
+                    "topic user_behaviors (4 partitions)",
+                )),
+        );
+}
+
+#[test]
+fn infra_up_without_redis_server_names_the_fix() {
+    let empty = tempfile::tempdir().expect("tempdir");
+    harness()
+        .args(["infra", "up"])
+        .env("PATH", empty.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "redis-server not found on PATH; `cargo xtask setup` installs Debian's redis-server",
+        ));
+}
+
+#[test]
+fn load_refuses_to_start_a_kafka_that_would_die_with_it() {
+    harness()
+        .args(["load", "--kafka", "embedded", "--count", "1"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "start one with `harness infra up --topic user_behaviors:1`",
+        ));
+}
+
+#[test]
+fn infra_up_serves_until_interrupted_and_leaves_nothing_behind() -> anyhow::Result<()> {
+    let binary = assert_cmd::cargo::cargo_bin("harness");
+    let mut child = StdCommand::new(binary)
+        .args(["infra", "up", "--topic", "user_behaviors:2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    let kafka = lines.next().transpose()?.unwrap_or_default();
+    let redis = lines.next().transpose()?.unwrap_or_default();
+    assert!(kafka.starts_with("kafka (embedded): 127.0.0.1:"), "{kafka}");
+    assert!(
+        redis.starts_with("redis (local): redis://127.0.0.1:"),
+        "{redis}"
+    );
+    let redis_addr = redis
+        .trim_start_matches("redis (local): redis://")
+        .trim_end_matches('/')
+        .to_owned();
+    assert!(
+        std::net::TcpStream::connect(&redis_addr).is_ok(),
+        "redis is not serving at {redis_addr}"
+    );
+
+    // Ctrl-C.
+    let status = StdCommand::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()?;
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(exit) = child.try_wait()? {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "infra up did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "{exit:?}");
+    assert!(
+        std::net::TcpStream::connect(&redis_addr).is_err(),
+        "redis-server outlived infra up"
+    );
+    Ok(())
+}
