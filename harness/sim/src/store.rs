@@ -198,10 +198,40 @@ impl Store {
         &mut self,
         rt: &ResourceType,
         namespace: &str,
-        mut obj: Value,
+        obj: Value,
         now: SimTime,
         rng: &mut Rng,
     ) -> Result<Arc<Value>, ApiError> {
+        let (key, mut obj) = self.prepare_create(rt, namespace, obj, now, rng)?;
+        let rv = self.next_rv();
+        obj["metadata"]["resourceVersion"] = Value::String(rv.to_string());
+        let obj = Arc::new(obj);
+        self.objects.insert(key.clone(), obj.clone());
+        self.record(rv, ChangeType::Added, key, obj.clone());
+        Ok(obj)
+    }
+
+    /// What [`Store::create`] would store, without storing it (dry run).
+    /// The result has no `resourceVersion`; `rng` advances as in a create.
+    pub fn preview_create(
+        &self,
+        rt: &ResourceType,
+        namespace: &str,
+        obj: Value,
+        now: SimTime,
+        rng: &mut Rng,
+    ) -> Result<Value, ApiError> {
+        self.prepare_create(rt, namespace, obj, now, rng).map(|(_, obj)| obj)
+    }
+
+    fn prepare_create(
+        &self,
+        rt: &ResourceType,
+        namespace: &str,
+        mut obj: Value,
+        now: SimTime,
+        rng: &mut Rng,
+    ) -> Result<(ObjectKey, Value), ApiError> {
         let Some(map) = obj.as_object_mut() else {
             return Err(ApiError::bad_request("the request body must be a JSON object".into()));
         };
@@ -255,7 +285,6 @@ impl Store {
         if self.objects.contains_key(&key) {
             return Err(ApiError::already_exists(rt, &name));
         }
-        let rv = self.next_rv();
         meta.insert("name".into(), Value::String(name));
         if rt.namespaced {
             meta.insert("namespace".into(), Value::String(namespace.to_string()));
@@ -263,16 +292,13 @@ impl Store {
             meta.remove("namespace");
         }
         meta.insert("uid".into(), Value::String(rng.uid()));
-        meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
+        meta.remove("resourceVersion");
         meta.insert("generation".into(), json!(1));
         meta.insert("creationTimestamp".into(), Value::String(now.rfc3339()));
         meta.remove("deletionTimestamp");
         meta.remove("deletionGracePeriodSeconds");
         meta.remove("managedFields");
-        let obj = Arc::new(obj);
-        self.objects.insert(key.clone(), obj.clone());
-        self.record(rv, ChangeType::Added, key, obj.clone());
-        Ok(obj)
+        Ok((key, obj))
     }
 
     /// Replaces an object (PUT semantics) or its status.
@@ -290,6 +316,46 @@ impl Store {
         subresource: Subresource,
         _now: SimTime,
     ) -> Result<Arc<Value>, ApiError> {
+        let merged = match self.prepare_update(rt, key, new, subresource)? {
+            PreparedUpdate::Unchanged(old) => return Ok(old),
+            PreparedUpdate::Changed(merged) => merged,
+        };
+        let rv = self.next_rv();
+        let mut merged = merged;
+        metadata_mut(&mut merged).insert("resourceVersion".into(), Value::String(rv.to_string()));
+        let obj = Arc::new(Value::Object(merged));
+        if obj["metadata"].get("deletionTimestamp").is_some() && !holds_deletion(rt, &obj) {
+            self.objects.remove(key);
+            self.record(rv, ChangeType::Deleted, key.clone(), obj.clone());
+        } else {
+            self.objects.insert(key.clone(), obj.clone());
+            self.record(rv, ChangeType::Modified, key.clone(), obj.clone());
+        }
+        Ok(obj)
+    }
+
+    /// What [`Store::update`] would store, without storing it (dry run). The
+    /// resourceVersion is the current one.
+    pub fn preview_update(
+        &self,
+        rt: &ResourceType,
+        key: &ObjectKey,
+        new: Value,
+        subresource: Subresource,
+    ) -> Result<Value, ApiError> {
+        Ok(match self.prepare_update(rt, key, new, subresource)? {
+            PreparedUpdate::Unchanged(old) => (*old).clone(),
+            PreparedUpdate::Changed(merged) => Value::Object(merged),
+        })
+    }
+
+    fn prepare_update(
+        &self,
+        rt: &ResourceType,
+        key: &ObjectKey,
+        new: Value,
+        subresource: Subresource,
+    ) -> Result<PreparedUpdate, ApiError> {
         let Some(old) = self.objects.get(key).cloned() else {
             return Err(ApiError::not_found(rt, &key.name));
         };
@@ -352,62 +418,73 @@ impl Store {
             // Status writes do not touch metadata either.
             merged.insert("metadata".into(), Value::Object(old_meta.clone()));
         }
-        let spec_changed = without(&merged, &["metadata", "status"]) != without(&old_map, &["metadata", "status"]);
         if merged == old_map {
-            return Ok(old);
+            return Ok(PreparedUpdate::Unchanged(old));
         }
-        let rv = self.next_rv();
-        let meta = metadata_mut(&mut merged);
+        let spec_changed = without(&merged, &["metadata", "status"]) != without(&old_map, &["metadata", "status"]);
         if spec_changed {
             let generation = old_meta.get("generation").and_then(Value::as_i64).unwrap_or(1);
-            meta.insert("generation".into(), json!(generation + 1));
+            metadata_mut(&mut merged).insert("generation".into(), json!(generation + 1));
         }
-        meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
-        let finalizers_empty =
-            meta.get("finalizers").and_then(Value::as_array).is_none_or(|f| f.is_empty());
-        let deleting = meta.contains_key("deletionTimestamp");
-        let obj = Arc::new(Value::Object(merged));
-        if deleting && finalizers_empty {
-            self.objects.remove(key);
-            self.record(rv, ChangeType::Deleted, key.clone(), obj.clone());
-        } else {
-            self.objects.insert(key.clone(), obj.clone());
-            self.record(rv, ChangeType::Modified, key.clone(), obj.clone());
-        }
-        Ok(obj)
+        Ok(PreparedUpdate::Changed(merged))
     }
 
     /// Deletes an object, or marks it for deletion if it has finalizers.
     ///
     /// Dependents (ownerReferences) are not touched here; the garbage
     /// collector controller removes them, as background propagation does.
+    /// A namespace's `spec.finalizers` hold its deletion like
+    /// `metadata.finalizers` do, as on a real cluster.
     pub fn delete(&mut self, rt: &ResourceType, key: &ObjectKey, now: SimTime) -> Result<Deletion, ApiError> {
+        let (deletion, changed) = self.prepare_delete(rt, key, now)?;
+        if !changed {
+            return Ok(deletion);
+        }
+        let rv = self.next_rv();
+        let stamp = |obj: &Arc<Value>| {
+            let mut obj = (**obj).clone();
+            obj["metadata"]["resourceVersion"] = Value::String(rv.to_string());
+            Arc::new(obj)
+        };
+        Ok(match deletion {
+            Deletion::Pending(obj) => {
+                let obj = stamp(&obj);
+                self.objects.insert(key.clone(), obj.clone());
+                self.record(rv, ChangeType::Modified, key.clone(), obj.clone());
+                Deletion::Pending(obj)
+            }
+            Deletion::Deleted(obj) => {
+                let obj = stamp(&obj);
+                self.objects.remove(key);
+                self.record(rv, ChangeType::Deleted, key.clone(), obj.clone());
+                Deletion::Deleted(obj)
+            }
+        })
+    }
+
+    /// What [`Store::delete`] would do, without doing it (dry run).
+    pub fn preview_delete(&self, rt: &ResourceType, key: &ObjectKey, now: SimTime) -> Result<Deletion, ApiError> {
+        self.prepare_delete(rt, key, now).map(|(deletion, _)| deletion)
+    }
+
+    /// The outcome of a delete and whether it changes the store.
+    fn prepare_delete(&self, rt: &ResourceType, key: &ObjectKey, now: SimTime) -> Result<(Deletion, bool), ApiError> {
         let Some(old) = self.objects.get(key).cloned() else {
             return Err(ApiError::not_found(rt, &key.name));
         };
-        let has_finalizers = old["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty());
-        let rv = self.next_rv();
-        let mut obj = (*old).clone();
-        obj["metadata"]["resourceVersion"] = Value::String(rv.to_string());
-        if has_finalizers {
-            if old["metadata"].get("deletionTimestamp").is_some() {
-                // Already terminating: nothing changes, and no rv is consumed.
-                self.rv -= 1;
-                return Ok(Deletion::Pending(old));
-            }
-            obj["metadata"]["deletionTimestamp"] = Value::String(now.rfc3339());
-            obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-            let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
-            obj["metadata"]["generation"] = json!(generation + 1);
-            let obj = Arc::new(obj);
-            self.objects.insert(key.clone(), obj.clone());
-            self.record(rv, ChangeType::Modified, key.clone(), obj.clone());
-            return Ok(Deletion::Pending(obj));
+        if !holds_deletion(rt, &old) {
+            return Ok((Deletion::Deleted(old), true));
         }
-        let obj = Arc::new(obj);
-        self.objects.remove(key);
-        self.record(rv, ChangeType::Deleted, key.clone(), obj.clone());
-        Ok(Deletion::Deleted(obj))
+        if old["metadata"].get("deletionTimestamp").is_some() {
+            // Already terminating: nothing changes, and no rv is consumed.
+            return Ok((Deletion::Pending(old), false));
+        }
+        let mut obj = (*old).clone();
+        obj["metadata"]["deletionTimestamp"] = Value::String(now.rfc3339());
+        obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+        let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
+        obj["metadata"]["generation"] = json!(generation + 1);
+        Ok((Deletion::Pending(Arc::new(obj)), true))
     }
 
     fn next_rv(&mut self) -> u64 {
@@ -421,6 +498,22 @@ impl Store {
             self.history.pop_front();
         }
     }
+}
+
+/// The result of checking an update before it is committed.
+enum PreparedUpdate {
+    /// The update changes nothing; this is the stored object.
+    Unchanged(Arc<Value>),
+    /// The object to store (its resourceVersion still the old one).
+    Changed(Map<String, Value>),
+}
+
+/// Whether finalizers keep `obj` in the store after deletion was requested:
+/// `metadata.finalizers`, and for namespaces also `spec.finalizers`.
+fn holds_deletion(rt: &ResourceType, obj: &Value) -> bool {
+    let non_empty = |v: &Value| v.as_array().is_some_and(|f| !f.is_empty());
+    non_empty(&obj["metadata"]["finalizers"])
+        || (rt.group.is_empty() && rt.plural == "namespaces" && non_empty(&obj["spec"]["finalizers"]))
 }
 
 fn metadata_mut(map: &mut Map<String, Value>) -> &mut Map<String, Value> {
@@ -438,6 +531,12 @@ fn without(map: &Map<String, Value>, keys: &[&str]) -> Map<String, Value> {
 /// The API server's name rules: DNS-1123 labels for namespaces, DNS-1123
 /// subdomains for everything else. Returns the 422 message when invalid.
 fn invalid_name(rt: &ResourceType, name: &str) -> Option<String> {
+    // Core v1 Events skip name validation for backwards compatibility, as in
+    // the API server; the Flink operator names its events
+    // `JobManagerDeployment.<hash>`.
+    if rt.group.is_empty() && rt.plural == "events" {
+        return None;
+    }
     let label_ok = |s: &str| {
         !s.is_empty()
             && s.len() <= 63
@@ -548,6 +647,46 @@ mod tests {
         assert!(store.get(&key).is_none(), "removing the last finalizer completes the deletion");
         let types: Vec<_> = store.changes_since(start).unwrap().map(|c| c.type_).collect();
         assert_eq!(types, [ChangeType::Added, ChangeType::Modified, ChangeType::Deleted]);
+    }
+
+    #[test]
+    fn previews_change_nothing() {
+        let (mut store, registry, mut rng) = setup();
+        let cm = registry.get("", "v1", "configmaps").unwrap();
+        let rv = store.resource_version();
+        let preview = store
+            .preview_create(cm, "default", json!({"metadata": {"name": "p"}}), SimTime(0), &mut rng.clone())
+            .unwrap();
+        assert_eq!(preview["metadata"]["name"], "p");
+        assert!(preview["metadata"].get("resourceVersion").is_none());
+        assert_eq!(store.resource_version(), rv);
+        let created = store.create(cm, "default", json!({"metadata": {"name": "p"}}), SimTime(0), &mut rng).unwrap();
+        let key = ObjectKey::new(cm, "default", "p");
+        let mut changed = (*created).clone();
+        changed["data"] = json!({"k": "v"});
+        let preview = store.preview_update(cm, &key, changed, Subresource::Main).unwrap();
+        assert_eq!(preview["data"]["k"], "v");
+        assert!(store.get(&key).unwrap().get("data").is_none());
+        assert!(matches!(store.preview_delete(cm, &key, SimTime(0)).unwrap(), Deletion::Deleted(_)));
+        assert!(store.get(&key).is_some());
+        assert_eq!(store.resource_version(), rv + 1);
+    }
+
+    #[test]
+    fn namespace_spec_finalizers_hold_deletion() {
+        let (mut store, registry, mut rng) = setup();
+        let ns = registry.get("", "v1", "namespaces").unwrap();
+        store
+            .create(ns, "", json!({"metadata": {"name": "t"}, "spec": {"finalizers": ["kubernetes"]}}), SimTime(0), &mut rng)
+            .unwrap();
+        let key = ObjectKey::new(ns, "", "t");
+        let Deletion::Pending(pending) = store.delete(ns, &key, SimTime(1000)).unwrap() else {
+            panic!("spec.finalizers must hold a namespace")
+        };
+        let mut finalized = (*pending).clone();
+        finalized["spec"]["finalizers"] = json!([]);
+        store.update(ns, &key, finalized, Subresource::Main, SimTime(2000)).unwrap();
+        assert!(store.get(&key).is_none(), "clearing spec.finalizers completes the deletion");
     }
 
     #[test]
