@@ -30,7 +30,6 @@ const SHOWN_CANDIDATES: usize = 3;
 /// Runs an `assert` step; returns notes (captured variables).
 pub(crate) async fn run_assert(ctx: &mut Ctx<'_>, assert: &Assert, deadline: &Deadline, window: Option<&Deadline>) -> Result<Vec<String>, Failure> {
     let expected: Vec<Value> = assert.objects.iter().map(|m| ctx.expand_value(&m.value)).collect::<Result<_, _>>()?;
-    let what = format!("assert {}", describe_all(&expected));
     let shared: &Ctx<'_> = ctx;
     let check = async || evaluate(shared, &expected, assert.quantifier, assert.count, assert.lists).await;
     let matched = match (assert.mode, window) {
@@ -41,17 +40,13 @@ pub(crate) async fn run_assert(ctx: &mut Ctx<'_>, assert: &Assert, deadline: &De
                     last = found;
                     Check::Done(())
                 }
-                Check::Pending { summary, diff } => Check::Pending { summary: format!("{what}: {summary}"), diff },
+                Check::Pending { summary, diff } => Check::Pending { summary, diff },
                 Check::Fatal(failure) => Check::Fatal(failure),
             })
             .await?;
             last
         }
-        _ => until(deadline, "assert", async || match check().await {
-            Check::Pending { summary, diff } => Check::Pending { summary: format!("{what}: {summary}"), diff },
-            other => other,
-        })
-        .await?,
+        _ => until(deadline, "assert", check).await?,
     };
     capture(ctx, &assert.capture, matched.first())
 }
@@ -71,20 +66,12 @@ pub(crate) fn capture(ctx: &mut Ctx<'_>, captures: &BTreeMap<String, JsonPath>, 
 /// Runs an `error` step.
 pub(crate) async fn run_refute(ctx: &Ctx<'_>, refute: &Refute, deadline: &Deadline, window: Option<&Deadline>) -> Result<Vec<String>, Failure> {
     let forbidden: Vec<Value> = refute.objects.iter().map(|m| ctx.expand_value(&m.value)).collect::<Result<_, _>>()?;
-    let what = format!("error {}", describe_all(&forbidden));
     let check = async || absent(ctx, &forbidden, refute.lists).await;
     match (refute.mode, window) {
-        (Mode::Consistently, Some(window)) => throughout(window, &what, check).await?,
-        _ => until(deadline, &what, check).await?,
+        (Mode::Consistently, Some(window)) => throughout(window, "error", check).await?,
+        _ => until(deadline, "error", check).await?,
     }
     Ok(Vec::new())
-}
-
-fn describe_all(objects: &[Value]) -> String {
-    match objects {
-        [one] => Target::of(one).describe(),
-        many => format!("{} objects", many.len()),
-    }
 }
 
 /// One pass of an assert: every expected object must be satisfied.

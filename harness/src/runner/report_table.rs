@@ -40,7 +40,7 @@ pub fn step_row(step: &StepReport) -> String {
     let name = fit(&step.name, NAME_WIDTH);
     let (real, cluster) = match step.outcome {
         Outcome::Skip => ("-".to_owned(), "-".to_owned()),
-        _ => (format_measured(step.durations.real), format_spec(round_ms(step.durations.cluster))),
+        _ => (format_measured(step.durations.real), format_measured(step.durations.cluster)),
     };
     let mut out = format!("  {:<ID_WIDTH$} {name:<NAME_WIDTH$} {:<6} {real:>8} {cluster:>8}\n", step.id, step.outcome.as_str());
     if let Some(failure) = &step.failure {
@@ -145,7 +145,7 @@ mod tests {
         assert!(first.starts_with("  3 "));
         // Columns: 2 + id + 1 + name + 1, then the result.
         assert_eq!(&first[2 + ID_WIDTH + 1 + NAME_WIDTH + 1..][..4], "fail");
-        assert!(first.ends_with("  3.01s       5m"), "{first:?}");
+        assert!(first.ends_with("  3.01s    5m00s"), "{first:?}");
         assert_eq!(lines[1], "      assert timed out after 5m");
         assert_eq!(lines[2], "        status.x: expected 1, got 2");
     }
