@@ -221,7 +221,7 @@ impl Pipeline {
         let store = CheckpointStore::open(&config.state_dir)?;
         let writer = tokio::time::timeout(
             REDIS_START_TIMEOUT,
-            RedisWriter::connect(&config.redis, Arc::clone(&shared)),
+            RedisWriter::connect_shared(&config.redis, Arc::clone(&shared)),
         )
         .await
         .map_err(|_| Error::Redis {

@@ -86,8 +86,21 @@ impl std::fmt::Debug for RedisWriter {
 }
 
 impl RedisWriter {
+    /// Connects on its own (outside a pipeline, e.g. in a benchmark),
+    /// retrying until Redis answers; bound it with a time-out.
+    pub async fn connect(url: &RedisUrl) -> Result<RedisWriter> {
+        Self::connect_shared(url, Arc::default()).await
+    }
+
+    /// Pipelined requests Redis has acknowledged so far.
+    pub fn round_trips(&self) -> u64 {
+        self.shared
+            .redis_round_trips
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Connects, retrying until Redis answers or the pipeline is aborted.
-    pub(crate) async fn connect(url: &RedisUrl, shared: Arc<Shared>) -> Result<RedisWriter> {
+    pub(crate) async fn connect_shared(url: &RedisUrl, shared: Arc<Shared>) -> Result<RedisWriter> {
         let client = redis::Client::open(url.expose()).map_err(|source| Error::Redis {
             step: "parse the url of",
             url: url.redacted(),
@@ -137,7 +150,7 @@ impl RedisWriter {
     /// Executes `writes` in order, in round trips of at most
     /// [`MAX_COMMANDS_PER_ROUND_TRIP`] commands, each retried until it
     /// succeeds. Returns early only when the pipeline is aborted.
-    pub(crate) async fn execute(&mut self, writes: &[RedisWrite]) -> Result<()> {
+    pub async fn execute(&mut self, writes: &[RedisWrite]) -> Result<()> {
         let mut rest = writes;
         while !rest.is_empty() {
             let mut commands = 0;
