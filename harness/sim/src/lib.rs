@@ -40,6 +40,10 @@ pub mod table;
 /// A cluster as the harness runs it: built-in controllers, the Flink
 /// operator's CRDs, controller and admission webhook, all installed, as on a
 /// cluster where the operator's Helm chart has been applied.
+/// See [`operator::install::simulated_cluster`] for what it contains.
 pub fn standard_cluster(seed: u64, now: clock::SimTime) -> cluster::Cluster {
-    cluster::Cluster::new(seed, now)
+    let config = operator::OperatorConfig::helm_defaults();
+    let jobs = std::sync::Arc::new(operator::flink::job::ModelledJobs { timings: config.timings.job() });
+    let (cluster, _flink) = operator::install::simulated_cluster(seed, now, config, jobs).expect("the bundled operator install is valid");
+    cluster
 }

@@ -10,10 +10,15 @@ use harness_sim::{
     clock::SimTime,
     cluster::{Cluster, Operation},
     error::ApiError,
+    operator::{
+        OperatorConfig,
+        flink::{SharedClusters, job::ModelledJobs},
+        install::simulated_cluster,
+    },
     resource::ResourceType,
     store::{ObjectKey, Subresource},
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// 2024-11-05T09:46:40Z, the timestamp of the seed's example event.
 pub const T0: SimTime = SimTime(1_730_800_000_000);
@@ -30,6 +35,34 @@ impl Sim {
         let mut sim = Sim { cluster: harness_sim::standard_cluster(7, T0), now: T0 };
         sim.cluster.step(T0);
         sim
+    }
+
+    /// A simulated cluster with the operator configured by `config`, and the
+    /// handle on its Flink clusters.
+    pub fn with_operator(config: OperatorConfig) -> (Sim, SharedClusters) {
+        let jobs = Arc::new(ModelledJobs { timings: config.timings.job() });
+        let (cluster, flink) = simulated_cluster(7, T0, config, jobs).expect("operator installs");
+        (Sim::with(cluster), flink)
+    }
+
+    /// Creates a namespace.
+    pub fn namespace(&mut self, name: &str) {
+        let ns = self.rt("", "v1", "namespaces");
+        let obj = json!({"metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}}, "status": {"phase": "Active"}});
+        self.cluster.store.create(&ns, "", obj, self.now, &mut self.cluster.rng).expect("namespace is new");
+        self.cluster.step(self.now);
+    }
+
+    /// Every stored version of an object since resourceVersion `since`,
+    /// oldest first (what a watch would have delivered).
+    pub fn history(&self, group: &str, plural: &str, namespace: &str, name: &str, since: u64) -> Vec<Arc<Value>> {
+        self.cluster
+            .store
+            .changes_since(since)
+            .expect("history is kept")
+            .filter(|c| c.key.group == group && c.key.plural == plural && c.key.namespace == namespace && c.key.name == name)
+            .map(|c| c.object.clone())
+            .collect()
     }
 
     /// Wraps an existing cluster at `T0`.
