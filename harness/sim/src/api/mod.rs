@@ -39,6 +39,7 @@ mod route;
 mod scale;
 mod server;
 mod state;
+mod strategy;
 mod tls;
 mod watch;
 mod write;

@@ -18,7 +18,7 @@
 
 use serde_json::{Value, json};
 
-use super::{lifecycle, request::Query};
+use super::{lifecycle, request::Query, strategy};
 use crate::{
     clock::SimTime,
     cluster::{Cluster, Operation},
@@ -263,12 +263,7 @@ pub(crate) fn create(
             rt.group_resource()
         )));
     }
-    // A new object's status is the controllers' to write, not the client's.
-    if rt.status_subresource {
-        if let Some(map) = obj.as_object_mut() {
-            map.remove("status");
-        }
-    }
+    strategy::prepare_for_create(rt, &mut obj);
     let warnings = admit(cluster, rt, &mut obj, None, Target::MAIN, opts, origin)?;
     let object = if opts.dry_run {
         let mut rng = cluster.rng.clone();

@@ -33,9 +33,14 @@ pub async fn start(speed: f64) -> SimHandle {
     start_cluster(Cluster::new(7, ORIGIN), speed).await
 }
 
-/// Serves `cluster` with its kubeconfig in a temporary directory.
+/// Serves `cluster` from [`ORIGIN`] with its kubeconfig in a temporary directory.
 pub async fn start_cluster(cluster: Cluster, speed: f64) -> SimHandle {
-    serve(cluster, SimConfig { speed, kubeconfig: None, origin: Some(ORIGIN) }).await.expect("the simulator starts")
+    start_cluster_at(cluster, speed, ORIGIN).await
+}
+
+/// Serves `cluster` with virtual time starting at `origin`.
+pub async fn start_cluster_at(cluster: Cluster, speed: f64, origin: SimTime) -> SimHandle {
+    serve(cluster, SimConfig { speed, kubeconfig: None, origin: Some(origin) }).await.expect("the simulator starts")
 }
 
 /// A response: status, selected headers and body.
