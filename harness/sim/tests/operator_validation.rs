@@ -15,8 +15,11 @@ const SEED: &str = include_str!("../../../fixtures/seed/flink-realtime-features.
 const GROUP: &str = "flink.apache.org";
 const PLURAL: &str = "flinkdeployments";
 
-/// Each rule: how to break the corrected manifest, and the operator's message.
-fn rules() -> Vec<(&'static str, fn(&mut Value), &'static str)> {
+/// A validation rule: its name, how to break the corrected manifest, and the
+/// operator's message.
+type Rule = (&'static str, fn(&mut Value), &'static str);
+
+fn rules() -> Vec<Rule> {
     vec![
         (
             "name",
