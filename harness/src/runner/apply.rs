@@ -18,22 +18,27 @@ use super::{
 };
 use crate::{
     cluster::kinds::ResolveError,
-    scenario::verbs::{Apply, FieldValidation},
+    scenario::verbs::{Apply, Expect, FieldValidation},
 };
 
 /// Runs an `apply` step; returns notes for the report.
 pub(crate) async fn run(ctx: &Ctx<'_>, apply: &Apply, deadline: &Deadline) -> Result<Vec<String>, Failure> {
     let mut notes = Vec::new();
+    let namespace = apply.namespace.as_deref().map(|n| ctx.expand(n)).transpose()?;
+    let expected = expect::expand(ctx, apply.expect.as_ref())?;
     for manifest in &apply.objects {
-        let value = ctx.expand_value(&manifest.value)?;
+        let mut value = ctx.expand_value(&manifest.value)?;
+        if let (Some(namespace), Some(metadata)) = (&namespace, value.get_mut("metadata").and_then(Value::as_object_mut)) {
+            metadata.insert("namespace".to_owned(), Value::String(namespace.clone()));
+        }
         let what = format!("apply of {}", Target::of(&value).describe());
-        let note = until(deadline, &what, async || attempt(ctx, &value, apply, &what).await).await?;
+        let note = until(deadline, &what, async || attempt(ctx, &value, apply, expected.as_ref(), &what).await).await?;
         notes.extend(note);
     }
     Ok(notes)
 }
 
-async fn attempt(ctx: &Ctx<'_>, value: &Value, apply: &Apply, what: &str) -> Check<Option<String>> {
+async fn attempt(ctx: &Ctx<'_>, value: &Value, apply: &Apply, expected: Option<&Expect>, what: &str) -> Check<Option<String>> {
     let target = Target::of(value);
     let (api, resolved) = match objects::api_for(ctx, &target.api_version, &target.kind, target.namespace.as_deref()).await {
         Ok(found) => found,
@@ -57,7 +62,7 @@ async fn attempt(ctx: &Ctx<'_>, value: &Value, apply: &Apply, what: &str) -> Che
         }
         other => other,
     };
-    judge(result, apply.expect.as_ref(), what)
+    judge(result, expected, what)
 }
 
 /// POSTs the object. kube's typed create has no `fieldValidation`
@@ -85,7 +90,7 @@ fn validation_directive(validation: FieldValidation) -> ValidationDirective {
 
 /// Turns a write's result into a check, given the expected failure if any.
 /// Shared by the write verbs.
-pub(crate) fn judge(result: Result<(), kube::Error>, expected: Option<&crate::scenario::verbs::Expect>, what: &str) -> Check<Option<String>> {
+pub(crate) fn judge(result: Result<(), kube::Error>, expected: Option<&Expect>, what: &str) -> Check<Option<String>> {
     match (result, expected) {
         (Ok(()), None) => Check::Done(None),
         (Ok(()), Some(expected)) => Check::Fatal(expect::accepted(what, expected)),

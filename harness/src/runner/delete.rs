@@ -7,6 +7,7 @@ use super::{
     apply::judge,
     context::Ctx,
     deadline::{Check, Deadline, until},
+    expect,
     objects::{self, FetchError, Target},
     report::Failure,
 };
@@ -21,13 +22,14 @@ pub(crate) async fn run(ctx: &Ctx<'_>, delete: &Delete, deadline: &Deadline) -> 
         labels: delete.labels.iter().flatten().map(|(k, v)| Ok((k.clone(), ctx.expand(v)?))).collect::<Result<_, Failure>>()?,
         namespace: delete.namespace.as_deref().map(|n| ctx.expand(n)).transpose()?,
     };
+    let expected = expect::expand(ctx, delete.expect.as_ref())?;
     let what = format!("delete of {}", target.describe());
     let note = until(deadline, &what, async || {
         let objects = match objects::fetch(ctx, &target).await {
             Ok(objects) => objects,
             Err(err) => return Check::Pending { summary: err.message().to_owned(), diff: Vec::new() },
         };
-        if objects.is_empty() && delete.expect.is_none() {
+        if objects.is_empty() && expected.is_none() {
             return Check::Done(None);
         }
         let (api, _) = match objects::api_for(ctx, &target.api_version, &target.kind, target.namespace.as_deref()).await {
@@ -36,21 +38,21 @@ pub(crate) async fn run(ctx: &Ctx<'_>, delete: &Delete, deadline: &Deadline) -> 
         };
         // With `expect`, a missing named object is asked for anyway: the
         // expected answer may well be that 404.
-        let names: Vec<String> = match (&target.name, delete.expect.is_some() && objects.is_empty()) {
+        let names: Vec<String> = match (&target.name, expected.is_some() && objects.is_empty()) {
             (Some(name), true) => vec![name.clone()],
             _ => objects.iter().map(|o| objects::object_name(o).to_owned()).collect(),
         };
         for name in names {
             match api.delete(&name, &DeleteParams::default()).await {
                 Ok(_) => {}
-                Err(err) if delete.expect.is_none() && objects::status_of(&err).is_some_and(|s| s.code == 404) => {}
-                Err(err) => return judge(Err(err), delete.expect.as_ref(), &what),
+                Err(err) if expected.is_none() && objects::status_of(&err).is_some_and(|s| s.code == 404) => {}
+                Err(err) => return judge(Err(err), expected.as_ref(), &what),
             }
         }
-        judge(Ok(()), delete.expect.as_ref(), &what)
+        judge(Ok(()), expected.as_ref(), &what)
     })
     .await?;
-    if delete.wait && delete.expect.is_none() {
+    if delete.wait && expected.is_none() {
         until(deadline, &format!("waiting for {} to be gone", target.describe()), async || match objects::fetch(ctx, &target).await {
             Ok(objects) if objects.is_empty() => Check::Done(()),
             Ok(objects) => Check::Pending {

@@ -8,7 +8,7 @@
 use std::process::Stdio;
 
 use super::{context::Ctx, deadline::Deadline, report::Failure};
-use crate::scenario::verbs::{Exec, OutputMatch, Stream};
+use crate::scenario::verbs::{Exec, OutputMatch, Stream, Strings};
 
 /// How much of each output stream a failure report keeps (its end).
 const OUTPUT_TAIL: usize = 4000;
@@ -59,8 +59,10 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, exec: &Exec, deadline: &Deadline) -> 
         let got = code.map_or_else(|| "killed by a signal".to_owned(), |c| c.to_string());
         diff.push(format!("exit code: expected {}, got {got}", exec.exit_code));
     }
-    check_stream("stdout", &stdout, exec.stdout.as_ref(), &mut diff);
-    check_stream("stderr", &stderr, exec.stderr.as_ref(), &mut diff);
+    let stdout_expected = exec.stdout.as_ref().map(|m| expand_match(ctx, m)).transpose()?;
+    let stderr_expected = exec.stderr.as_ref().map(|m| expand_match(ctx, m)).transpose()?;
+    check_stream("stdout", &stdout, stdout_expected.as_ref(), &mut diff);
+    check_stream("stderr", &stderr, stderr_expected.as_ref(), &mut diff);
     if !diff.is_empty() {
         let mut failure = Failure::new(format!("exec {shown:?} did not behave as expected")).with_diff(diff);
         failure.output = Some(format!("--- stdout\n{}--- stderr\n{}", tail(&stdout), tail(&stderr)));
@@ -77,6 +79,16 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, exec: &Exec, deadline: &Deadline) -> 
         ctx.vars.set(name, serde_json::Value::String(value));
     }
     Ok(notes)
+}
+
+/// The output checks with `${...}` expanded.
+fn expand_match(ctx: &Ctx<'_>, expected: &OutputMatch) -> Result<OutputMatch, Failure> {
+    let all = |strings: &Strings| strings.0.iter().map(|s| ctx.expand(s)).collect::<Result<Vec<_>, _>>().map(Strings);
+    Ok(OutputMatch {
+        equals: expected.equals.as_deref().map(|s| ctx.expand(s)).transpose()?,
+        contains: all(&expected.contains)?,
+        not_contains: all(&expected.not_contains)?,
+    })
 }
 
 fn check_stream(label: &str, text: &str, expected: Option<&OutputMatch>, diff: &mut Vec<String>) {
@@ -113,7 +125,6 @@ fn tail(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::verbs::Strings;
 
     #[test]
     fn output_checks_name_each_problem() {

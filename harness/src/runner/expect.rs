@@ -5,8 +5,18 @@
 //! reason and message substring, when given), and fails, saying what came
 //! back instead, if the write is accepted or refused differently.
 
-use super::{objects, report::Failure};
+use super::{context::Ctx, objects, report::Failure};
 use crate::scenario::verbs::Expect;
+
+/// The expectation with `${...}` expanded in its reason and message.
+pub(crate) fn expand(ctx: &Ctx<'_>, expect: Option<&Expect>) -> Result<Option<Expect>, Failure> {
+    let Some(expect) = expect else { return Ok(None) };
+    Ok(Some(Expect {
+        code: expect.code,
+        reason: expect.reason.as_deref().map(|r| ctx.expand(r)).transpose()?,
+        message: expect.message.as_deref().map(|m| ctx.expand(m)).transpose()?,
+    }))
+}
 
 /// `403` or `403 Forbidden containing "..."`.
 pub(crate) fn describe(expect: &Expect) -> String {

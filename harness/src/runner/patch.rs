@@ -9,7 +9,7 @@ use super::{
     apply::judge,
     context::Ctx,
     deadline::{Check, Deadline, until},
-    objects,
+    expect, objects,
     report::Failure,
 };
 use crate::{
@@ -22,6 +22,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, patch: &Patch, deadline: &Deadline) -> Re
     let name = ctx.expand(&patch.name)?;
     let namespace = patch.namespace.as_deref().map(|n| ctx.expand(n)).transpose()?;
     let body = ctx.expand_value(&patch.patch)?;
+    let expected = expect::expand(ctx, patch.expect.as_ref())?;
     let what = format!("patch of {}/{name}", patch.kind);
     let note = until(deadline, &what, async || {
         let (api, _) = match objects::api_for(ctx, &patch.api_version, &patch.kind, namespace.as_deref()).await {
@@ -35,7 +36,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, patch: &Patch, deadline: &Deadline) -> Re
             PatchType::Strategic => api.patch(&name, &params, &KubePatch::Strategic(&body)).await.map(|_| ()),
             PatchType::Json => json_patch(ctx, &api, &name, &body).await,
         };
-        judge(result, patch.expect.as_ref(), &what)
+        judge(result, expected.as_ref(), &what)
     })
     .await?;
     Ok(note.into_iter().collect())

@@ -7,7 +7,7 @@ use crate::{
     cluster::BackendInfo,
     scenario::{
         Scenario,
-        duration::{format_measured, format_spec},
+        duration::format_measured,
     },
 };
 
@@ -60,12 +60,6 @@ pub fn step_row(step: &StepReport) -> String {
     out
 }
 
-/// Cluster durations are shown to the second above a minute, to the
-/// millisecond below.
-fn round_ms(duration: std::time::Duration) -> std::time::Duration {
-    if duration.as_secs() >= 60 { std::time::Duration::from_secs(duration.as_secs()) } else { std::time::Duration::from_millis(duration.as_millis() as u64) }
-}
-
 /// Truncates to `width` characters with a trailing `...`.
 fn fit(text: &str, width: usize) -> String {
     if text.chars().count() <= width {
@@ -86,7 +80,7 @@ pub fn scenario_footer(scenario: &ScenarioReport) -> String {
         count(Outcome::Fail),
         count(Outcome::Skip),
         format_measured(scenario.durations.real),
-        format_spec(round_ms(scenario.durations.cluster)),
+        format_measured(scenario.durations.cluster),
     );
     if let Some(error) = &scenario.setup_error {
         out.push_str(&format!("  setup failed: {error}\n"));
@@ -115,7 +109,7 @@ pub fn run_footer(report: &RunReport) -> String {
         totals.steps_failed,
         totals.steps_skipped,
         format_measured(report.durations.real),
-        format_spec(round_ms(report.durations.cluster)),
+        format_measured(report.durations.cluster),
     )
 }
 

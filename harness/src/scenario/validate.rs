@@ -100,6 +100,9 @@ impl Checker<'_> {
         match &mut step.action {
             Action::Apply(apply) => {
                 apply.objects = self.manifests(&verb_path, &apply.resource, &apply.resources, &apply.file, ManifestUse::Write);
+                if let Some(namespace) = &apply.namespace {
+                    self.template(&verb_path.key("namespace"), namespace);
+                }
                 self.expect(&verb_path, apply.expect.as_ref());
             }
             Action::Patch(patch) => {
@@ -164,6 +167,20 @@ impl Checker<'_> {
                     }
                     self.template(&verb_path.key("env").key(name), value);
                 }
+                for (stream, expected) in [("stdout", &exec.stdout), ("stderr", &exec.stderr)] {
+                    let Some(expected) = expected else { continue };
+                    let base = verb_path.key(stream);
+                    if let Some(equals) = &expected.equals {
+                        self.template(&base.key("equals"), equals);
+                    }
+                    for (field, strings) in [("contains", &expected.contains), ("notContains", &expected.not_contains)] {
+                        for (index, text) in strings.0.iter().enumerate() {
+                            // A single string is written without a list; locate it either way.
+                            let path = if strings.0.len() == 1 { base.key(field) } else { base.key(field).index(index) };
+                            self.template(&path, text);
+                        }
+                    }
+                }
                 let names: Vec<String> = exec.capture.keys().cloned().collect();
                 self.captures(&verb_path, &names);
             }
@@ -179,10 +196,16 @@ impl Checker<'_> {
     }
 
     fn expect(&mut self, path: &FieldPath, expect: Option<&Expect>) {
-        if let Some(expect) = expect {
-            if !(400..=599).contains(&expect.code) {
-                self.error(&path.key("expect").key("code"), format!("expected an HTTP error code (400-599), got {}", expect.code));
-            }
+        let Some(expect) = expect else { return };
+        let path = path.key("expect");
+        if !(400..=599).contains(&expect.code) {
+            self.error(&path.key("code"), format!("expected an HTTP error code (400-599), got {}", expect.code));
+        }
+        if let Some(reason) = &expect.reason {
+            self.template(&path.key("reason"), reason);
+        }
+        if let Some(message) = &expect.message {
+            self.template(&path.key("message"), message);
         }
     }
 

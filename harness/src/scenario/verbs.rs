@@ -49,6 +49,10 @@ pub struct Apply {
     /// A manifest file relative to the scenario; may hold several documents.
     #[serde(default)]
     pub file: Option<String>,
+    /// Put every object in this namespace, replacing what its manifest says
+    /// (e.g. `${namespace}` for a manifest written for another namespace).
+    #[serde(default)]
+    pub namespace: Option<String>,
     /// How the server treats unknown fields (`Strict` rejects them, as
     /// `kubectl apply --validate=strict` does); the server's default if unset.
     #[serde(default, rename = "fieldValidation")]
