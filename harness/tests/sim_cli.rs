@@ -1,0 +1,79 @@
+//! `harness sim serve`: the ready line, the kubeconfig it writes, a request
+//! through it, and a clean exit on SIGTERM; bad arguments fail with a clear
+//! message.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use assert_cmd::cargo::cargo_bin;
+use harness_sim::kubeconfig::Credentials;
+use predicates::str::contains;
+
+#[test]
+fn a_non_positive_speed_is_rejected() {
+    assert_cmd::Command::cargo_bin("harness")
+        .expect("the harness binary is built")
+        .args(["sim", "serve", "--kubeconfig", "/dev/null/never", "--speed", "0"])
+        .assert()
+        .failure()
+        .stderr(contains("speed must be a positive number"));
+}
+
+#[test]
+fn serve_prints_one_ready_line_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let mut child = Command::new(cargo_bin("harness"))
+        .args(["sim", "serve", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .args(["--speed", "5", "--seed", "9"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("harness sim serve starts");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("a ready line");
+
+    let creds = Credentials::read(&kubeconfig).expect("the kubeconfig is written before the ready line");
+    assert_eq!(line.trim_end(), format!("harness-sim ready: {} kubeconfig={} speed=5", creds.server, kubeconfig.display()));
+    assert!(creds.server.starts_with("https://127.0.0.1:"), "{}", creds.server);
+    assert!(!line.contains(&creds.token), "the ready line must not show the token");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&kubeconfig).expect("kubeconfig").permissions().mode() & 0o777, 0o600);
+    }
+
+    // A request through the written kubeconfig, as the harness makes it.
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let minor = runtime.block_on(async {
+        let config = kube::Config::from_custom_kubeconfig(
+            kube::config::Kubeconfig::read_from(&kubeconfig).expect("kubeconfig parses"),
+            &kube::config::KubeConfigOptions::default(),
+        )
+        .await
+        .expect("config");
+        kube::Client::try_from(config).expect("client").apiserver_version().await.expect("/version").minor
+    });
+    assert_eq!(minor, "32");
+
+    // SIGTERM by pid: the server shuts down and exits successfully.
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "harness sim serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "{exit:?}");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).expect("stdout");
+    assert_eq!(rest, "", "exactly one line on stdout");
+}
