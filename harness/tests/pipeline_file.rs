@@ -118,3 +118,23 @@ async fn an_unreachable_redis_fails_the_start_with_its_url() -> anyhow::Result<(
     assert!(started.elapsed() < Duration::from_secs(30));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_metrics_port_fails_the_start_cleanly() -> anyhow::Result<()> {
+    let redis = redis().await?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("events.jsonl");
+    std::fs::write(&path, "")?;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let mut config = config(SourceSpec::File { path }, redis.url(), dir.path());
+    config.metrics_addr = Some(taken.local_addr()?);
+    let err = Pipeline::start(config)
+        .await
+        .expect_err("port taken")
+        .to_string();
+    assert_eq!(
+        err,
+        format!("failed to serve metrics on {}", taken.local_addr()?)
+    );
+    Ok(())
+}

@@ -55,15 +55,22 @@ impl HttpServer {
     }
 }
 
-/// Binds `addr` and serves until shut down.
-pub(crate) async fn serve(
-    addr: SocketAddr,
-    shared: Arc<Shared>,
-    control: ControlHandle,
-) -> Result<HttpServer> {
+/// Binds `addr` (done before anything else starts, so a taken port fails the
+/// start cleanly).
+/// Returns the listener and its actual address.
+pub(crate) async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr)> {
     let bind_failed = |source| Error::MetricsBind { addr, source };
     let listener = TcpListener::bind(addr).await.map_err(bind_failed)?;
-    let addr = listener.local_addr().map_err(bind_failed)?;
+    let bound = listener.local_addr().map_err(bind_failed)?;
+    Ok((listener, bound))
+}
+
+/// Serves on a listener from [`bind`] until shut down.
+pub(crate) fn serve(
+    (listener, addr): (TcpListener, SocketAddr),
+    shared: Arc<Shared>,
+    control: ControlHandle,
+) -> HttpServer {
     let (stop, mut stopped) = oneshot::channel();
     let task = tokio::spawn(async move {
         let mut connections = JoinSet::new();
@@ -91,11 +98,11 @@ pub(crate) async fn serve(
         })
         .await;
     });
-    Ok(HttpServer {
+    HttpServer {
         addr,
         stop: Some(stop),
         task,
-    })
+    }
 }
 
 async fn handle(

@@ -219,6 +219,10 @@ impl Pipeline {
             None => None,
         };
         let store = CheckpointStore::open(&config.state_dir)?;
+        let listener = match config.metrics_addr {
+            Some(addr) => Some(http::bind(addr).await?),
+            None => None,
+        };
         let writer = tokio::time::timeout(
             REDIS_START_TIMEOUT,
             RedisWriter::connect_shared(&config.redis, Arc::clone(&shared)),
@@ -262,8 +266,8 @@ impl Pipeline {
             which: "engine thread",
         })??;
         let sink = tokio::spawn(sink::run(inbox_rx, writer, store, Arc::clone(&shared)));
-        let http = match config.metrics_addr {
-            Some(addr) => Some(http::serve(addr, Arc::clone(&shared), control.clone()).await?),
+        let http = match listener {
+            Some(listener) => Some(http::serve(listener, Arc::clone(&shared), control.clone())),
             None => None,
         };
         Ok(Pipeline {
