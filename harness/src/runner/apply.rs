@@ -56,8 +56,7 @@ async fn attempt(ctx: &Ctx<'_>, value: &Value, apply: &Apply, expected: Option<&
                 // A stale resourceVersion would turn the update into a conflict.
                 metadata.remove("resourceVersion");
             }
-            let mut params = PatchParams::default();
-            params.field_validation = apply.field_validation.map(validation_directive);
+            let params = PatchParams { field_validation: apply.field_validation.map(validation_directive), ..PatchParams::default() };
             api.patch(&name, &params, &Patch::Merge(&body)).await.map(|_| ())
         }
         other => other,

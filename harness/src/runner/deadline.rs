@@ -100,7 +100,7 @@ impl Deadline {
             message.push_str(": ");
             message.push_str(summary);
         }
-        Failure { message, deadline: Some(self.expired_record()), diff, output: None }
+        Failure { message, deadline: Some(Box::new(self.expired_record())), diff, output: None }
     }
 
     /// Sleeps one poll interval, but not past the deadline.

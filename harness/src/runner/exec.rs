@@ -93,10 +93,8 @@ fn expand_match(ctx: &Ctx<'_>, expected: &OutputMatch) -> Result<OutputMatch, Fa
 
 fn check_stream(label: &str, text: &str, expected: Option<&OutputMatch>, diff: &mut Vec<String>) {
     let Some(expected) = expected else { return };
-    if let Some(equals) = &expected.equals {
-        if text.trim_end() != equals.trim_end() {
-            diff.push(format!("{label}: expected {:?}, got {:?}", equals.trim_end(), tail(text.trim_end())));
-        }
+    if let Some(equals) = expected.equals.as_ref().filter(|e| text.trim_end() != e.trim_end()) {
+        diff.push(format!("{label}: expected {:?}, got {:?}", equals.trim_end(), tail(text.trim_end())));
     }
     for needle in &expected.contains.0 {
         if !text.contains(needle.as_str()) {

@@ -70,10 +70,11 @@ pub(crate) async fn cleanup(cluster: &Cluster, scenario: &Scenario, namespace: &
         return kept("it existed before the run");
     }
     let api: Api<Namespace> = Api::all(cluster.client.clone());
-    if let Err(err) = api.delete(namespace, &DeleteParams::default()).await {
-        if !objects::status_of(&err).is_some_and(|s| s.code == 404) {
+    match api.delete(namespace, &DeleteParams::default()).await {
+        Err(err) if objects::status_of(&err).is_none_or(|s| s.code != 404) => {
             return Cleanup { namespace: namespace.to_owned(), result: "leaked", message: Some(objects::api_error_text(&err)) };
         }
+        _ => {}
     }
     let deadline = Deadline::new(TimeoutKind::Cleanup, scenario.spec.timeouts.get(TimeoutKind::Cleanup), &cluster.clock);
     let gone = until(&deadline, "namespace deletion", async || match api.get_opt(namespace).await {

@@ -79,7 +79,7 @@ pub struct Failure {
     pub message: String,
     /// Set when a deadline expired.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub deadline: Option<ExpiredDeadline>,
+    pub deadline: Option<Box<ExpiredDeadline>>,
     /// Expected-versus-actual lines, each naming a field path.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub diff: Vec<String>,

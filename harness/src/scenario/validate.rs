@@ -67,10 +67,10 @@ impl Checker<'_> {
         if let Err(reason) = dns_label(name, 40) {
             self.error(&root.key("metadata").key("name"), format!("invalid scenario name {name:?}: {reason}"));
         }
-        if let Some(namespace) = &document.spec.namespace {
-            if let Err(reason) = dns_label(namespace, 63) {
-                self.error(&root.key("spec").key("namespace"), format!("invalid namespace {namespace:?}: {reason}"));
-            }
+        if let Some(namespace) = &document.spec.namespace
+            && let Err(reason) = dns_label(namespace, 63)
+        {
+            self.error(&root.key("spec").key("namespace"), format!("invalid namespace {namespace:?}: {reason}"));
         }
         for name in document.spec.vars.keys() {
             if template::is_var_name(name) {

@@ -266,10 +266,10 @@ fn readable(message: &str) -> String {
         }
     }
     let is_unknown_name = message.starts_with("unknown field") || message.starts_with("unknown variant");
-    if let (true, Some((found, candidates))) = (is_unknown_name, quoted.split_first()) {
-        if let Some(suggestion) = closest(found, candidates) {
-            out.push_str(&format!(" (did you mean \"{suggestion}\"?)"));
-        }
+    if let (true, Some((found, candidates))) = (is_unknown_name, quoted.split_first())
+        && let Some(suggestion) = closest(found, candidates)
+    {
+        out.push_str(&format!(" (did you mean \"{suggestion}\"?)"));
     }
     out
 }
@@ -305,8 +305,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in rows.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        rows[0][j] = j;
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {

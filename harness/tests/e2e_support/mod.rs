@@ -11,30 +11,30 @@ use assert_cmd::Command;
 use serde_json::Value;
 
 /// The workspace root (where `scenarios/` and `fixtures/` live).
-pub fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("harness/ has a parent").to_path_buf()
 }
 
 /// `tests/data/scenarios/<name>`.
-pub fn test_scenario(name: &str) -> PathBuf {
+pub(crate) fn test_scenario(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/scenarios").join(name)
 }
 
 /// `harness e2e` run from the workspace root, writing reports to `report_dir`.
-pub fn e2e(report_dir: &Path) -> Command {
+pub(crate) fn e2e(report_dir: &Path) -> Command {
     let mut cmd = Command::cargo_bin("harness").expect("the harness binary is built");
     cmd.current_dir(workspace_root()).arg("e2e").arg("--report-dir").arg(report_dir);
     cmd
 }
 
 /// Parses `report.json`.
-pub fn read_report(report_dir: &Path) -> Value {
+pub(crate) fn read_report(report_dir: &Path) -> Value {
     let text = std::fs::read_to_string(report_dir.join("report.json")).expect("report.json exists");
     serde_json::from_str(&text).expect("report.json is JSON")
 }
 
 /// The step objects of scenario `name` in a parsed report.
-pub fn steps<'r>(report: &'r Value, name: &str) -> &'r Vec<Value> {
+pub(crate) fn steps<'r>(report: &'r Value, name: &str) -> &'r Vec<Value> {
     report["scenarios"]
         .as_array()
         .and_then(|all| all.iter().find(|s| s["name"] == name))
@@ -45,7 +45,7 @@ pub fn steps<'r>(report: &'r Value, name: &str) -> &'r Vec<Value> {
 /// Checks that `xml` is well formed in the ways JUnit readers care about:
 /// tags nest and close, attributes are quoted, and `&` only starts
 /// entities. Returns the element names in document order.
-pub fn check_xml(xml: &str) -> Result<Vec<String>, String> {
+pub(crate) fn check_xml(xml: &str) -> Result<Vec<String>, String> {
     let mut open: Vec<String> = Vec::new();
     let mut elements = Vec::new();
     let mut rest = xml;
@@ -115,7 +115,7 @@ fn check_attributes(mut text: &str) -> Result<(), String> {
 }
 
 /// Counts `<testcase` elements per `<testsuite name="...">`.
-pub fn testcases_per_suite(xml: &str) -> Vec<(String, usize)> {
+pub(crate) fn testcases_per_suite(xml: &str) -> Vec<(String, usize)> {
     let mut out: Vec<(String, usize)> = Vec::new();
     for chunk in xml.split("<testsuite ").skip(1) {
         let name = chunk.split("name=\"").nth(1).and_then(|s| s.split('"').next()).unwrap_or_default().to_owned();
