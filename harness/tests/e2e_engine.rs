@@ -149,3 +149,25 @@ fn backends_that_cannot_run_say_so() {
         .code(2)
         .stderr(predicate::str::contains("invalid speed 0"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kubeconfig_backend_learns_a_simulators_clock() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let origin = harness_sim::clock::VirtualClock::starting_now(1.0).now();
+    let config = harness_sim::api::SimConfig { speed: 200.0, kubeconfig: Some(dir.path().join("kubeconfig")), origin: Some(origin) };
+    let sim = harness_sim::api::serve(harness_sim::standard_cluster(3, origin), config).await.expect("simulator starts");
+    let reports = dir.path().join("reports");
+    let mut cmd = e2e(&reports);
+    // No --cluster: a --kubeconfig alone selects the kubeconfig backend.
+    cmd.arg("--kubeconfig").arg(&sim.kubeconfig).arg(test_scenario("all-verbs.yaml"));
+    let output = tokio::task::spawn_blocking(move || cmd.timeout(Duration::from_secs(60)).output()).await.expect("joins").expect("runs");
+    assert_eq!(output.status.code(), Some(0), "stdout:\n{}", String::from_utf8_lossy(&output.stdout));
+    let report = read_report(&reports);
+    assert_eq!(report["backend"]["backend"], "kubeconfig");
+    assert_eq!(report["backend"]["virtualTime"], true);
+    assert_eq!(report["backend"]["speed"], 200.0);
+    let sleep = steps(&report, "all-verbs").iter().find(|s| s["verb"] == "sleep").cloned().expect("sleep step");
+    assert!(sleep["durations"]["clusterMs"].as_u64().unwrap_or(0) >= 30_000, "{sleep}");
+    assert!(sleep["durations"]["realMs"].as_u64().unwrap_or(u64::MAX) < 5_000, "{sleep}");
+    drop(sim);
+}
