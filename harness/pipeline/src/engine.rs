@@ -14,8 +14,10 @@
 //! Firing is the only place outputs are created, and it only runs when the
 //! watermark crosses a window end (at most once per event-time minute with the
 //! built-in window shapes). Outputs of one firing come in window-end order, then
-//! metrics, user features, hot items, then by tenant, scenario and user, so a
-//! run is deterministic whatever the hash maps' internal order.
+//! metrics, user features, hot items, then by tenant and scenario, and user rows
+//! of one window in an order fixed by the user ids (by their hash), so a run is
+//! deterministic whatever the order events arrived in, the hash maps' internal
+//! order, or a restore in between.
 //!
 //! Lateness counters: `late.<computation>` counts events dropped from at least
 //! one window of that computation (a partly late VIEW counts in `item_hot`
@@ -24,7 +26,7 @@
 //! Per-(tenant, scenario) state is created on first sight and kept for the life
 //! of the engine (a few bytes once its windows have fired).
 
-use std::{fmt, hash::Hasher, num::NonZeroU64};
+use std::{fmt, num::NonZeroU64};
 
 use serde::{Deserialize, Serialize};
 
@@ -32,12 +34,11 @@ use crate::{
     checkpoint::{CHECKPOINT_VERSION, Checkpoint, GroupSnapshot, RestoreError},
     event::{Event, Malformed, decode},
     features::{
-        GroupKey,
         hot::{HotConfig, HotItems, HotState},
         metrics::{MetricsState, WindowMetrics},
         user::{UserFeatures, UserState},
     },
-    hash::{FxHashMap, FxHasher},
+    groups::Groups,
     redis_model::{KeyTemplates, RedisWrite, write_for},
     watermark::{DRAINED_WATERMARK, NO_WATERMARK, SplitId, SplitProgress, Watermarks},
     window::{HOT_WINDOW, METRICS_WINDOW, USER_WINDOW},
@@ -173,45 +174,13 @@ impl Stats {
     }
 }
 
-/// The open state of one (tenant, scenario).
-#[derive(Debug)]
-struct Group {
-    key: GroupKey,
-    /// The next-older group whose key has the same 64-bit hash (rare).
-    next_same_hash: Option<usize>,
-    user: UserState,
-    hot: HotState,
-    metrics: MetricsState,
-}
-
-impl Group {
-    fn new(key: GroupKey, next_same_hash: Option<usize>) -> Group {
-        Group {
-            key,
-            next_same_hash,
-            user: UserState::default(),
-            hot: HotState::default(),
-            metrics: MetricsState::default(),
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.user.is_empty() && self.hot.is_empty() && self.metrics.is_empty()
-    }
-}
-
 /// The feature job over a set of input splits. See the module doc for the
 /// per-event steps and the crate doc for the multi-split watermark.
 #[derive(Debug)]
 pub struct Engine {
     config: EngineConfig,
     watermarks: Watermarks,
-    /// Hash of (tenant, scenario) -> index into `groups` of the newest group
-    /// with that hash; older ones chain through `Group::next_same_hash`. One
-    /// hash over both strings and an integer-keyed lookup is the cheapest way
-    /// to find a group from borrowed `&str`s without allocating.
-    group_index: FxHashMap<u64, usize>,
-    groups: Vec<Group>,
+    groups: Groups,
     /// The next watermark value at which some window can fire.
     next_fire: i64,
     stats: Stats,
@@ -226,8 +195,7 @@ impl Engine {
         Engine {
             config,
             watermarks,
-            group_index: FxHashMap::default(),
-            groups: Vec::new(),
+            groups: Groups::default(),
             next_fire: NO_WATERMARK,
             stats: Stats::default(),
         }
@@ -342,7 +310,9 @@ impl Engine {
             return false;
         }
         let half_life_ms = self.config.hot_half_life_ms;
-        let group = self.group_mut(&event.tenant_id, &event.scenario_id);
+        let group = self
+            .groups
+            .get_or_insert(&event.tenant_id, &event.scenario_id);
         if metrics_on_time {
             group.metrics.add(metrics_start, event);
         }
@@ -359,46 +329,21 @@ impl Engine {
         true
     }
 
-    fn find_group(&self, hash: u64, tenant_id: &str, scenario_id: &str) -> Option<usize> {
-        let mut next = self.group_index.get(&hash).copied();
-        while let Some(idx) = next {
-            let group = &self.groups[idx];
-            if same_text(&group.key.tenant_id, tenant_id)
-                && same_text(&group.key.scenario_id, scenario_id)
-            {
-                return Some(idx);
-            }
-            next = group.next_same_hash;
-        }
-        None
-    }
-
-    fn group_mut(&mut self, tenant_id: &str, scenario_id: &str) -> &mut Group {
-        let hash = group_hash(tenant_id, scenario_id);
-        let idx = match self.find_group(hash, tenant_id, scenario_id) {
-            Some(idx) => idx,
-            None => {
-                let idx = self.groups.len();
-                let next_same_hash = self.group_index.insert(hash, idx);
-                let key = GroupKey {
-                    tenant_id: tenant_id.into(),
-                    scenario_id: scenario_id.into(),
-                };
-                self.groups.push(Group::new(key, next_same_hash));
-                idx
-            }
-        };
-        &mut self.groups[idx]
-    }
-
     /// Fires every window whose last millisecond lies in `(previous, current]`.
     fn fire(&mut self, previous: i64, current: i64, out: &mut Vec<Output>) {
         let mut metrics = Vec::new();
         let mut users = Vec::new();
         let mut hot = Vec::new();
+        // Outputs are ordered by (window end, computation, group rank, then
+        // production order, which within a window is by user). Sorting small
+        // integer keys and then moving each output once is much cheaper than
+        // sorting the outputs themselves.
+        let mut keys: Vec<(i64, u8, u32, u32)> = Vec::new();
+        let mut fired: Vec<Option<Output>> = Vec::new();
         let hot_config = self.config.hot();
         let offset = self.config.active_period_utc_offset_minutes;
         for group in self.groups.iter_mut().filter(|group| !group.is_empty()) {
+            let rank = group.rank;
             self.stats.windows_fired.metrics +=
                 group.metrics.fire(current, &group.key, &mut metrics);
             self.stats.windows_fired.user_features +=
@@ -406,12 +351,28 @@ impl Engine {
             self.stats.windows_fired.item_hot += group
                 .hot
                 .fire(previous, current, &group.key, hot_config, &mut hot);
+            let outputs = metrics
+                .drain(..)
+                .map(|row| (row.window_end, 0, Output::Metrics(row)))
+                .chain(
+                    users
+                        .drain(..)
+                        .map(|row| (row.window_end, 1, Output::UserFeatures(row))),
+                )
+                .chain(
+                    hot.drain(..)
+                        .map(|top| (top.window_end, 2, Output::HotItems(top))),
+                );
+            for (end, computation, output) in outputs {
+                keys.push((end, computation, rank, fired.len() as u32));
+                fired.push(Some(output));
+            }
         }
-        let first = out.len();
-        out.extend(metrics.into_iter().map(Output::Metrics));
-        out.extend(users.into_iter().map(Output::UserFeatures));
-        out.extend(hot.into_iter().map(Output::HotItems));
-        out[first..].sort_by(|left, right| firing_order(left).cmp(&firing_order(right)));
+        keys.sort_unstable();
+        out.extend(
+            keys.into_iter()
+                .filter_map(|(_, _, _, idx)| fired[idx as usize].take()),
+        );
         self.next_fire = next_fire_after(current);
     }
 
@@ -476,9 +437,9 @@ impl Engine {
         engine.watermarks = watermarks;
         engine.stats = checkpoint.stats;
         for snapshot in checkpoint.groups {
-            let hash = group_hash(&snapshot.tenant_id, &snapshot.scenario_id);
             if engine
-                .find_group(hash, &snapshot.tenant_id, &snapshot.scenario_id)
+                .groups
+                .find(&snapshot.tenant_id, &snapshot.scenario_id)
                 .is_some()
             {
                 return Err(invalid(format!(
@@ -486,7 +447,9 @@ impl Engine {
                     snapshot.tenant_id, snapshot.scenario_id
                 )));
             }
-            let group = engine.group_mut(&snapshot.tenant_id, &snapshot.scenario_id);
+            let group = engine
+                .groups
+                .get_or_insert(&snapshot.tenant_id, &snapshot.scenario_id);
             group.user = UserState::restore(snapshot.user_windows, current).map_err(invalid)?;
             group.hot = HotState::restore(snapshot.hot_panes, current).map_err(invalid)?;
             group.metrics =
@@ -497,38 +460,6 @@ impl Engine {
     }
 }
 
-/// String equality without a call to `memcmp`: ids are short, and the library
-/// call cost more than the comparison on the per-event path.
-#[inline]
-fn same_text(left: &str, right: &str) -> bool {
-    let (left, right) = (left.as_bytes(), right.as_bytes());
-    if left.len() != right.len() {
-        return false;
-    }
-    let mut left_words = left.chunks_exact(8);
-    let mut right_words = right.chunks_exact(8);
-    for (l, r) in (&mut left_words).zip(&mut right_words) {
-        if l != r {
-            return false;
-        }
-    }
-    left_words
-        .remainder()
-        .iter()
-        .zip(right_words.remainder())
-        .all(|(l, r)| l == r)
-}
-
-/// The group-index hash of a (tenant, scenario).
-fn group_hash(tenant_id: &str, scenario_id: &str) -> u64 {
-    let mut hasher = FxHasher::default();
-    hasher.write(tenant_id.as_bytes());
-    // A separator byte that UTF-8 never contains keeps ("ab", "c") and ("a", "bc") apart.
-    hasher.write_u8(0xff);
-    hasher.write(scenario_id.as_bytes());
-    hasher.finish()
-}
-
 /// The next watermark at which a window of any of the three shapes can fire.
 fn next_fire_after(watermark: i64) -> i64 {
     [USER_WINDOW, HOT_WINDOW, METRICS_WINDOW]
@@ -536,20 +467,4 @@ fn next_fire_after(watermark: i64) -> i64 {
         .map(|spec| spec.next_fire_after(watermark))
         .min()
         .unwrap_or(DRAINED_WATERMARK)
-}
-
-/// The order of outputs within one firing.
-fn firing_order(output: &Output) -> (i64, u8, &str, &str, &str) {
-    match output {
-        Output::Metrics(row) => (row.window_end, 0, &row.tenant_id, &row.scenario_id, ""),
-        Output::UserFeatures(row) => (
-            row.window_end,
-            1,
-            &row.tenant_id,
-            &row.scenario_id,
-            &row.user_id,
-        ),
-        Output::HotItems(hot) => (hot.window_end, 2, &hot.tenant_id, &hot.scenario_id, ""),
-        Output::DeadLetter(_) => (i64::MIN, 3, "", "", ""),
-    }
 }

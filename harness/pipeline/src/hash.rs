@@ -1,4 +1,5 @@
-//! A small, fast, non-cryptographic hasher (the Fx hash of rustc) for the hot path.
+//! A small, fast, non-cryptographic hasher (the Fx hash of rustc) and an
+//! inline id type: the map machinery of the per-event path.
 //!
 //! The aggregation state is keyed by short strings (user and item ids) looked up
 //! once or twice per event, so SipHash's per-call cost would dominate the
@@ -8,8 +9,10 @@
 //! to hash flooding, which is acceptable for ids produced by our own services.
 
 use std::{
+    borrow::Borrow,
     collections::HashMap,
-    hash::{BuildHasherDefault, Hasher},
+    fmt,
+    hash::{BuildHasherDefault, Hash, Hasher},
 };
 
 /// A `HashMap` using [`FxHasher`].
@@ -35,7 +38,7 @@ impl FxHasher {
 /// lengths 5 to 7, as rustc-hash does): a variable-length copy would be a call
 /// to `memcpy` on every short id.
 #[inline]
-fn tail_word(rest: &[u8]) -> u64 {
+pub(crate) fn tail_word(rest: &[u8]) -> u64 {
     let len = rest.len();
     if len >= 4 {
         let mut low = [0u8; 4];
@@ -85,14 +88,115 @@ impl Hasher for FxHasher {
     }
 }
 
+/// The longest id stored inline.
+const INLINE_ID: usize = 22;
+
+/// A user or item id as a map key: stored inline when it is at most 22 bytes
+/// (ids such as `user_000123` are), so a lookup compares it without following
+/// a pointer to the heap, and inserting it allocates nothing. Maps are looked
+/// up with the id's bytes (`map.get(id.as_bytes())`), which `Borrow<[u8]>`
+/// and a `Hash` identical to `[u8]`'s make possible.
+#[derive(Clone)]
+pub(crate) enum IdKey {
+    Inline { len: u8, bytes: [u8; INLINE_ID] },
+    Heap(Box<[u8]>),
+}
+
+impl IdKey {
+    pub(crate) fn new(id: &str) -> IdKey {
+        let source = id.as_bytes();
+        if source.len() <= INLINE_ID {
+            let mut bytes = [0u8; INLINE_ID];
+            bytes[..source.len()].copy_from_slice(source);
+            IdKey::Inline {
+                len: source.len() as u8,
+                bytes,
+            }
+        } else {
+            IdKey::Heap(source.into())
+        }
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            IdKey::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            IdKey::Heap(bytes) => bytes,
+        }
+    }
+
+    /// The id as text. It was built from a `&str`, so it is valid UTF-8 and the
+    /// lossy conversion never replaces anything.
+    pub(crate) fn to_text(&self) -> String {
+        String::from_utf8_lossy(self.as_bytes()).into_owned()
+    }
+}
+
+impl Borrow<[u8]> for IdKey {
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl Hash for IdKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Must equal `<[u8] as Hash>::hash` for `Borrow<[u8]>` lookups.
+        self.as_bytes().hash(state);
+    }
+}
+
+impl PartialEq for IdKey {
+    fn eq(&self, other: &IdKey) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for IdKey {}
+
+impl fmt::Debug for IdKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&String::from_utf8_lossy(self.as_bytes()), f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::hash::{BuildHasher, BuildHasherDefault};
 
-    use super::FxHasher;
+    use super::*;
 
     fn hash(value: &str) -> u64 {
         BuildHasherDefault::<FxHasher>::default().hash_one(value)
+    }
+
+    #[test]
+    fn ids_hash_and_compare_like_their_bytes_inline_or_not() {
+        let hasher = BuildHasherDefault::<FxHasher>::default();
+        for id in [
+            "",
+            "user_000123",
+            "exactly-twenty-two-by",
+            "twenty-three-bytes-long",
+            "ü-ünïcödé",
+        ] {
+            let key = IdKey::new(id);
+            assert_eq!(key.as_bytes(), id.as_bytes());
+            assert_eq!(key.to_text(), id);
+            assert_eq!(hasher.hash_one(&key), hasher.hash_one(id.as_bytes()));
+        }
+        assert!(matches!(
+            IdKey::new("exactly-twenty-two-by"),
+            IdKey::Inline { .. }
+        ));
+        assert!(matches!(
+            IdKey::new("twenty-three-bytes-long"),
+            IdKey::Heap(_)
+        ));
+        let mut map: FxHashMap<IdKey, u32> = FxHashMap::default();
+        map.insert(IdKey::new("a"), 1);
+        map.insert(IdKey::new("twenty-three-bytes-long"), 2);
+        assert_eq!(map.get(b"a".as_slice()), Some(&1));
+        assert_eq!(map.get(b"twenty-three-bytes-long".as_slice()), Some(&2));
+        assert_eq!(map.get(b"b".as_slice()), None);
     }
 
     #[test]

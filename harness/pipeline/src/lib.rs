@@ -73,6 +73,7 @@ pub mod engine;
 pub mod event;
 pub mod features;
 pub mod generator;
+mod groups;
 mod hash;
 pub mod oracle;
 pub mod redis_model;

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     event::Action,
     features::{GroupKey, window_entry},
-    hash::FxHashMap,
+    hash::{FxHashMap, IdKey},
     window::HOT_WINDOW,
 };
 
@@ -86,8 +86,9 @@ pub fn decay_weight(age_ms: i64, half_life_ms: NonZeroU64) -> f64 {
     (-(age_ms as f64) / half_life_ms.get() as f64).exp2()
 }
 
-/// Compares by score descending, then item ascending: the ranking order.
-pub(crate) fn rank_order(left: (&str, f64), right: (&str, f64)) -> Ordering {
+/// Compares by score descending, then item ascending: the ranking order
+/// (UTF-8 bytes sort like the strings they encode).
+fn rank_order(left: (&[u8], f64), right: (&[u8], f64)) -> Ordering {
     right.1.total_cmp(&left.1).then_with(|| left.0.cmp(right.0))
 }
 
@@ -146,7 +147,7 @@ pub(crate) struct HotState {
 #[derive(Debug)]
 struct Pane {
     start: i64,
-    items: FxHashMap<Box<str>, ItemCounts>,
+    items: FxHashMap<IdKey, ItemCounts>,
 }
 
 /// A pane of [`HotState`] in a checkpoint, items sorted.
@@ -183,12 +184,12 @@ impl HotState {
                 items: FxHashMap::default(),
             },
         );
-        if let Some(counts) = pane.items.get_mut(item_id) {
+        if let Some(counts) = pane.items.get_mut(item_id.as_bytes()) {
             counts.add(action, decayed);
         } else {
             let mut counts = ItemCounts::default();
             counts.add(action, decayed);
-            pane.items.insert(Box::from(item_id), counts);
+            pane.items.insert(IdKey::new(item_id), counts);
         }
     }
 
@@ -238,24 +239,42 @@ impl HotState {
 
     fn rank_window(&self, start: i64, group: &GroupKey, config: HotConfig) -> HotItems {
         let window = HOT_WINDOW.window_at(start);
-        let mut totals: FxHashMap<&str, (u64, f64)> = FxHashMap::default();
-        for pane in self.panes.iter().filter(|pane| window.contains(pane.start)) {
-            let pane_scale = config.half_life_ms.map_or(0.0, |half_life| {
-                decay_weight(window.end - (pane.start + HOT_WINDOW.slide_ms()), half_life)
-            });
-            for (item, counts) in &pane.items {
-                let total = totals.entry(item).or_default();
-                total.0 += counts.plain_score();
-                total.1 += f64::from_bits(counts.decayed_bits) * pane_scale;
-            }
-        }
         let decayed = config.half_life_ms.is_some();
-        let mut ranked: Vec<(&str, f64)> = totals
-            .into_iter()
-            .map(|(item, (plain, with_decay))| {
-                (item, if decayed { with_decay } else { plain as f64 })
+        let score = |counts: &ItemCounts, pane_scale: f64| {
+            if decayed {
+                f64::from_bits(counts.decayed_bits) * pane_scale
+            } else {
+                counts.plain_score() as f64
+            }
+        };
+        let pane_scale = |pane: &Pane| {
+            config.half_life_ms.map_or(0.0, |half_life| {
+                decay_weight(window.end - (pane.start + HOT_WINDOW.slide_ms()), half_life)
             })
+        };
+        let panes: Vec<&Pane> = self
+            .panes
+            .iter()
+            .filter(|pane| window.contains(pane.start))
             .collect();
+        let mut ranked: Vec<(&[u8], f64)> = if let [pane] = panes.as_slice() {
+            // One pane (the first and last windows of a stream): no merge needed.
+            let scale = pane_scale(pane);
+            pane.items
+                .iter()
+                .map(|(item, counts)| (item.as_bytes(), score(counts, scale)))
+                .collect()
+        } else {
+            let mut totals: FxHashMap<&[u8], f64> = FxHashMap::default();
+            for pane in panes {
+                let scale = pane_scale(pane);
+                for (item, counts) in &pane.items {
+                    // Integer sums stay exact in f64 far beyond any realistic count.
+                    *totals.entry(item.as_bytes()).or_default() += score(counts, scale);
+                }
+            }
+            totals.into_iter().collect()
+        };
         if ranked.len() > config.top_n {
             ranked.select_nth_unstable_by(config.top_n - 1, |l, r| rank_order(*l, *r));
             ranked.truncate(config.top_n);
@@ -269,7 +288,7 @@ impl HotState {
             items: ranked
                 .into_iter()
                 .map(|(item, score)| HotItem {
-                    item_id: item.to_string(),
+                    item_id: String::from_utf8_lossy(item).into_owned(),
                     score,
                 })
                 .collect(),
@@ -287,7 +306,7 @@ impl HotState {
                 let mut items: Vec<(String, ItemCounts)> = pane
                     .items
                     .iter()
-                    .map(|(item, counts)| (item.to_string(), *counts))
+                    .map(|(item, counts)| (item.to_text(), *counts))
                     .collect();
                 items.sort_unstable_by(|left, right| left.0.cmp(&right.0));
                 PaneSnapshot {
@@ -319,10 +338,10 @@ impl HotState {
                     snapshot.start
                 ));
             }
-            let items: FxHashMap<Box<str>, ItemCounts> = snapshot
+            let items: FxHashMap<IdKey, ItemCounts> = snapshot
                 .items
                 .into_iter()
-                .map(|(item, counts)| (item.into_boxed_str(), counts))
+                .map(|(item, counts)| (IdKey::new(&item), counts))
                 .collect();
             window_entry(
                 &mut state.panes,
