@@ -437,3 +437,24 @@ fn a_lost_jobmanager_deployment_is_reported_missing() {
     let missing = sim.event_objects(NS, NAME).into_iter().find(|e| e["reason"] == "Missing").unwrap();
     assert_eq!((missing["type"].as_str(), missing["count"].as_i64()), (Some("Warning"), Some(1)), "reported once, on the transition");
 }
+
+#[test]
+fn a_session_cluster_is_stable_without_a_job_and_redeploys_on_change() {
+    let (mut sim, flink) = deployed(|m| drop(m["spec"].as_object_mut().unwrap().remove("job")));
+    let stable_at = run_until_lifecycle(&mut sim, "STABLE", secs(300));
+    let s = status(&sim);
+    assert!(s["jobStatus"].get("state").is_none() && s["jobStatus"].get("jobId").is_none(), "no job: {s:#}");
+    assert!(s.get("taskManager").is_none());
+    assert_eq!((s["conditions"][0]["status"].as_str(), s["conditions"][0]["reason"].as_str()), (Some("True"), Some("JobManagerReady")));
+    assert_eq!(config_map_line(&sim, "execution.target").as_deref(), Some("kubernetes-session"));
+    assert!(sim.pods(NS, &[("app", NAME), ("component", "taskmanager")]).is_empty(), "TaskManagers come with jobs");
+    assert!(lock(&flink).jobs(NS, NAME).unwrap().is_empty());
+    assert!(stable_at.since(operator_support::T0) < secs(90));
+
+    let jm_uid = jobmanager(&sim).unwrap()["metadata"]["uid"].clone();
+    sim.patch(GROUP, PLURAL, NS, NAME, |d| d["spec"]["flinkConfiguration"]["taskmanager.numberOfTaskSlots"] = json!("2")).unwrap();
+    assert_ne!(jobmanager(&sim).unwrap()["metadata"]["uid"], jm_uid, "the session cluster is redeployed");
+    assert!(!sim.has_event(NS, NAME, "Suspended"), "no job to suspend");
+    run_until_lifecycle(&mut sim, "STABLE", secs(120));
+    assert_eq!(config_map_line(&sim, "taskmanager.numberOfTaskSlots").as_deref(), Some("2"));
+}

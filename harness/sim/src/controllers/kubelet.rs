@@ -14,9 +14,9 @@
 //! how often the cluster is stepped, and an idle pod is never rewritten.
 //!
 //! Seams for the next steps (not implemented): node capacity in
-//! [`Kubelet::place`] (`FailedScheduling ... Insufficient cpu`), image pull
-//! failures in [`Kubelet::pull`] (`ErrImagePull` / `ImagePullBackOff`), and
-//! container exits in [`Kubelet::container_fate`] (`CrashLoopBackOff`).
+//! `Kubelet::place` (`FailedScheduling ... Insufficient cpu`), image pull
+//! failures in `Kubelet::pull` (`ErrImagePull` / `ImagePullBackOff`), and
+//! container exits in `Kubelet::container_fate` (`CrashLoopBackOff`).
 //!
 //! Fidelity: pods are placed on the Ready node with the fewest pods (the real
 //! scheduler scores many plugins); `nodeSelector` is honoured, taints and

@@ -45,13 +45,31 @@
 //!   restored from the HA store with the same JobID; without HA the job is
 //!   cancelled and restored from its last checkpoint as a savepoint (new
 //!   JobID), as operator 1.10+ does. The HA store is a single ConfigMap.
-//! - In-place scaling, rollback, restart of failed jobs, health checks,
-//!   session clusters and FlinkSessionJobs, manual and periodic savepoints
-//!   (nonces), ingress and standalone mode are not modelled: such specs are
-//!   validated and recorded, but their extra behaviour does not happen.
+//! - Session clusters (no `job`) are deployed, become STABLE once their
+//!   REST API answers, and are redeployed (HA kept) on any spec change;
+//!   FlinkSessionJobs are not reconciled.
+//! - SCALE diffs (standalone parallelism, vertex overrides) and
+//!   SAVEPOINT_REDEPLOY diffs (`savepointRedeployNonce`) go through the
+//!   ordinary upgrade path: in-place scaling and redeploying from
+//!   `initialSavepointPath` are not modelled.
+//! - Not modelled: rollback, restarting failed jobs, cluster health checks,
+//!   manual and periodic savepoints and checkpoints (the nonces are recorded
+//!   but trigger nothing), ingress, standalone mode (deployed as native), the
+//!   autoscaler, and JobManager ERROR from pod failures (the kubelet does not
+//!   produce them yet; the observer has the seam).
 //! - The operator re-reads the status from the store on every pass instead
 //!   of keeping an in-memory status cache, so an external status edit is
 //!   picked up at once (the real one needs an operator restart).
+//! - Flink process logs are not produced. Where the real end-to-end tests
+//!   grep the JobManager log for "Restoring job ... from Savepoint", the
+//!   restore path is observable as `execution.savepoint.path` in the
+//!   `flink-config-<name>` ConfigMap (where Flink really reads it from), in
+//!   `status.jobStatus.upgradeSavepointPath`, and through
+//!   [`flink::FlinkClusters::restored_from`].
+//! - The JobManager pod's startup probe on `/config` passes after
+//!   [`Timings::jm_startup`] (a kubelet rule installed with the operator), so
+//!   "Deployment available" and "REST port open" coincide, as they do with
+//!   the operator's default startup probe.
 //! - JOSDK's rate limiter (5 reconciles per 15 s) and error retries are not
 //!   modelled.
 //! - Deletion uses background propagation and waits until the cluster's

@@ -305,6 +305,31 @@ string_enum! {
     }
 }
 
+impl JmDeploymentStatus {
+    /// The condition reason a session cluster reports for this status.
+    pub fn reason(self) -> &'static str {
+        match self {
+            JmDeploymentStatus::Ready => "JobManagerReady",
+            JmDeploymentStatus::DeployedNotReady => "DeployedNotReady",
+            JmDeploymentStatus::Deploying => "JobManagerIsDeploying",
+            JmDeploymentStatus::Missing => "JobManagerDeploymentMissing",
+            JmDeploymentStatus::Error => "Error",
+        }
+    }
+
+    /// The condition message a session cluster reports for this status
+    /// (the operator's descriptions of the states).
+    pub fn message(self) -> &'static str {
+        match self {
+            JmDeploymentStatus::Ready => "JobManager is running and ready to receive REST API calls",
+            JmDeploymentStatus::DeployedNotReady => "JobManager is running but not ready yet to receive REST API calls",
+            JmDeploymentStatus::Deploying => "JobManager process is starting up",
+            JmDeploymentStatus::Missing => "JobManager deployment not found, probably not started or killed by user",
+            JmDeploymentStatus::Error => "Deployment in terminal error, requires spec change for reconciliation to continue",
+        }
+    }
+}
+
 impl FlinkJobState {
     /// FAILED, CANCELED or FINISHED.
     pub fn is_globally_terminal(self) -> bool {
@@ -369,19 +394,20 @@ pub fn running_condition(status: &FlinkDeploymentStatus, now_rfc3339: &str) -> V
     if status.reconciliation_status.last_reconciled_spec.is_none() {
         return Vec::new();
     }
-    let state = status.job_status.state.unwrap_or(FlinkJobState::Reconciling);
-    let flag = if state == FlinkJobState::Running { "True" } else { "False" };
+    let session = status.reconciliation_status.last_reconciled().is_some_and(|r| r.spec.job.is_none());
+    let (ok, reason, message) = if session {
+        let jm = status.job_manager_deployment_status;
+        (jm == JmDeploymentStatus::Ready, jm.reason().to_string(), jm.message().to_string())
+    } else {
+        let state = status.job_status.state.unwrap_or(FlinkJobState::Reconciling);
+        (state == FlinkJobState::Running, state.camel_case(), format!("Job state {state}"))
+    };
+    let flag = if ok { "True" } else { "False" };
     let since = match status.conditions.first() {
         Some(previous) if previous.status == flag => previous.last_transition_time.clone(),
         _ => now_rfc3339.to_string(),
     };
-    vec![Condition {
-        type_: "Running".into(),
-        status: flag.into(),
-        reason: state.camel_case(),
-        message: format!("Job state {state}"),
-        last_transition_time: since,
-    }]
+    vec![Condition { type_: "Running".into(), status: flag.into(), reason, message, last_transition_time: since }]
 }
 
 /// An exception as the operator serialises it into `status.error`.

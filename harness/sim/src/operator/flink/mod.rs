@@ -107,7 +107,8 @@ struct Process {
     tm_template: Option<Value>,
     job_id: String,
     job_name: String,
-    job: Box<dyn JobModel>,
+    /// `None` for a session cluster (no application job).
+    job: Option<Box<dyn JobModel>>,
     attempt: u32,
     next_tm: u32,
     task_managers: i64,
@@ -119,14 +120,19 @@ impl FlinkClusters {
         self.processes.get(&(namespace.to_string(), cluster.to_string())).ok_or_else(|| RestError::Unreachable(format!("{cluster}-rest.{namespace}")))
     }
 
-    fn job(&self, namespace: &str, cluster: &str, job_id: &str) -> Result<&Process, RestError> {
-        let process = self.process(namespace, cluster)?;
-        if process.job_id == job_id { Ok(process) } else { Err(RestError::JobNotFound(job_id.to_string())) }
+    fn job(&self, namespace: &str, cluster: &str, job_id: &str) -> Result<&dyn JobModel, RestError> {
+        match self.process(namespace, cluster)? {
+            Process { job: Some(job), job_id: id, .. } if id == job_id => Ok(job.as_ref()),
+            _ => Err(RestError::JobNotFound(job_id.to_string())),
+        }
     }
 
-    fn job_mut(&mut self, namespace: &str, cluster: &str, job_id: &str) -> Result<&mut Process, RestError> {
+    fn job_mut(&mut self, namespace: &str, cluster: &str, job_id: &str) -> Result<&mut Box<dyn JobModel>, RestError> {
         self.job(namespace, cluster, job_id)?;
-        self.processes.get_mut(&(namespace.to_string(), cluster.to_string())).ok_or_else(|| RestError::JobNotFound(job_id.to_string()))
+        self.processes
+            .get_mut(&(namespace.to_string(), cluster.to_string()))
+            .and_then(|p| p.job.as_mut())
+            .ok_or_else(|| RestError::JobNotFound(job_id.to_string()))
     }
 
     /// Whether the cluster's REST endpoint accepts connections.
@@ -137,40 +143,43 @@ impl FlinkClusters {
     /// The jobs of a cluster (an application cluster runs one).
     pub fn jobs(&self, namespace: &str, cluster: &str) -> Result<Vec<JobDetails>, RestError> {
         let process = self.process(namespace, cluster)?;
-        Ok(vec![JobDetails {
-            job_id: process.job_id.clone(),
-            name: process.job_name.clone(),
-            state: process.job.state(),
-            start_time: process.job.start_time(),
-        }])
+        Ok(process
+            .job
+            .iter()
+            .map(|job| JobDetails {
+                job_id: process.job_id.clone(),
+                name: process.job_name.clone(),
+                state: job.state(),
+                start_time: job.start_time(),
+            })
+            .collect())
     }
 
     /// Starts stop-with-savepoint; returns the trigger id.
     pub fn stop_with_savepoint(&mut self, namespace: &str, cluster: &str, job_id: &str, directory: &str, now: SimTime) -> Result<String, RestError> {
-        self.job_mut(namespace, cluster, job_id)?.job.stop_with_savepoint(directory, now).map_err(RestError::Rejected)
+        self.job_mut(namespace, cluster, job_id)?.stop_with_savepoint(directory, now).map_err(RestError::Rejected)
     }
 
     /// The state of a savepoint trigger.
     pub fn savepoint_status(&self, namespace: &str, cluster: &str, job_id: &str, trigger: &str) -> Result<SavepointStatus, RestError> {
         self.job(namespace, cluster, job_id)?
-            .job
             .savepoint_status(trigger)
             .ok_or_else(|| RestError::Rejected(format!("unknown savepoint trigger {trigger}")))
     }
 
     /// Starts cancelling the job.
     pub fn cancel(&mut self, namespace: &str, cluster: &str, job_id: &str, now: SimTime) -> Result<(), RestError> {
-        self.job_mut(namespace, cluster, job_id)?.job.cancel(now).map_err(RestError::Rejected)
+        self.job_mut(namespace, cluster, job_id)?.cancel(now).map_err(RestError::Rejected)
     }
 
     /// The job's newest completed checkpoint or savepoint.
     pub fn latest_checkpoint(&self, namespace: &str, cluster: &str, job_id: &str) -> Result<Option<String>, RestError> {
-        Ok(self.job(namespace, cluster, job_id)?.job.latest_checkpoint())
+        Ok(self.job(namespace, cluster, job_id)?.latest_checkpoint())
     }
 
     /// What the running job was restored from.
     pub fn restored_from(&self, namespace: &str, cluster: &str) -> Option<String> {
-        self.process(namespace, cluster).ok()?.job.restored_from()
+        self.process(namespace, cluster).ok()?.job.as_ref()?.restored_from()
     }
 }
 
@@ -278,6 +287,8 @@ impl FlinkRuntime {
         let attempt = clusters.attempts.entry(meta::uid(&deployment).to_string()).or_insert(0);
         *attempt += 1;
         let attempt = *attempt;
+        // A session cluster (no fixed job) starts with no job and no TaskManagers.
+        let session = conf.get("execution.target").is_some_and(|t| t == "kubernetes-session");
         let job_id = conf.get("$internal.pipeline.job-id").cloned().unwrap_or_else(|| meta::digest_hex(&format!("{namespace}/{cluster}"), 32));
         let job_name = conf.get("pipeline.name").cloned().unwrap_or_else(|| cluster.to_string());
         let effective = EffectiveConfig(conf.clone());
@@ -296,8 +307,8 @@ impl FlinkRuntime {
             restore_from: restore.as_deref(),
             submitted_at: rest_up,
         };
-        let job = self.jobs.create(&submission);
-        if ha {
+        let job = (!session).then(|| self.jobs.create(&submission));
+        if ha && !session {
             record_job_graph(ctx, namespace, cluster, &job_id);
         }
         let slots = effective.slots();
@@ -313,7 +324,7 @@ impl FlinkRuntime {
             job,
             attempt,
             next_tm: 1,
-            task_managers: (parallelism + slots - 1) / slots,
+            task_managers: if session { 0 } else { (parallelism + slots - 1) / slots },
             terminal_since: None,
         })
     }
@@ -324,7 +335,7 @@ impl FlinkRuntime {
         if !EffectiveConfig(process.conf.clone()).ha_enabled() {
             return;
         }
-        let Some(checkpoint) = process.job.latest_checkpoint() else { return };
+        let Some(checkpoint) = process.job.as_ref().and_then(|job| job.latest_checkpoint()) else { return };
         let Some(cm_type) = meta::kind(ctx.registry, "", "v1", "configmaps") else { return };
         let name = ha_config_map(cluster);
         let Some(cm) = ctx.store.list("", "configmaps", Some(namespace)).find(|cm| meta::name(cm) == name).cloned() else { return };
@@ -347,7 +358,7 @@ impl FlinkRuntime {
             .filter(|p| !meta::is_terminating(p) && !podspec::is_finished(p))
             .map(|p| (**p).clone())
             .collect();
-        let terminal = process.job.state().is_globally_terminal();
+        let terminal = process.job.as_ref().is_some_and(|job| job.state().is_globally_terminal());
         let mut live = task_managers.len() as i64;
         if !terminal && live < process.task_managers {
             while live < process.task_managers {
@@ -374,15 +385,16 @@ impl FlinkRuntime {
         registered.sort();
         let needed = process.task_managers.max(1) as usize;
         let resources = Resources { slots_ready_at: registered.get(needed - 1).copied() };
-        process.job.advance(ctx.now, resources);
-        let mut wake = process.job.next_change(ctx.now, resources);
+        let job = process.job.as_mut()?;
+        job.advance(ctx.now, resources);
+        let mut wake = job.next_change(ctx.now, resources);
         let mut consider = |at: SimTime| {
             if at > ctx.now {
                 wake = Some(wake.map_or(at, |w| w.min(at)));
             }
         };
         registered.iter().copied().for_each(&mut consider);
-        if process.job.state().is_globally_terminal() {
+        if job.state().is_globally_terminal() {
             let since = *process.terminal_since.get_or_insert(ctx.now);
             let release_at = since.plus(self.timings.tm_idle_timeout);
             if release_at <= ctx.now {

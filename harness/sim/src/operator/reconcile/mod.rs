@@ -314,6 +314,14 @@ impl<'a, 'c> Reconciler<'a, 'c> {
     }
 
     fn reconcile_spec_change(&mut self, recorded: &FlinkDeploymentSpec) {
+        if self.spec.job.is_none() {
+            // Session cluster: delete it (HA kept) and deploy the new spec.
+            let spec = self.spec.clone();
+            self.record_before_deployment(&spec, false);
+            self.write_status();
+            self.deploy(DeployPlan { spec, restore_from: None, keep_job_id: true, first: false });
+            return;
+        }
         let current = recorded.job_state();
         let desired = self.spec.job_state();
         match (current, desired) {
@@ -441,20 +449,26 @@ impl<'a, 'c> Reconciler<'a, 'c> {
 
     /// Creates the cluster: JobManager Deployment, Services, configuration.
     fn submit(&mut self, plan: DeployPlan) {
+        let session = plan.spec.job.is_none();
         let job_id = match (&self.status.job_status.job_id, plan.keep_job_id) {
-            (Some(id), true) => id.clone(),
-            _ => self.ctx.rng.hex(32),
+            _ if session => None,
+            (Some(id), true) => Some(id.clone()),
+            _ => Some(self.ctx.rng.hex(32)),
         };
-        self.status.job_status.job_id = Some(job_id.clone());
-        self.write_status();
+        if job_id.is_some() {
+            self.status.job_status.job_id = job_id.clone();
+            self.write_status();
+        }
         emit(self.ctx, &self.resource, EventType::Normal, "Submit", "Starting deployment", Component::JobManagerDeployment);
-        if let Err(err) = self.create_cluster(&plan, &job_id) {
+        if let Err(err) = self.create_cluster(&plan, job_id.as_deref()) {
             tracing::debug!(resource = %self.name(), %err, "could not create the cluster");
             emit(self.ctx, &self.resource, EventType::Warning, "Error", &err.message, Component::JobManagerDeployment);
             self.status.error = Some(exception_json("ReconciliationException", &err.message));
             return;
         }
-        self.status.job_status.state = Some(FlinkJobState::Reconciling);
+        if !session {
+            self.status.job_status.state = Some(FlinkJobState::Reconciling);
+        }
         self.status.job_manager_deployment_status = JmDeploymentStatus::Deploying;
         let mut recorded = plan.spec.clone();
         if let Some(job) = &mut recorded.job {
@@ -463,7 +477,7 @@ impl<'a, 'c> Reconciler<'a, 'c> {
         self.record_deployed(&recorded, plan.first);
     }
 
-    fn create_cluster(&mut self, plan: &DeployPlan, job_id: &str) -> Result<(), crate::error::ApiError> {
+    fn create_cluster(&mut self, plan: &DeployPlan, job_id: Option<&str>) -> Result<(), crate::error::ApiError> {
         let definition = self.cluster_definition(plan, job_id);
         let deployment_type = meta::kind(self.ctx.registry, "apps", "v1", "deployments").ok_or_else(|| crate::error::ApiError::internal("deployments are not served".into()))?;
         let service_type = meta::kind(self.ctx.registry, "", "v1", "services").ok_or_else(|| crate::error::ApiError::internal("services are not served".into()))?;
@@ -481,7 +495,7 @@ impl<'a, 'c> Reconciler<'a, 'c> {
 
     /// The Flink configuration and templates of a deployment, as the
     /// operator's `FlinkConfigBuilder` prepares them.
-    fn cluster_definition(&self, plan: &DeployPlan, job_id: &str) -> manifests::ClusterDefinition {
+    fn cluster_definition(&self, plan: &DeployPlan, job_id: Option<&str>) -> manifests::ClusterDefinition {
         let spec = &plan.spec;
         let (name, namespace) = (self.name(), self.namespace());
         let effective = self.effective_config(spec);
@@ -518,14 +532,19 @@ impl<'a, 'c> Reconciler<'a, 'c> {
             }
         }
         set("taskmanager.numberOfTaskSlots", effective.slots().to_string());
-        set("parallelism.default", effective_parallelism(spec, &effective).max(1).to_string());
-        set("execution.target", "kubernetes-application".into());
-        set("execution.shutdown-on-application-finish", "false".into());
-        set("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION".into());
-        if !effective.0.contains_key("pipeline.name") {
-            set("pipeline.name", name.clone());
+        match job_id {
+            Some(job_id) => {
+                set("parallelism.default", effective_parallelism(spec, &effective).max(1).to_string());
+                set("execution.target", "kubernetes-application".into());
+                set("execution.shutdown-on-application-finish", "false".into());
+                set("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION".into());
+                if !effective.0.contains_key("pipeline.name") {
+                    set("pipeline.name", name.clone());
+                }
+                set("$internal.pipeline.job-id", job_id.to_string());
+            }
+            None => set("execution.target", "kubernetes-session".into()),
         }
-        set("$internal.pipeline.job-id", job_id.to_string());
         if let Some(job) = &spec.job {
             if let Some(jar) = &job.jar_uri {
                 set("pipeline.jars", jar.clone());
@@ -751,7 +770,8 @@ impl<'a, 'c> Reconciler<'a, 'c> {
     fn set_recorded(&mut self, recorded: &FlinkDeploymentSpec, first: bool) {
         let running = recorded.job_state() == JobState::Running;
         let config = self.effective_config(recorded);
-        self.status.task_manager = Some(if running {
+        // Session clusters have no TaskManager info (their TaskManagers come and go with jobs).
+        self.status.task_manager = recorded.job.as_ref().map(|_| if running {
             TaskManagerInfo { label_selector: format!("component=taskmanager,app={}", self.name()), replicas: task_manager_count(recorded, &config) }
         } else {
             TaskManagerInfo { label_selector: String::new(), replicas: 0 }

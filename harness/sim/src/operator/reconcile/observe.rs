@@ -32,7 +32,10 @@ impl Reconciler<'_, '_> {
             self.observe_jobmanager_deployment(&recorded.spec);
         }
         if self.status.job_manager_deployment_status == JmDeploymentStatus::Ready {
-            self.observe_job();
+            match recorded.spec.job {
+                Some(_) => self.observe_job(),
+                None => self.observe_session(),
+            }
             self.observe_cluster_info(&recorded.spec);
         }
         let stable = self.status.reconciliation_status.last_stable_spec == self.status.reconciliation_status.last_reconciled_spec;
@@ -123,6 +126,16 @@ impl Reconciler<'_, '_> {
             self.mark_recorded_suspended();
         }
         self.check_stable(details.state);
+    }
+
+    /// A session cluster is stable once its REST API answers.
+    fn observe_session(&mut self) {
+        let reachable = lock(self.clusters).rest_ready(&self.namespace(), &self.name());
+        if !reachable {
+            self.status.job_manager_deployment_status = JmDeploymentStatus::Deploying;
+        } else if self.status.reconciliation_status.state == ReconciliationState::Deployed {
+            self.status.reconciliation_status.mark_stable();
+        }
     }
 
     /// Moves the job state; observed changes emit `JobStatusChanged`.
