@@ -36,7 +36,7 @@ pub fn base64(bytes: &[u8]) -> String {
 /// Decodes standard base64, ignoring whitespace; `None` if malformed.
 pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
     let symbols: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if symbols.len() % 4 != 0 {
+    if !symbols.len().is_multiple_of(4) {
         return None;
     }
     let mut out = Vec::with_capacity(symbols.len() / 4 * 3);

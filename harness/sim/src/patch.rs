@@ -256,7 +256,7 @@ fn merge_list(
 
 /// Reorders `items` as `$setElementOrder` lists them; items the order does
 /// not mention keep their relative order after the ordered ones.
-fn apply_element_order(items: &mut Vec<Value>, order: &[Value], strategy: ListStrategy) {
+fn apply_element_order(items: &mut [Value], order: &[Value], strategy: ListStrategy) {
     let rank = |item: &Value| -> usize {
         order
             .iter()

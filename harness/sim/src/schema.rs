@@ -125,10 +125,10 @@ pub fn apply_defaults(schema: &Value, obj: &mut Value) {
         Value::Object(map) => {
             if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
                 for (key, child_schema) in properties {
-                    if !map.contains_key(key) {
-                        if let Some(default) = child_schema.get("default") {
-                            map.insert(key.clone(), default.clone());
-                        }
+                    if !map.contains_key(key)
+                        && let Some(default) = child_schema.get("default")
+                    {
+                        map.insert(key.clone(), default.clone());
                     }
                     if let Some(child) = map.get_mut(key) {
                         apply_defaults(child_schema, child);
@@ -226,11 +226,10 @@ fn render_value(value: &Value) -> String {
 }
 
 fn validate_value(schema: &Value, value: &Value, path: &str, causes: &mut Vec<Cause>) {
-    if value.is_null() {
-        if is_true(schema, "nullable") {
-            return;
-        }
-        // A null that survived pruning (a list item) fails the type check below.
+    // A null that survived pruning (a list item) fails the type check below
+    // unless the schema allows it.
+    if value.is_null() && is_true(schema, "nullable") {
+        return;
     }
     let int_or_string = is_true(schema, "x-kubernetes-int-or-string");
     let expected = if int_or_string { Some("integer,string") } else { schema.get("type").and_then(Value::as_str) };
@@ -254,21 +253,21 @@ fn validate_value(schema: &Value, value: &Value, path: &str, causes: &mut Vec<Ca
             return;
         }
     }
-    if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
-        if !allowed.contains(value) {
-            let supported: Vec<String> = allowed
-                .iter()
-                .map(|v| match v {
-                    Value::String(s) => go_quote(s),
-                    other => go_quote(&other.to_string()),
-                })
-                .collect();
-            causes.push(Cause {
-                reason: "FieldValueNotSupported".into(),
-                message: format!("Unsupported value: {}: supported values: {}", render_value(value), supported.join(", ")),
-                field: path.to_string(),
-            });
-        }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
+        && !allowed.contains(value)
+    {
+        let supported: Vec<String> = allowed
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => go_quote(s),
+                other => go_quote(&other.to_string()),
+            })
+            .collect();
+        causes.push(Cause {
+            reason: "FieldValueNotSupported".into(),
+            message: format!("Unsupported value: {}: supported values: {}", render_value(value), supported.join(", ")),
+            field: path.to_string(),
+        });
     }
     if let Value::Number(n) = value {
         validate_number(schema, n, value, path, causes);
@@ -292,12 +291,10 @@ fn validate_number(schema: &Value, n: &serde_json::Number, value: &Value, path: 
         message: format!("Invalid value: {}: {path} in body {detail}", render_value(value)),
         field: path.to_string(),
     };
-    if schema.get("format").and_then(Value::as_str) == Some("int32") {
-        if let Some(i) = n.as_i64() {
-            if i32::try_from(i).is_err() {
-                causes.push(invalid("must be of type int32".to_string()));
-            }
-        }
+    if schema.get("format").and_then(Value::as_str) == Some("int32")
+        && n.as_i64().is_some_and(|i| i32::try_from(i).is_err())
+    {
+        causes.push(invalid("must be of type int32".to_string()));
     }
     let as_f64 = n.as_f64().unwrap_or_default();
     if let Some(max) = schema.get("maximum").and_then(Value::as_f64) {

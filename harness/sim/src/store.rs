@@ -362,13 +362,13 @@ impl Store {
         let Value::Object(mut new_map) = new else {
             return Err(ApiError::bad_request("the request body must be a JSON object".into()));
         };
-        if let Some(name) = new_map.get("metadata").and_then(|m| m.get("name")).and_then(Value::as_str) {
-            if name != key.name {
-                return Err(ApiError::bad_request(format!(
-                    "the name of the object ({name}) does not match the name on the URL ({})",
-                    key.name
-                )));
-            }
+        if let Some(name) = new_map.get("metadata").and_then(|m| m.get("name")).and_then(Value::as_str)
+            && name != key.name
+        {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({name}) does not match the name on the URL ({})",
+                key.name
+            )));
         }
         let requested_rv = new_map
             .get("metadata")
@@ -376,10 +376,10 @@ impl Store {
             .and_then(Value::as_str)
             .filter(|rv| !rv.is_empty())
             .map(str::to_string);
-        if let Some(requested) = requested_rv {
-            if requested != old["metadata"]["resourceVersion"].as_str().unwrap_or_default() {
-                return Err(ApiError::conflict(rt, &key.name));
-            }
+        if let Some(requested) = requested_rv
+            && requested != old["metadata"]["resourceVersion"].as_str().unwrap_or_default()
+        {
+            return Err(ApiError::conflict(rt, &key.name));
         }
         let old_map = old.as_object().cloned().unwrap_or_default();
         let mut merged = match subresource {

@@ -134,7 +134,7 @@ async fn finalizers_hold_objects_until_removed() {
     let client = Client::new(&sim);
     client.post(CONFIGMAPS, &json!({"metadata": {"name": "f", "finalizers": ["example.com/hold"]}})).await;
     let pending = client.delete(&format!("{CONFIGMAPS}/f")).await.json();
-    assert_eq!(pending["metadata"]["deletionTimestamp"].is_string(), true);
+    assert!(pending["metadata"]["deletionTimestamp"].is_string());
     assert_eq!(client.get(&format!("{CONFIGMAPS}/f")).await.status, 200);
     let released = client.patch(&format!("{CONFIGMAPS}/f"), "application/merge-patch+json", r#"{"metadata":{"finalizers":null}}"#).await;
     assert_eq!(released.status, 200);

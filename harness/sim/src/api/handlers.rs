@@ -26,8 +26,8 @@ use crate::{
 pub(crate) enum Outcome {
     /// A complete response.
     Reply(Reply),
-    /// A watch stream.
-    Watch(WatchRequest),
+    /// A watch stream (boxed: it is much larger than a reply).
+    Watch(Box<WatchRequest>),
 }
 
 impl From<Reply> for Outcome {
@@ -123,7 +123,7 @@ fn resource(cluster: &mut Cluster, now: SimTime, req: &ApiRequest, path: &Resour
                 let selection = read::Selection::from_query(&rt, path.namespace.clone(), query)?;
                 if watching {
                     let include = read::include_object(query)?;
-                    return Ok(Outcome::Watch(WatchRequest::from_query(rt, selection, None, query, repr.clone(), include)?));
+                    return Ok(Outcome::Watch(Box::new(WatchRequest::from_query(rt, selection, None, query, repr.clone(), include)?)));
                 }
                 Ok(read::list(&cluster.store, &rt, &selection, repr, query, now)?.into())
             }
@@ -151,7 +151,7 @@ fn resource(cluster: &mut Cluster, now: SimTime, req: &ApiRequest, path: &Resour
     if path.legacy_watch {
         let selection = read::Selection::from_query(&rt, path.namespace.clone(), query)?;
         let include = read::include_object(query)?;
-        return Ok(Outcome::Watch(WatchRequest::from_query(rt, selection, Some(name), query, repr.clone(), include)?));
+        return Ok(Outcome::Watch(Box::new(WatchRequest::from_query(rt, selection, Some(name), query, repr.clone(), include)?)));
     }
     if !object_path_ok {
         return Err(no_route());

@@ -124,7 +124,7 @@ async fn respond(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response
         }
         Outcome::Watch(watch_req) => {
             tracing::debug!(%method, %path, "watch started");
-            let body = StreamBody::new(watch_stream::stream(shared.clone(), watch_req)).boxed_unsync();
+            let body = StreamBody::new(watch_stream::stream(shared.clone(), *watch_req)).boxed_unsync();
             let mut response = Response::new(body);
             let headers = response.headers_mut();
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

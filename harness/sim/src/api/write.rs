@@ -207,13 +207,13 @@ fn check_type_meta(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
             )));
         }
     }
-    if let Some(kind) = obj["kind"].as_str().filter(|k| !k.is_empty()) {
-        if kind != rt.kind {
-            return Err(ApiError::bad_request(format!(
-                "{kind} in version \"{}\" cannot be handled as a {}: the kind in the data ({kind}) does not match the expected kind ({})",
-                rt.version, rt.kind, rt.kind
-            )));
-        }
+    if let Some(kind) = obj["kind"].as_str().filter(|k| !k.is_empty())
+        && kind != rt.kind
+    {
+        return Err(ApiError::bad_request(format!(
+            "{kind} in version \"{}\" cannot be handled as a {}: the kind in the data ({kind}) does not match the expected kind ({})",
+            rt.version, rt.kind, rt.kind
+        )));
     }
     Ok(())
 }
