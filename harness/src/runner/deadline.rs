@@ -181,6 +181,15 @@ mod tests {
         assert!(polls > 1);
     }
 
+    #[test]
+    fn exec_deadlines_are_real_time() {
+        let deadline = Deadline::new(TimeoutKind::Exec, Duration::from_secs(60), &fast_clock());
+        assert_eq!(deadline.describe(), "1m (real time)");
+        assert_eq!(deadline.expired_record().clock, "real");
+        // A minute of real time is far more than a minute of this clock's time.
+        assert!(deadline.remaining_real() > Duration::from_secs(59));
+    }
+
     #[tokio::test]
     async fn until_returns_once_the_check_holds() {
         let deadline = Deadline::new(TimeoutKind::Wait, Duration::from_secs(60), &fast_clock());

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::report::{Outcome, RunReport, ScenarioReport};
-use crate::scenario::duration::{format_measured, format_spec};
+use crate::scenario::duration::format_measured;
 
 /// Renders the report as Markdown.
 pub fn render(report: &RunReport) -> String {
@@ -27,7 +27,7 @@ pub fn render(report: &RunReport) -> String {
         backend.kubernetes_version.as_deref().map(|v| format!("Kubernetes {v}, ")).unwrap_or_default(),
         time,
         format_measured(report.durations.real),
-        format_spec(report.durations.cluster),
+        format_measured(report.durations.cluster),
     );
     out.push_str("| Scenario | Result | Steps | Real | Cluster |\n|---|---|---|---|---|\n");
     for scenario in &report.scenarios {
@@ -39,7 +39,7 @@ pub fn render(report: &RunReport) -> String {
             badge(scenario.outcome),
             scenario.steps.len(),
             format_measured(scenario.durations.real),
-            format_spec(scenario.durations.cluster)
+            format_measured(scenario.durations.cluster)
         );
     }
     for scenario in &report.scenarios {
@@ -66,7 +66,7 @@ fn section(out: &mut String, scenario: &ScenarioReport) {
             cell(&step.name),
             badge(step.outcome),
             format_measured(step.durations.real),
-            format_spec(step.durations.cluster)
+            format_measured(step.durations.cluster)
         );
     }
     for step in scenario.steps.iter().filter(|s| s.failure.is_some()) {
