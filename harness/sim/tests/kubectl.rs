@@ -2,7 +2,8 @@
 //! printer columns, describe (with events), patch (merge, JSON, the default
 //! strategic type a custom resource refuses), scale, delete, `get -w`,
 //! `wait --for=jsonpath`, and the error texts kubectl prints for 404, 409,
-//! 422 and strict unknown fields.
+//! 422 and strict unknown fields; and a FlinkDeployment on the standard
+//! cluster (printer columns, schema rejections, the operator's webhook).
 //!
 //! `KUBECTL` overrides the binary (default `/usr/bin/kubectl`); without one
 //! every test prints why it is skipped and passes. kubectl never reaches the
@@ -332,4 +333,60 @@ async fn older_and_newer_kubectl_versions_work_too() {
         let table = table_rows(&kubectl.ok(&["get", "widget", &name]).await);
         assert_eq!(table[0], ["NAME", "COLOR", "PHASE", "READY"], "{}", binary.display());
     }
+}
+
+const FLINK_DEPLOYMENT: &str = "apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata:
+  name: basic-example
+spec:
+  image: flink:1.17
+  flinkVersion: v1_17
+  flinkConfiguration:
+    taskmanager.numberOfTaskSlots: \"2\"
+  serviceAccount: flink
+  jobManager:
+    resource: {memory: 2048m, cpu: 1}
+  taskManager:
+    resource: {memory: 2048m, cpu: 1}
+  job:
+    jarURI: local:///opt/flink/examples/streaming/StateMachineExample.jar
+    parallelism: 2
+    upgradeMode: stateless
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flink_deployments_on_the_standard_cluster() {
+    let Some(binary) = kubectl_binary() else { return };
+    let now = harness_sim::clock::VirtualClock::starting_now(1.0).now();
+    let sim = start_cluster_at(harness_sim::standard_cluster(1, now), 1.0, now).await;
+    let kubectl = Kubectl::new(binary, &sim);
+    let created = kubectl.apply(FLINK_DEPLOYMENT).await;
+    assert_eq!(created.stdout.trim(), "flinkdeployment.flink.apache.org/basic-example created", "{}", created.stderr);
+    let table = table_rows(&kubectl.ok(&["get", "flinkdep"]).await);
+    assert_eq!(table[0], ["NAME", "JOB STATUS", "LIFECYCLE STATE"], "the CRD's columns and no AGE");
+    assert_eq!(table[1][0], "basic-example");
+
+    let bad_version = kubectl.apply(&FLINK_DEPLOYMENT.replace("v1_17", "v1_99")).await;
+    assert!(
+        bad_version.stderr.starts_with(
+            "The FlinkDeployment \"basic-example\" is invalid: spec.flinkVersion: Unsupported value: \"v1_99\": supported values: \"v1_13\", \"v1_14\""
+        ),
+        "{}",
+        bad_version.stderr
+    );
+    let bad_type = kubectl.apply(&FLINK_DEPLOYMENT.replace("parallelism: 2", "parallelism: two")).await;
+    assert_eq!(
+        bad_type.stderr.trim(),
+        "The FlinkDeployment \"basic-example\" is invalid: spec.job.parallelism: Invalid value: \"string\": \
+         spec.job.parallelism in body must be of type integer: \"string\""
+    );
+    let denied = kubectl.apply(&FLINK_DEPLOYMENT.replace("basic-example", "no-account").replace("  serviceAccount: flink\n", "")).await;
+    assert!(
+        denied.stderr.starts_with(
+            "Error from server (Forbidden): error when creating \"STDIN\": admission webhook \"validationwebhook.flink.apache.org\" denied the request: "
+        ),
+        "{}",
+        denied.stderr
+    );
 }
