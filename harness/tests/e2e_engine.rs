@@ -171,3 +171,22 @@ async fn the_kubeconfig_backend_learns_a_simulators_clock() {
     assert!(sleep["durations"]["realMs"].as_u64().unwrap_or(u64::MAX) < 5_000, "{sleep}");
     drop(sim);
 }
+
+#[test]
+fn fail_fast_skips_the_scenarios_after_a_failure() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = e2e(dir.path())
+        .arg("--fail-fast")
+        .arg(test_scenario("failing.yaml"))
+        .arg(test_scenario("all-verbs.yaml"))
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let report = read_report(dir.path());
+    assert_eq!(report["scenarios"][0]["outcome"], "fail");
+    assert_eq!(report["scenarios"][1]["outcome"], "skip");
+    let skipped = steps(&report, "all-verbs");
+    assert!(skipped.iter().all(|s| s["outcome"] == "skip" && s["skipReason"] == "--fail-fast: an earlier scenario failed"), "{skipped:?}");
+    assert_eq!(report["totals"]["scenariosSkipped"], 1);
+}

@@ -79,6 +79,11 @@ fn reports_never_contain_the_simulators_token() {
     let failing = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/scenarios/failing.yaml");
     let output = e2e(dir.path()).arg(workspace_root().join("scenarios/invalid-specs.yaml")).arg(failing).timeout(Duration::from_secs(120)).output().expect("runs");
     assert_eq!(output.status.code(), Some(1));
+    // A failing scenario does not stop the others.
+    let report = read_report(dir.path());
+    let outcomes: Vec<(&str, &str)> =
+        report["scenarios"].as_array().expect("scenarios").iter().map(|s| (s["name"].as_str().unwrap_or(""), s["outcome"].as_str().unwrap_or(""))).collect();
+    assert_eq!(outcomes, vec![("invalid-specs", "pass"), ("failing", "fail")]);
     let kubeconfig = std::fs::read_to_string(dir.path().join("sim/kubeconfig")).expect("the run's kubeconfig");
     let token = kubeconfig
         .lines()
