@@ -190,3 +190,20 @@ fn fail_fast_skips_the_scenarios_after_a_failure() {
     assert!(skipped.iter().all(|s| s["outcome"] == "skip" && s["skipReason"] == "--fail-fast: an earlier scenario failed"), "{skipped:?}");
     assert_eq!(report["totals"]["scenariosSkipped"], 1);
 }
+
+#[test]
+fn a_relative_report_dir_still_gives_exec_a_usable_kubeconfig() {
+    // exec steps run in the scenario's directory, so KUBECONFIG must not be
+    // relative to wherever harness was started.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut cmd = assert_cmd::Command::cargo_bin("harness").expect("the harness binary is built");
+    let output = cmd
+        .current_dir(dir.path())
+        .args(["e2e", "--report-dir", "reports"])
+        .arg(test_scenario("all-verbs.yaml"))
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(0), "stdout:\n{}", String::from_utf8_lossy(&output.stdout));
+    assert!(dir.path().join("reports/report.json").exists());
+}

@@ -21,6 +21,8 @@ pub async fn connect(config: &BackendConfig) -> Result<Cluster, ClusterError> {
         Some(path) => path.clone(),
         None => std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()).map(PathBuf::from).ok_or(ClusterError::NoKubeconfig)?,
     };
+    // Absolute, because `exec` steps run in the scenario's directory.
+    let path = std::path::absolute(&path).unwrap_or(path);
     let connection = connect_kubeconfig(&path).await?;
     let clock = probe_clock(&connection.client).await;
     let mut capabilities = Capabilities([Capability::HostExec].into());

@@ -21,7 +21,10 @@ pub async fn start(config: &BackendConfig) -> Result<Cluster, ClusterError> {
     // timestamps in the simulated cluster look like today's.
     let origin = VirtualClock::starting_now(1.0).now();
     let cluster = harness_sim::standard_cluster(config.seed, origin);
-    let sim_config = SimConfig { speed: config.speed, kubeconfig: Some(config.work_dir.join("sim").join("kubeconfig")), origin: Some(origin) };
+    // Absolute, because `exec` steps run in the scenario's directory and get
+    // this path as KUBECONFIG.
+    let work_dir = std::path::absolute(&config.work_dir).unwrap_or_else(|_| config.work_dir.clone());
+    let sim_config = SimConfig { speed: config.speed, kubeconfig: Some(work_dir.join("sim").join("kubeconfig")), origin: Some(origin) };
     if let Some(dir) = sim_config.kubeconfig.as_ref().and_then(|p| p.parent()) {
         // serve() reports a failure to write the file; creating the directory
         // first keeps that error about the file, not its parent.
