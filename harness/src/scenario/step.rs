@@ -205,7 +205,7 @@ impl<'de> Visitor<'de> for StepVisitor {
                 "wait" => Action::Wait(map.next_value()?),
                 "sleep" => Action::Sleep(map.next_value()?),
                 "exec" => Action::Exec(map.next_value()?),
-                _ => unreachable!("StepKey admits only known keys"),
+                other => return Err(de::Error::unknown_field(other, ALL_KEYS)),
             };
             if let Some(previous) = &action {
                 return Err(de::Error::custom(format!(
