@@ -85,6 +85,30 @@ async fn discovery_follows_crds_in_both_forms() {
 }
 
 #[tokio::test]
+async fn openapi_documents_follow_crd_changes() {
+    let sim = start(1.0).await;
+    let client = Client::new(&sim);
+    with_widgets(&client).await;
+    let url = |index: &Value| index["paths"]["apis/example.com/v1"]["serverRelativeURL"].as_str().unwrap().to_string();
+    let before = url(&client.get("/openapi/v3").await.json());
+    let doc = client.get(&before).await.json();
+    let patch = &doc["paths"]["/apis/example.com/v1/namespaces/{namespace}/widgets/{name}"]["patch"];
+    assert!(patch["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "fieldValidation"));
+    assert_eq!(doc["components"]["schemas"]["com.example.v1.Widget"]["properties"]["spec"]["properties"]["color"]["enum"][0], "red");
+    let changed = client
+        .patch("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com", "application/merge-patch+json",
+               r#"{"metadata":{"labels":{"touched":"yes"}}}"#)
+        .await;
+    assert_eq!(changed.status, 200);
+    let after = url(&client.get("/openapi/v3").await.json());
+    assert_ne!(before, after, "a changed CRD gets a new document hash, so clients refetch it");
+    assert_eq!(url(&client.get("/openapi/v3").await.json()), after, "the hash is stable otherwise");
+    let v2 = client.get_as("/openapi/v2", "application/com.github.proto-openapi.spec.v2@v1.0+protobuf").await;
+    assert_eq!((v2.status, v2.body.len()), (200, 0));
+    assert_eq!(v2.content_type, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf");
+}
+
+#[tokio::test]
 async fn crud_answers_with_kubernetes_status_objects() {
     let sim = start(1.0).await;
     let client = Client::new(&sim);
@@ -126,6 +150,8 @@ async fn crud_answers_with_kubernetes_status_objects() {
     assert_eq!((deleted.status, deleted.json()["status"].as_str()), (200, Some("Success")));
     assert_eq!(client.delete(&format!("{CONFIGMAPS}/a")).await.status, 404);
     assert_eq!(client.get_as(CONFIGMAPS, "application/vnd.kubernetes.protobuf").await.status, 406);
+    let protobuf = client.request("POST", CONFIGMAPS, &[("content-type", "application/vnd.kubernetes.protobuf")], b"k8s\0".to_vec()).await;
+    assert_eq!((protobuf.status, protobuf.json()["reason"].as_str()), (415, Some("UnsupportedMediaType")));
 }
 
 #[tokio::test]

@@ -81,7 +81,7 @@ pub(crate) fn handle(shared: &Shared, req: &ApiRequest) -> Outcome {
             shared.with_cluster(|c, _| discovery::group_version(&c.registry, &group, &version, &req.path)).into()
         }
         Route::OpenApiV2 => openapi::v2(&req.accept).into(),
-        Route::OpenApiV3Index => shared.with_cluster(|c, _| openapi::v3_index(&c.registry)).into(),
+        Route::OpenApiV3Index => shared.with_cluster(|c, _| openapi::v3_index(&c.registry, &c.store)).into(),
         Route::OpenApiV3 { group, version } => {
             shared.with_cluster(|c, _| openapi::v3_document(&c.registry, &group, &version, &req.path)).into()
         }

@@ -19,7 +19,11 @@ use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
 use super::{discovery::KUBE_VERSION, reply::Reply};
-use crate::{error::ApiError, resource::Registry};
+use crate::{
+    error::ApiError,
+    resource::Registry,
+    store::{ObjectKey, Store},
+};
 
 /// The protobuf media type `/openapi/v2` answers with. Clients ask for
 /// `...spec.v2@v1.0+protobuf`, but Go's MIME parser rejects `@` in a
@@ -49,19 +53,38 @@ fn gv_path(group: &str, version: &str) -> String {
     if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") }
 }
 
+/// A cheap stand-in for a group-version document's content: its kinds and,
+/// for custom kinds, their CRD's resourceVersion (which changes whenever the
+/// schema or columns can). Serialising every document to hash it would hold
+/// the cluster lock for milliseconds on each `kubectl apply`.
+fn fingerprint(registry: &Registry, store: &Store, group: &str, version: &str) -> String {
+    let mut text = String::new();
+    for rt in registry.iter().filter(|rt| rt.group == group && rt.version == version) {
+        text.push_str(&format!("{}/{}/{}/{};", rt.kind, rt.plural, rt.namespaced, rt.custom));
+        if rt.custom {
+            let key = ObjectKey {
+                group: "apiextensions.k8s.io".into(),
+                plural: "customresourcedefinitions".into(),
+                namespace: String::new(),
+                name: format!("{}.{}", rt.plural, rt.group),
+            };
+            if let Some(crd) = store.get(&key) {
+                text.push_str(crd["metadata"]["resourceVersion"].as_str().unwrap_or_default());
+            }
+        }
+    }
+    fnv64(&text)
+}
+
 /// `/openapi/v3`: one entry per served group-version.
-pub(crate) fn v3_index(registry: &Registry) -> Reply {
+pub(crate) fn v3_index(registry: &Registry, store: &Store) -> Reply {
     let mut paths = Map::new();
-    let mut seen = Vec::new();
     for rt in registry.iter() {
-        let gv = (rt.group.clone(), rt.version.clone());
-        if seen.contains(&gv) {
+        let path = gv_path(&rt.group, &rt.version);
+        if paths.contains_key(&path) {
             continue;
         }
-        seen.push(gv);
-        let doc = document(registry, &rt.group, &rt.version);
-        let path = gv_path(&rt.group, &rt.version);
-        let hash = fnv64(&doc.to_string());
+        let hash = fingerprint(registry, store, &rt.group, &rt.version);
         paths.insert(path.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={hash}")}));
     }
     Reply::ok(json!({"paths": paths}))
@@ -154,7 +177,7 @@ mod tests {
         assert!(op["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "fieldValidation" && p["in"] == "query"));
         assert!(op["requestBody"]["content"].get("application/strategic-merge-patch+json").is_none());
         assert_eq!(schema_name("flink.apache.org", "v1beta1", "FlinkDeployment"), "org.apache.flink.v1beta1.FlinkDeployment");
-        let Reply { body: super::super::reply::Body::Json(index), .. } = v3_index(&registry) else { panic!("json") };
+        let Reply { body: super::super::reply::Body::Json(index), .. } = v3_index(&registry, &Store::default()) else { panic!("json") };
         assert!(index["paths"]["apis/apps/v1"]["serverRelativeURL"].as_str().unwrap().starts_with("/openapi/v3/apis/apps/v1?hash="));
         assert_eq!(v3_document(&registry, "nope", "v1", "/x").status, 404);
     }
