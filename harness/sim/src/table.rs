@@ -275,15 +275,23 @@ fn custom_cell(type_: &str, value: Option<&Value>, now: SimTime) -> Value {
 /// The columns kind `rt` prints, in order, wide columns included.
 pub fn columns(rt: &ResourceType) -> Vec<Column> {
     if rt.custom {
+        // apiextensions-apiserver describes undocumented columns by path.
+        let described = |description: &str, path: &str| {
+            if description.is_empty() {
+                format!("Custom resource definition column (in JSONPath format): {path}")
+            } else {
+                description.to_string()
+            }
+        };
         let mut cols = vec![column("Name", "string", 0, NAME_DESCRIPTION)];
         if rt.printer_columns.is_empty() {
-            cols.push(column("Age", "date", 0, AGE_DESCRIPTION));
+            cols.push(column("Age", "date", 0, &described("", ".metadata.creationTimestamp")));
         } else {
             cols.extend(rt.printer_columns.iter().map(|c| Column {
                 name: c.name.clone(),
                 type_: c.type_.clone(),
                 format: c.format.clone(),
-                description: c.description.clone(),
+                description: described(&c.description, &c.json_path),
                 priority: c.priority,
             }));
         }
@@ -855,6 +863,7 @@ mod tests {
         let rt = flink_kind();
         let names: Vec<String> = columns(&rt).into_iter().map(|c| c.name).collect();
         assert_eq!(names, ["Name", "Job Status", "Replicas"]);
+        assert_eq!(columns(&rt)[1].description, "Custom resource definition column (in JSONPath format): .status.jobStatus.state");
         let now = SimTime(10 * MIN);
         let obj = json!({"metadata": {"name": "a", "creationTimestamp": "1970-01-01T00:00:00Z"},
                          "spec": {"replicas": 2.0}, "status": {}});
