@@ -178,6 +178,18 @@ async fn apply_get_describe_and_reapply() {
     let events = table_rows(&kubectl.ok(&["get", "events"]).await);
     assert_eq!(events[0], ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]);
     assert_eq!(events[1][1..], ["Normal", "Painted", "widget/w1", "painted green"]);
+    // Re-applying a changed CRD patches it and re-establishes its kinds.
+    let mut crd = widget_crd();
+    crd["spec"]["versions"][0]["additionalPrinterColumns"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "Size", "type": "integer", "jsonPath": ".spec.size"}));
+    let reapplied = kubectl.apply(&serde_yaml::to_string(&crd).unwrap()).await;
+    assert_eq!(reapplied.stdout.trim(), "customresourcedefinition.apiextensions.k8s.io/widgets.example.com configured", "{}", reapplied.stderr);
+    let table = table_rows(&kubectl.ok(&["get", "widgets"]).await);
+    assert_eq!(table[0], ["NAME", "COLOR", "PHASE", "READY", "SIZE"]);
+    assert_eq!(table[1], ["w1", "green", "Running", "True", "1"]);
+
     let version = kubectl.ok(&["version", "-o", "json"]).await;
     assert!(version.contains("\"minor\": \"32\""), "{version}");
 }
