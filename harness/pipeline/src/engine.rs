@@ -34,6 +34,7 @@ use crate::{
     checkpoint::{CHECKPOINT_VERSION, Checkpoint, GroupSnapshot, RestoreError},
     event::{Event, Malformed, decode},
     features::{
+        counts_plausible,
         hot::{HotConfig, HotItems, HotState},
         metrics::{MetricsState, WindowMetrics},
         user::{UserFeatures, UserState},
@@ -430,6 +431,23 @@ impl Engine {
             .find(|pair| pair[0].split == pair[1].split)
         {
             return Err(invalid(format!("split {} appears twice", pair[0].split)));
+        }
+        let stats = &checkpoint.stats;
+        let counters = [
+            stats.events,
+            stats.valid,
+            stats.malformed,
+            stats.fully_late,
+            stats.duplicates,
+            stats.late.user_features,
+            stats.late.item_hot,
+            stats.late.metrics,
+            stats.windows_fired.user_features,
+            stats.windows_fired.item_hot,
+            stats.windows_fired.metrics,
+        ];
+        if !counts_plausible(&counters) {
+            return Err(invalid("a counter is implausibly large".to_string()));
         }
         let current = checkpoint.watermark.unwrap_or(NO_WATERMARK);
         let watermarks = Watermarks::restore(config.watermark_delay_ms, splits, current);

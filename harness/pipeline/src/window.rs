@@ -10,6 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::event::MAX_TIMESTAMP_MS;
+
 /// One minute in milliseconds.
 pub const MINUTE_MS: i64 = 60_000;
 /// One hour in milliseconds.
@@ -114,6 +116,14 @@ impl WindowSpec {
         (0..count).map(move |back| self.window_at(latest - (count - 1 - back) * self.slide_ms))
     }
 
+    /// Whether `start` can start a window (or pane) of this shape holding a
+    /// valid timestamp: aligned to the slide, and within the range events can
+    /// have, so that window arithmetic cannot overflow. Checkpoints are checked
+    /// with it.
+    pub(crate) fn is_start(self, start: i64) -> bool {
+        (-self.size_ms..=MAX_TIMESTAMP_MS).contains(&start) && self.pane_start(start) == start
+    }
+
     /// The smallest window end `e` of this shape with `e - 1 > watermark`: the
     /// next point at which a window of this shape fires.
     pub(crate) fn next_fire_after(self, watermark: i64) -> i64 {
@@ -197,6 +207,15 @@ mod tests {
             i64::MAX,
             "nothing fires after a drain"
         );
+    }
+
+    #[test]
+    fn window_starts_are_aligned_and_in_range() {
+        assert!(HOT_WINDOW.is_start(-45 * MINUTE_MS));
+        assert!(!HOT_WINDOW.is_start(-75 * MINUTE_MS));
+        assert!(!HOT_WINDOW.is_start(MINUTE_MS));
+        assert!(USER_WINDOW.is_start(MAX_TIMESTAMP_MS - MAX_TIMESTAMP_MS.rem_euclid(HOUR_MS)));
+        assert!(!USER_WINDOW.is_start(i64::MAX - i64::MAX.rem_euclid(HOUR_MS)));
     }
 
     #[test]

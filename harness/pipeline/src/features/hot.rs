@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     event::Action,
-    features::{GroupKey, window_entry},
+    features::{GroupKey, counts_plausible, window_entry},
     hash::{FxHashMap, IdKey},
     window::HOT_WINDOW,
 };
@@ -115,6 +115,11 @@ impl ItemCounts {
         if decayed != 0.0 {
             self.decayed_bits = (f64::from_bits(self.decayed_bits) + decayed).to_bits();
         }
+    }
+
+    fn plausible(&self) -> bool {
+        counts_plausible(&[self.view, self.like, self.share])
+            && f64::from_bits(self.decayed_bits).is_finite()
     }
 
     fn plain_score(self) -> u64 {
@@ -323,9 +328,9 @@ impl HotState {
     ) -> Result<HotState, String> {
         let mut state = HotState::default();
         for snapshot in snapshots {
-            if HOT_WINDOW.pane_start(snapshot.start) != snapshot.start {
+            if !HOT_WINDOW.is_start(snapshot.start) {
                 return Err(format!(
-                    "hot-item pane start {} is not aligned to 15 min",
+                    "hot-item pane start {} is not a pane start (aligned to 15 min, year 9999 at most)",
                     snapshot.start
                 ));
             }
@@ -335,6 +340,12 @@ impl HotState {
             if HOT_WINDOW.window_at(snapshot.start).max_timestamp() <= watermark {
                 return Err(format!(
                     "hot-item pane {} should already have been dropped",
+                    snapshot.start
+                ));
+            }
+            if let Some((item, _)) = snapshot.items.iter().find(|(_, c)| !c.plausible()) {
+                return Err(format!(
+                    "item {item:?} has an implausible count in pane {}",
                     snapshot.start
                 ));
             }

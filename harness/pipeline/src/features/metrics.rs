@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     event::{Action, Event},
-    features::{GroupKey, window_entry},
+    features::{GroupKey, MAX_RESTORED_COUNT, counts_plausible, window_entry},
     window::METRICS_WINDOW,
 };
 
@@ -139,9 +139,9 @@ impl MetricsState {
     ) -> Result<MetricsState, String> {
         let mut state = MetricsState::default();
         for (start, sums) in snapshots {
-            if METRICS_WINDOW.pane_start(start) != start {
+            if !METRICS_WINDOW.is_start(start) {
                 return Err(format!(
-                    "metrics window start {start} is not aligned to 1 min"
+                    "metrics window start {start} is not a window start (aligned to 1 min, year 9999 at most)"
                 ));
             }
             if state.windows.iter().any(|w| w.0 == start) {
@@ -149,6 +149,15 @@ impl MetricsState {
             }
             if METRICS_WINDOW.window_at(start).max_timestamp() <= watermark {
                 return Err(format!("metrics window {start} should already have fired"));
+            }
+            let counts = [
+                sums.impressions,
+                sums.clicks,
+                sums.views,
+                sums.completed_views,
+            ];
+            if !counts_plausible(&counts) || sums.watch_ms > u128::from(MAX_RESTORED_COUNT) << 64 {
+                return Err(format!("metrics window {start} has an implausible count"));
             }
             window_entry(&mut state.windows, start, |w| w.0, || (start, sums));
         }

@@ -11,6 +11,16 @@ pub mod user;
 
 use std::collections::VecDeque;
 
+/// The largest counter value a checkpoint may hold (2^60): far beyond any real
+/// count, and low enough that no later increment or weighted sum can overflow.
+/// A larger value means the checkpoint is corrupt.
+pub(crate) const MAX_RESTORED_COUNT: u64 = 1 << 60;
+
+/// Whether every counter is at most [`MAX_RESTORED_COUNT`].
+pub(crate) fn counts_plausible(counts: &[u64]) -> bool {
+    counts.iter().all(|count| *count <= MAX_RESTORED_COUNT)
+}
+
 /// The (tenant, scenario) a piece of window state belongs to.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct GroupKey {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     event::Action,
-    features::{GroupKey, window_entry},
+    features::{GroupKey, counts_plausible, window_entry},
     hash::{FxHashMap, FxHasher, IdKey},
     window::{HOUR_MS, USER_WINDOW},
 };
@@ -223,9 +223,9 @@ impl UserState {
     ) -> Result<UserState, String> {
         let mut state = UserState::default();
         for snapshot in snapshots {
-            if USER_WINDOW.pane_start(snapshot.start) != snapshot.start {
+            if !USER_WINDOW.is_start(snapshot.start) {
                 return Err(format!(
-                    "user window start {} is not aligned to 1 h",
+                    "user window start {} is not a window start (aligned to 1 h, year 9999 at most)",
                     snapshot.start
                 ));
             }
@@ -235,6 +235,16 @@ impl UserState {
             if USER_WINDOW.window_at(snapshot.start).max_timestamp() <= watermark {
                 return Err(format!(
                     "user window {} should already have fired",
+                    snapshot.start
+                ));
+            }
+            if let Some((user, _)) = snapshot
+                .users
+                .iter()
+                .find(|(_, c)| !counts_plausible(&[c.view, c.like, c.share]))
+            {
+                return Err(format!(
+                    "user {user:?} has an implausible count in window {}",
                     snapshot.start
                 ));
             }
