@@ -202,3 +202,39 @@ fn orphans_are_collected_and_namespaces_take_their_contents() {
     let secret_type = sim.rt("", "v1", "secrets");
     assert!(sim.cluster.store.get(&ObjectKey::new(&secret_type, "team", "loose")).is_none());
 }
+
+#[test]
+fn repeated_events_raise_the_count_instead_of_adding_objects() {
+    use harness_sim::{
+        cluster::Ctx,
+        controllers::events::{self, EventRecord, EventType},
+    };
+    let mut sim = cluster_with_nodes(0);
+    let cm = sim.create("default", json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "subject"}})).unwrap();
+    let record = |sim: &mut Sim, event: &EventRecord| {
+        let cluster = &mut sim.cluster;
+        let mut ctx = Ctx { registry: &cluster.registry, store: &mut cluster.store, rng: &mut cluster.rng, now: sim.now };
+        events::record(&mut ctx, &cm, event).unwrap()
+    };
+    let kube = EventRecord::kubernetes(EventType::Warning, "BackOff", "Back-off restarting".into(), "kubelet").host("node-1");
+    let first = record(&mut sim, &kube);
+    assert!(first["metadata"]["name"].as_str().unwrap().starts_with("subject."));
+    assert_eq!((first["count"].as_i64(), first["reportingComponent"].as_str(), first["source"]["host"].as_str()), (Some(1), Some("kubelet"), Some("node-1")));
+    assert!(first["eventTime"].is_null());
+    assert_eq!(first["involvedObject"]["uid"], cm["metadata"]["uid"]);
+    sim.now = sim.now.plus(std::time::Duration::from_secs(30));
+    let second = record(&mut sim, &kube);
+    assert_eq!(second["metadata"]["name"], first["metadata"]["name"]);
+    assert_eq!(second["count"], 2);
+    assert_eq!(second["firstTimestamp"], first["firstTimestamp"]);
+    assert_eq!(second["lastTimestamp"], sim.now.rfc3339());
+    let other = record(&mut sim, &EventRecord::kubernetes(EventType::Warning, "BackOff", "another message".into(), "kubelet"));
+    assert_ne!(other["metadata"]["name"], first["metadata"]["name"], "a different message is a different event");
+
+    let named = EventRecord::named(EventType::Normal, "Submit", "Starting deployment".into(), "JobManagerDeployment", "JobManagerDeployment.42".into());
+    record(&mut sim, &named);
+    let again = record(&mut sim, &named);
+    assert_eq!((again["metadata"]["name"].as_str(), again["count"].as_i64()), (Some("JobManagerDeployment.42"), Some(2)));
+    assert_eq!(again["reportingComponent"], "", "the operator's client leaves it empty");
+    assert_eq!(sim.list("", "events", "default").len(), 3);
+}
