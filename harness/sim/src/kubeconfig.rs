@@ -204,4 +204,11 @@ mod tests {
         let pem = "-----BEGIN CERTIFICATE-----\nZm9v\nYmFy\n-----END CERTIFICATE-----\n";
         assert_eq!(pem_certificates(pem), vec![b"foobar".to_vec()]);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn base64_round_trips(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            proptest::prop_assert_eq!(base64_decode(&base64(&bytes)), Some(bytes));
+        }
+    }
 }

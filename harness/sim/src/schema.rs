@@ -437,4 +437,31 @@ mod tests {
     fn go_quote_escapes_like_go() {
         assert_eq!(go_quote("a\"b\\c\nd"), r#""a\"b\\c\nd""#);
     }
+
+    fn arbitrary_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![Just(Value::Null), any::<bool>().prop_map(Value::from), any::<i32>().prop_map(Value::from), "[a-z]{0,3}".prop_map(Value::from)];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::from),
+                prop::collection::btree_map(prop_oneof![Just("spec".to_string()), Just("image".to_string()), Just("ports".to_string()), Just("n".to_string()), "[a-z]{1,3}"], inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Pruning removes every unknown field at once: a second pass finds
+        /// nothing and changes nothing, and validation never panics.
+        #[test]
+        fn prune_is_idempotent(body in arbitrary_json()) {
+            let mut obj = json!({"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "a"}, "spec": body.clone(), "extra": body});
+            prune(&schema(), &mut obj);
+            let once = obj.clone();
+            proptest::prop_assert!(prune(&schema(), &mut obj).is_empty());
+            proptest::prop_assert_eq!(obj.clone(), once);
+            apply_defaults(&schema(), &mut obj);
+            let _ = validate(&schema(), &obj);
+        }
+    }
 }

@@ -448,4 +448,34 @@ mod tests {
         let err = FieldSelector::parse("spec.x=1", &rt).unwrap_err();
         assert_eq!(err.0, "\"spec.x\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\"");
     }
+
+    fn requirement() -> impl proptest::strategy::Strategy<Value = Requirement> {
+        use proptest::prelude::*;
+        let key = "[a-c]";
+        let value = "[x-z]{1,2}";
+        prop_oneof![
+            (key, value).prop_map(|(k, v)| Requirement { key: k, operator: Operator::Equals, values: vec![v] }),
+            (key, value).prop_map(|(k, v)| Requirement { key: k, operator: Operator::NotEquals, values: vec![v] }),
+            (key, prop::collection::vec(value, 1..3)).prop_map(|(k, v)| Requirement { key: k, operator: Operator::In, values: v }),
+            (key, prop::collection::vec(value, 1..3)).prop_map(|(k, v)| Requirement { key: k, operator: Operator::NotIn, values: v }),
+            key.prop_map(|k| Requirement { key: k, operator: Operator::Exists, values: vec![] }),
+            key.prop_map(|k| Requirement { key: k, operator: Operator::DoesNotExist, values: vec![] }),
+        ]
+    }
+
+    proptest::proptest! {
+        /// The query form of any selector parses back to the same selector,
+        /// and both agree on every label set.
+        #[test]
+        fn query_form_round_trips(
+            requirements in proptest::collection::vec(requirement(), 0..4),
+            labels in proptest::collection::btree_map("[a-c]", "[x-z]{1,2}", 0..3),
+        ) {
+            let selector = LabelSelector { requirements };
+            let parsed = LabelSelector::parse(&selector.to_query()).unwrap();
+            proptest::prop_assert_eq!(&parsed, &selector);
+            let obj = json!({"metadata": {"labels": labels}});
+            proptest::prop_assert_eq!(parsed.matches(&obj), selector.matches(&obj));
+        }
+    }
 }

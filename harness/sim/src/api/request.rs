@@ -210,4 +210,13 @@ mod tests {
         );
         assert_eq!(negotiate("application/json;as=Table;v=v9;g=meta.k8s.io"), None);
     }
+
+    proptest::proptest! {
+        /// Percent-encoding any text and decoding it gives the text back.
+        #[test]
+        fn percent_decoding_inverts_encoding(text in "\\PC{0,12}") {
+            let encoded: String = text.bytes().map(|b| format!("%{b:02X}")).collect();
+            proptest::prop_assert_eq!(percent_decode(&encoded), text);
+        }
+    }
 }
