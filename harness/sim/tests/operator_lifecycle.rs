@@ -143,6 +143,11 @@ fn create_goes_upgrading_deployed_stable_within_about_a_minute() {
 
     // Until STABLE: the JobManager goes DEPLOYING -> DEPLOYED_NOT_READY -> READY
     // and the job RECONCILING -> CREATED -> RUNNING.
+    let jm_status = |state: &'static str| move |s: &Sim| status(s)["jobManagerDeploymentStatus"] == state;
+    let not_ready_at = sim.run_until_true(secs(300), jm_status("DEPLOYED_NOT_READY")).expect("JobManager Deployment available");
+    let ready_at = sim.run_until_true(secs(300), jm_status("READY")).expect("JobManager READY");
+    assert_eq!(ready_at.since(not_ready_at), timings().rest_ready_delay, "READY after observer.rest-ready.delay");
+    assert!(sim.pods(NS, &[("app", NAME), ("component", "jobmanager")]).iter().all(|p| p["status"]["phase"] == "Running"));
     let stable_at = run_until_lifecycle(&mut sim, "STABLE", secs(300));
     let took = stable_at.since(created);
     assert!(took >= secs(40) && took <= secs(90), "create -> STABLE took {took:?}, expected about a minute");
