@@ -2,10 +2,10 @@
 //! (`nisshi`, or its former name `tansu`) on a free loopback port.
 //!
 //! Storage: when the binary was built with the `libsql` feature the broker
-//! stores its log in `sqlite://<temp dir>/broker.db`, so a restart keeps every
-//! topic and record; otherwise it uses `memory://`, and **a stop or restart
-//! loses all topics and records** (a warning is logged). The broker's
-//! `--help` lists its storage engines, which is how we tell.
+//! stores its log in `broker.db` in its temp working directory, so a restart
+//! keeps every topic and record; otherwise it uses `memory://`, and **a stop
+//! or restart loses all topics and records** (a warning is logged). The
+//! broker's `--help` lists its storage engines, which is how we tell.
 //!
 //! Modelled differently from Apache Kafka (see the facts notes): nisshi
 //! 0.6.0's high watermark is unreliable on memory storage (count consumed
@@ -38,6 +38,9 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a broker gets to exit after SIGTERM (it is slow to exit: >1 s).
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
+/// The SQLite file, relative to the broker's working directory.
+const SQLITE_FILE: &str = "broker.db";
+
 /// Where the broker keeps its log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BrokerStorage {
@@ -51,7 +54,10 @@ impl BrokerStorage {
     fn url(&self) -> String {
         match self {
             BrokerStorage::Memory => "memory://harness/".into(),
-            BrokerStorage::Sqlite(path) => format!("sqlite://{}", path.display()),
+            // nisshi 0.6.0 resolves an absolute `sqlite:///abs/path` against
+            // its working directory (`/abs/path` becomes `./abs/path`), so
+            // the path is given relative to the working directory instead.
+            BrokerStorage::Sqlite(_) => format!("sqlite://{SQLITE_FILE}"),
         }
     }
 }
@@ -92,7 +98,7 @@ impl LocalBroker {
                 source,
             })?;
         let storage = if supports_sqlite(&program) {
-            BrokerStorage::Sqlite(dir.path().join("broker.db"))
+            BrokerStorage::Sqlite(dir.path().join(SQLITE_FILE))
         } else {
             BrokerStorage::Memory
         };
@@ -174,10 +180,11 @@ impl LocalBroker {
     }
 }
 
-/// Whether the broker binary lists `libsql` among its storage engines.
+/// Whether the broker binary lists `libsql` among its storage engines (the
+/// last lines of its top-level `--help`).
 fn supports_sqlite(program: &Path) -> bool {
     Command::new(program)
-        .args(["broker", "--help"])
+        .arg("--help")
         .output()
         .map(|out| {
             let text = [out.stdout, out.stderr].concat();
