@@ -32,6 +32,7 @@ mod driver;
 mod handlers;
 mod lifecycle;
 mod openapi;
+mod protobuf;
 mod read;
 mod reply;
 pub(crate) mod request;

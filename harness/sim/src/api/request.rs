@@ -26,20 +26,19 @@ pub(crate) struct ApiRequest {
 impl ApiRequest {
     /// Decodes the body as one JSON (or, by content type, YAML) document.
     ///
-    /// Protobuf and CBOR bodies get a 415: the simulator has no protobuf
-    /// schemas. kubectl sends protobuf only from its typed generators
-    /// (`kubectl create deployment|namespace|configmap|...`, `kubectl run`,
-    /// `kubectl expose`); `kubectl apply -f` and `kubectl create -f` send JSON.
+    /// Protobuf bodies are decoded for the kinds kubectl's typed generators
+    /// create (see `protobuf.rs`); other protobuf bodies and CBOR get a 415.
     pub(crate) fn json_body(&self) -> Result<Value, ApiError> {
-        if self.content_type.contains("protobuf") || self.content_type.contains("cbor") {
+        if self.content_type.contains("protobuf") {
+            return super::protobuf::decode(&self.body);
+        }
+        if self.content_type.contains("cbor") {
             return Err(ApiError {
                 code: 415,
                 reason: "UnsupportedMediaType".into(),
-                message: format!(
-                    "the body of the request was in an unknown format - accepted media types include: application/json, \
-                     application/yaml (the simulated API server does not decode {}; use kubectl apply -f or kubectl create -f)",
-                    self.content_type.split(';').next().unwrap_or_default()
-                ),
+                message: "the body of the request was in an unknown format - accepted media types include: \
+                          application/json, application/yaml, application/vnd.kubernetes.protobuf"
+                    .into(),
                 details: None,
             });
         }
