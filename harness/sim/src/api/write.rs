@@ -10,8 +10,11 @@
 //! `/status` and `/scale` writes skip webhooks, whose rules name the main
 //! resource. `dryRun=All` runs every step but the store write.
 //!
-//! Modelled differently: `propagationPolicy` is ignored (all deletions are
-//! background, the garbage collector controller removes dependents);
+//! Modelled differently: built-in kinds have no schema here, so their
+//! unknown fields are stored as sent rather than pruned or reported, and
+//! their fields are not defaulted (see `strategy.rs`); `propagationPolicy`
+//! is ignored (all deletions are background, the garbage collector
+//! controller removes dependents);
 //! server-side apply is create-or-merge without managed fields or conflict
 //! detection (fields dropped from an applied configuration stay); duplicate
 //! JSON keys are not detected.
