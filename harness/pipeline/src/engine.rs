@@ -332,9 +332,6 @@ impl Engine {
 
     /// Fires every window whose last millisecond lies in `(previous, current]`.
     fn fire(&mut self, previous: i64, current: i64, out: &mut Vec<Output>) {
-        let mut metrics = Vec::new();
-        let mut users = Vec::new();
-        let mut hot = Vec::new();
         // Outputs are ordered by (window end, computation, group rank, then
         // production order, which within a window is by user). Sorting small
         // integer keys and then moving each output once is much cheaper than
@@ -343,37 +340,37 @@ impl Engine {
         let mut fired: Vec<Option<Output>> = Vec::new();
         let hot_config = self.config.hot();
         let offset = self.config.active_period_utc_offset_minutes;
+        let stats = &mut self.stats.windows_fired;
         for group in self.groups.iter_mut().filter(|group| !group.is_empty()) {
             let rank = group.rank;
-            self.stats.windows_fired.metrics +=
-                group.metrics.fire(current, &group.key, &mut metrics);
-            self.stats.windows_fired.user_features +=
-                group.user.fire(current, &group.key, offset, &mut users);
-            self.stats.windows_fired.item_hot += group
-                .hot
-                .fire(previous, current, &group.key, hot_config, &mut hot);
-            let outputs = metrics
-                .drain(..)
-                .map(|row| (row.window_end, 0, Output::Metrics(row)))
-                .chain(
-                    users
-                        .drain(..)
-                        .map(|row| (row.window_end, 1, Output::UserFeatures(row))),
-                )
-                .chain(
-                    hot.drain(..)
-                        .map(|top| (top.window_end, 2, Output::HotItems(top))),
-                );
-            for (end, computation, output) in outputs {
+            let mut emit = |end: i64, computation: u8, output: Output| {
                 keys.push((end, computation, rank, fired.len() as u32));
                 fired.push(Some(output));
-            }
+            };
+            stats.metrics += group.metrics.fire(current, &group.key, &mut |row| {
+                emit(row.window_end, 0, Output::Metrics(row));
+            });
+            stats.user_features += group.user.fire(current, &group.key, offset, &mut |row| {
+                emit(row.window_end, 1, Output::UserFeatures(row));
+            });
+            stats.item_hot +=
+                group
+                    .hot
+                    .fire(previous, current, &group.key, hot_config, &mut |top| {
+                        emit(top.window_end, 2, Output::HotItems(top));
+                    });
         }
-        keys.sort_unstable();
-        out.extend(
-            keys.into_iter()
-                .filter_map(|(_, _, _, idx)| fired[idx as usize].take()),
-        );
+        out.reserve(fired.len());
+        if keys.is_sorted() {
+            // The common case: one window end per firing and few groups.
+            out.extend(fired.into_iter().flatten());
+        } else {
+            keys.sort_unstable();
+            out.extend(
+                keys.into_iter()
+                    .filter_map(|(_, _, _, idx)| fired[idx as usize].take()),
+            );
+        }
         self.next_fire = next_fire_after(current);
     }
 

@@ -36,6 +36,7 @@
 //! oracle(&EngineConfig, events) -> RunOutput                 // rows, dead letters, stats, RedisState, files()
 //! Recorder                                                   // collects any run like the oracle does
 //! Generator::new(GeneratorConfig)?: Iterator<GeneratedEvent { key, payload, kind }>, next_into(..)
+//! KeyTemplates::{default, seed, new(user, hot)?}; user_key, hot_key, *_template().scan_pattern()
 //! ```
 //!
 //! A runtime loop is: for each record, `engine.process(partition, offset,
@@ -67,6 +68,22 @@
 //!   (the DESIGN does not say which copy wins, and allows "absent", not null).
 //! - Records whose offset a split has already processed are skipped, which
 //!   makes the engine idempotent under redelivery; Flink relies on seeking.
+//! - There is no idleness timeout for splits (it would need the wall clock): an
+//!   assigned partition that never receives an event holds every window open
+//!   until the input is drained.
+//! - `active_period` has three values, as in the seed: the night (18:00–04:59)
+//!   is `evening` (see [`features::user::ActivePeriod`]).
+//! - [`RedisState`] does not expire keys; the runtime checks the hot-item TTLs.
+//! - Hot-score decay, when enabled, weighs events by their age at the window's
+//!   end; the seed says only "newer counts more".
+//!
+//! # Performance
+//!
+//! The per-event path allocates nothing once a window has seen a key: ids are
+//! borrowed from the payload, found in Fx-hashed maps that store short ids
+//! inline, and sliding windows are aggregated per 15-minute pane. Work beyond
+//! that happens only when the watermark crosses a window end. Decoding is
+//! exposed on its own ([`decode`]) so a benchmark can measure it alone.
 
 pub mod checkpoint;
 pub mod engine;

@@ -207,7 +207,7 @@ impl HotState {
         watermark: i64,
         group: &GroupKey,
         config: HotConfig,
-        out: &mut Vec<HotItems>,
+        emit: &mut impl FnMut(HotItems),
     ) -> u64 {
         let slide = HOT_WINDOW.slide_ms();
         let due = |start: i64| {
@@ -228,7 +228,7 @@ impl HotState {
         let mut fired = 0;
         if config.top_n > 0 {
             for start in starts {
-                out.push(self.rank_window(start, group, config));
+                emit(self.rank_window(start, group, config));
                 fired += 1;
             }
         }

@@ -109,7 +109,7 @@ impl MetricsState {
         &mut self,
         watermark: i64,
         group: &GroupKey,
-        out: &mut Vec<WindowMetrics>,
+        emit: &mut impl FnMut(WindowMetrics),
     ) -> u64 {
         let mut fired = 0;
         while let Some((start, sums)) = self
@@ -119,7 +119,7 @@ impl MetricsState {
             .filter(|(start, _)| METRICS_WINDOW.window_at(*start).max_timestamp() <= watermark)
         {
             self.windows.pop_front();
-            out.push(sums.row(group, start));
+            emit(sums.row(group, start));
             fired += 1;
         }
         fired

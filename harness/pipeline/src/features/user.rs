@@ -153,7 +153,7 @@ impl UserState {
         watermark: i64,
         group: &GroupKey,
         utc_offset_minutes: i32,
-        out: &mut Vec<UserFeatures>,
+        emit: &mut impl FnMut(UserFeatures),
     ) -> u64 {
         let mut fired = 0;
         while let Some(window) = self.windows.front() {
@@ -179,7 +179,7 @@ impl UserState {
                     .cmp(&right.0)
                     .then_with(|| left.1.as_bytes().cmp(right.1.as_bytes()))
             });
-            out.extend(users.into_iter().map(|(_, user_id, counts)| UserFeatures {
+            for row in users.into_iter().map(|(_, user_id, counts)| UserFeatures {
                 tenant_id: group.tenant_id.to_string(),
                 scenario_id: group.scenario_id.to_string(),
                 user_id: user_id.to_text(),
@@ -189,7 +189,9 @@ impl UserState {
                 like: counts.like,
                 share: counts.share,
                 active_period: period,
-            }));
+            }) {
+                emit(row);
+            }
             fired += 1;
         }
         fired
@@ -321,18 +323,21 @@ mod tests {
         state.add(0, "bob", Action::Click);
         let mut out = Vec::new();
         assert_eq!(
-            state.fire(HOUR_MS - 2, &group, 0, &mut out),
+            state.fire(HOUR_MS - 2, &group, 0, &mut |row| out.push(row)),
             0,
             "the first window needs the watermark at 3,599,999"
         );
-        assert_eq!(state.fire(HOUR_MS - 1, &group, 0, &mut out), 1);
+        assert_eq!(
+            state.fire(HOUR_MS - 1, &group, 0, &mut |row| out.push(row)),
+            1
+        );
         let rows: Vec<(&str, i64, u64, u64, u64)> = out
             .iter()
             .map(|r| (r.user_id.as_str(), r.window_start, r.view, r.like, r.share))
             .collect();
         assert_eq!(rows, vec![("alice", 0, 0, 0, 1), ("bob", 0, 1, 1, 0)]);
         assert!(!state.is_empty());
-        assert_eq!(state.fire(i64::MAX, &group, 0, &mut out), 1);
+        assert_eq!(state.fire(i64::MAX, &group, 0, &mut |row| out.push(row)), 1);
         assert_eq!(
             out.last()
                 .map(|r| (r.user_id.as_str(), r.window_end, r.view)),
