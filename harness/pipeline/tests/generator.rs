@@ -189,6 +189,37 @@ fn without_late_events_nothing_is_late_and_with_them_exactly_those_are() {
 }
 
 #[test]
+fn late_events_are_placed_where_the_documented_guarantee_needs_them() {
+    // Every late event's timestamp t satisfies t + 1 h + delay <= M, the largest
+    // valid timestamp generated before it: the premise of the guarantee.
+    let delay = 45_000;
+    let config = GeneratorConfig {
+        late_ratio: 0.1,
+        watermark_delay_ms: delay,
+        events_per_second: 50.0,
+        ..GeneratorConfig::default()
+    };
+    let mut max: Option<i64> = None;
+    let mut late = 0;
+    for event in take(config, 50_000) {
+        let Ok(decoded) = decode(&event.payload) else {
+            continue;
+        };
+        if event.kind == GeneratedKind::Late {
+            late += 1;
+            let latest_allowed = max.map(|m| m - 3_600_000 - delay as i64);
+            assert!(
+                latest_allowed.is_some_and(|allowed| decoded.timestamp <= allowed),
+                "{} vs {latest_allowed:?}",
+                decoded.timestamp
+            );
+        }
+        max = Some(max.map_or(decoded.timestamp, |m| m.max(decoded.timestamp)));
+    }
+    assert!(late > 3_000, "{late}");
+}
+
+#[test]
 fn bad_settings_are_refused_with_a_reason() {
     let bad = |config: GeneratorConfig| Generator::new(config).map(|_| ()).unwrap_err().to_string();
     assert_eq!(
