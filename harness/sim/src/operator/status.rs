@@ -424,9 +424,14 @@ struct SerializedException<'a> {
 /// `status.error` for an operator exception class (short name, e.g.
 /// `ValidationException`) and message.
 pub fn exception_json(class: &str, message: &str) -> String {
-    let type_ = format!("org.apache.flink.kubernetes.operator.exception.{class}");
+    error_json(&format!("org.apache.flink.kubernetes.operator.exception.{class}"), message)
+}
+
+/// `status.error` for an exception of any (fully qualified) type, e.g. the
+/// cause of a failed job.
+pub fn error_json(type_: &str, message: &str) -> String {
     let exception = SerializedException {
-        type_: &type_,
+        type_,
         message,
         additional_metadata: BTreeMap::new(),
         throwable_list: Vec::new(),

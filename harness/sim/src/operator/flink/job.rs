@@ -7,10 +7,11 @@
 //! cancel), which are answered asynchronously: a request returns a trigger
 //! and completes at some later virtual time.
 //!
-//! [`ModelledJob`] is the modelled job used for every FlinkDeployment today.
-//! A FlinkDeployment marked as the feature pipeline will get a
-//! [`JobFactory`] that returns a job backed by the real pipeline, whose
-//! savepoints hold real offsets and window state; nothing else changes.
+//! [`ModelledJob`] is the modelled job. A [`JobFactory`] chooses the job per
+//! submission: the harness's `sim` backend gives FlinkDeployments annotated
+//! `harness.flink.dev/job: feature-pipeline` a job backed by the real
+//! pipeline (`harness::cluster::pipeline_job`), whose savepoints hold real
+//! offsets and window state, and every other one a [`ModelledJob`].
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -31,8 +32,14 @@ pub struct JobSubmission<'a> {
     pub job_id: &'a str,
     /// `pipeline.name`.
     pub job_name: &'a str,
-    /// The cluster's whole Flink configuration.
+    /// The cluster's whole Flink configuration (the entry class and program
+    /// arguments are in it as `$internal.application.main` and
+    /// `$internal.application.program-args`, as in a real cluster's).
     pub conf: &'a BTreeMap<String, String>,
+    /// The FlinkDeployment's `metadata.annotations` when the JobManager
+    /// started. A real JobManager never sees them: they are the simulator's
+    /// way of marking which job a factory should run.
+    pub annotations: &'a BTreeMap<String, String>,
     /// Savepoint or checkpoint to restore from (`execution.savepoint.path`,
     /// or the HA store's latest checkpoint).
     pub restore_from: Option<&'a str>,
@@ -71,7 +78,9 @@ pub trait JobModel: Send {
     fn start_time(&self) -> SimTime;
 
     /// Starts stop-with-savepoint into `directory`; returns the trigger id.
-    fn stop_with_savepoint(&mut self, directory: &str, now: SimTime) -> Result<String, String>;
+    /// With `drain` (Flink's `stop --drain`) every event-time window fires
+    /// before the savepoint is taken.
+    fn stop_with_savepoint(&mut self, directory: &str, drain: bool, now: SimTime) -> Result<String, String>;
 
     /// The state of a savepoint trigger, `None` for an unknown trigger.
     fn savepoint_status(&self, trigger: &str) -> Option<SavepointStatus>;
@@ -84,6 +93,12 @@ pub trait JobModel: Send {
 
     /// What the job was restored from.
     fn restored_from(&self) -> Option<String>;
+
+    /// Why the job FAILED (the root cause Flink's job result carries), while
+    /// it is FAILED.
+    fn failure_cause(&self) -> Option<String> {
+        None
+    }
 
     /// The next virtual time after `now` at which the job changes on its
     /// own, given the resources it has.
@@ -128,7 +143,8 @@ impl JobFactory for ModelledJobs {
 ///
 /// Fidelity: the job never fails or restarts by itself, and losing a
 /// TaskManager does not make it restart (that comes with pod faults).
-/// Checkpoint numbering restarts at 1 after a restore.
+/// Checkpoint numbering restarts at 1 after a restore. It has no event-time
+/// windows, so `drain` changes nothing.
 #[derive(Debug)]
 pub struct ModelledJob {
     job_id: String,
@@ -229,7 +245,7 @@ impl JobModel for ModelledJob {
         self.submitted_at
     }
 
-    fn stop_with_savepoint(&mut self, directory: &str, now: SimTime) -> Result<String, String> {
+    fn stop_with_savepoint(&mut self, directory: &str, _drain: bool, now: SimTime) -> Result<String, String> {
         if self.phase != Phase::Running {
             return Err(format!("Job {} is not running: {}", self.job_id, self.state()));
         }
@@ -289,6 +305,7 @@ mod tests {
     use super::*;
 
     const T: SimTime = SimTime(1_000_000);
+    static NO_ANNOTATIONS: BTreeMap<String, String> = BTreeMap::new();
 
     fn job(conf: &BTreeMap<String, String>) -> ModelledJob {
         let submission = JobSubmission {
@@ -297,6 +314,7 @@ mod tests {
             job_id: "0123456789abcdef0123456789abcdef",
             job_name: "c",
             conf,
+            annotations: &NO_ANNOTATIONS,
             restore_from: None,
             submitted_at: T,
         };
@@ -317,7 +335,7 @@ mod tests {
         assert_eq!(job.state(), FlinkJobState::Running);
 
         let at = T.plus(Duration::from_secs(20));
-        let trigger = job.stop_with_savepoint("file:///sp/", at).unwrap();
+        let trigger = job.stop_with_savepoint("file:///sp/", false, at).unwrap();
         assert_eq!(job.savepoint_status(&trigger), Some(SavepointStatus::InProgress));
         assert_eq!(job.state(), FlinkJobState::Running, "running until the savepoint is written");
         job.advance(at.plus(Duration::from_secs(3)), ready);
@@ -326,7 +344,7 @@ mod tests {
         assert_eq!(location.len(), "file:///sp/savepoint-012345-".len() + 12);
         assert_eq!(job.state(), FlinkJobState::Finished);
         assert_eq!(job.latest_checkpoint(), Some(location), "the final savepoint is the latest snapshot");
-        assert!(job.stop_with_savepoint("file:///sp", at).is_err(), "a finished job cannot be stopped");
+        assert!(job.stop_with_savepoint("file:///sp", false, at).is_err(), "a finished job cannot be stopped");
     }
 
     #[test]

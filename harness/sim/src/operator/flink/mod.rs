@@ -89,6 +89,8 @@ pub struct JobDetails {
     pub state: FlinkJobState,
     /// Submission time.
     pub start_time: SimTime,
+    /// The root cause of a FAILED job (Flink's job result).
+    pub failure: Option<String>,
 }
 
 /// All JobManager processes, by (namespace, cluster id).
@@ -151,13 +153,22 @@ impl FlinkClusters {
                 name: process.job_name.clone(),
                 state: job.state(),
                 start_time: job.start_time(),
+                failure: job.failure_cause(),
             })
             .collect())
     }
 
-    /// Starts stop-with-savepoint; returns the trigger id.
-    pub fn stop_with_savepoint(&mut self, namespace: &str, cluster: &str, job_id: &str, directory: &str, now: SimTime) -> Result<String, RestError> {
-        self.job_mut(namespace, cluster, job_id)?.stop_with_savepoint(directory, now).map_err(RestError::Rejected)
+    /// Starts stop-with-savepoint (`drain`: Flink's `stop --drain`); returns the trigger id.
+    pub fn stop_with_savepoint(
+        &mut self,
+        namespace: &str,
+        cluster: &str,
+        job_id: &str,
+        directory: &str,
+        drain: bool,
+        now: SimTime,
+    ) -> Result<String, RestError> {
+        self.job_mut(namespace, cluster, job_id)?.stop_with_savepoint(directory, drain, now).map_err(RestError::Rejected)
     }
 
     /// The state of a savepoint trigger.
@@ -298,12 +309,14 @@ impl FlinkRuntime {
         let ha_checkpoint = ha.then(|| latest_ha_checkpoint(ctx, namespace, cluster, &job_id)).flatten();
         let restore = ha_checkpoint.or_else(|| conf.get("execution.savepoint.path").cloned());
         let rest_up = podspec::ready_since(pod).unwrap_or(ctx.now);
+        let annotations = flink_deployment_annotations(ctx, namespace, cluster);
         let submission = JobSubmission {
             namespace,
             cluster,
             job_id: &job_id,
             job_name: &job_name,
             conf: &conf,
+            annotations: &annotations,
             restore_from: restore.as_deref(),
             submitted_at: rest_up,
         };
@@ -409,6 +422,17 @@ impl FlinkRuntime {
         }
         wake
     }
+}
+
+/// The annotations of the FlinkDeployment named like the cluster (empty if
+/// there is none, e.g. a cluster made by hand).
+fn flink_deployment_annotations(ctx: &Ctx<'_>, namespace: &str, cluster: &str) -> BTreeMap<String, String> {
+    ctx.store
+        .list(crate::operator::GROUP, "flinkdeployments", Some(namespace))
+        .find(|d| meta::name(d) == cluster)
+        .and_then(|d| d["metadata"]["annotations"].as_object().cloned())
+        .map(|annotations| annotations.into_iter().filter_map(|(k, v)| Some((k, v.as_str()?.to_string()))).collect())
+        .unwrap_or_default()
 }
 
 /// The newest checkpoint the HA store holds for `job_id`.

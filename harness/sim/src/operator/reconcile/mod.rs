@@ -38,6 +38,10 @@ use crate::{
     resource::ResourceType,
 };
 
+/// Whether stop-with-savepoint drains the job (fires every event-time
+/// window first); an operator setting, so changing it is an IGNORE diff.
+const DRAIN_ON_SAVEPOINT: &str = "kubernetes.operator.job.drain-on-savepoint-deletion";
+
 /// A reconcile that is waiting for something before it can go on.
 pub(crate) enum Blocked {
     /// Stop-with-savepoint in flight (pass 1 of a savepoint upgrade or suspend).
@@ -360,9 +364,14 @@ impl<'a, 'c> Reconciler<'a, 'c> {
                 self.delete_cluster(suspend == SuspendMode::Stateless, AfterShutdown::FinishSuspend { spec, restore });
             }
             SuspendMode::Savepoint => {
+                // The real operator reads both from its observe config, which
+                // takes `kubernetes.operator.*` keys and the savepoint
+                // directory from the current spec: the current spec's value
+                // counts even when it arrives with the suspend itself.
                 let config = self.effective_config(&self.spec);
                 let directory = config.savepoints_dir().unwrap_or_default().to_string();
-                let result = lock(self.clusters).stop_with_savepoint(&namespace, &name, &job_id, &directory, self.ctx.now);
+                let drain = config.flag(DRAIN_ON_SAVEPOINT, false);
+                let result = lock(self.clusters).stop_with_savepoint(&namespace, &name, &job_id, &directory, drain, self.ctx.now);
                 match result {
                     Ok(trigger) => {
                         let deadline = self.ctx.now.plus(self.config.timings.savepoint_timeout);

@@ -2,7 +2,7 @@
 //! Deployment while it is not READY (DEPLOYING → DEPLOYED_NOT_READY → READY,
 //! or MISSING), then the job over the REST API once it is (state changes with
 //! `JobStatusChanged` events, stable-spec marking, the last checkpoint of a
-//! finished job), and the cluster info.
+//! finished job, the cause of a failed one), and the cluster info.
 
 use serde_json::Value;
 
@@ -12,11 +12,16 @@ use crate::{
         events::{Component, emit},
         flink::{RestError, lock},
         spec::{EffectiveConfig, FlinkDeploymentSpec, JobState, parse_memory, task_manager_count},
-        status::{FlinkJobState, JmDeploymentStatus, ReconciliationState, exception_json},
+        status::{FlinkJobState, JmDeploymentStatus, ReconciliationState, error_json, exception_json},
     },
 };
 
 use super::Reconciler;
+
+/// The exception type `status.error` names for a failed job. Real Flink
+/// reports the root cause's own class (e.g. a Kafka `TimeoutException`); the
+/// simulator's jobs report only a message, so one type stands for all.
+const JOB_EXCEPTION: &str = "org.apache.flink.runtime.JobException";
 
 impl Reconciler<'_, '_> {
     /// Observes the cluster and job, updating the in-memory status.
@@ -114,6 +119,13 @@ impl Reconciler<'_, '_> {
         self.status.job_status.job_name = Some(details.name.clone());
         self.status.job_status.start_time = Some(details.start_time.0.to_string());
         self.set_job_state(details.state, true);
+        if details.state == FlinkJobState::Failed && previous != Some(FlinkJobState::Failed) {
+            // JobStatusObserver: the failure cause from the job result goes
+            // into status.error and a Warning `Error` event (facts §3.11).
+            let cause = details.failure.clone().unwrap_or_else(|| "Job failed".to_string());
+            self.status.error = Some(error_json(JOB_EXCEPTION, &cause));
+            emit(self.ctx, &self.resource, EventType::Warning, "Error", &cause, Component::Job);
+        }
         if details.state.is_globally_terminal() {
             let checkpoint = lock(self.clusters).latest_checkpoint(&namespace, &name, &job_id).ok().flatten();
             if checkpoint.is_some() {
