@@ -15,6 +15,7 @@ pub mod clock;
 pub mod k3d;
 pub mod kinds;
 pub mod kubeconfig;
+pub mod pipeline_job;
 pub mod sim;
 
 pub use clock::ClusterClock;
@@ -148,6 +149,18 @@ pub enum ClusterError {
     /// The simulator did not start.
     #[error("could not start the simulator")]
     SimStartFailed(#[source] harness_sim::api::ServeError),
+    /// The simulated cluster could not be built (its bundled operator install failed).
+    #[error("could not install the operator into the simulated cluster")]
+    SimInstallFailed(#[source] harness_sim::operator::install::InstallError),
+    /// The simulator's data volume could not be emptied.
+    #[error("could not empty the simulator's data directory {}", path.display())]
+    SimDataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// `--cluster kubeconfig` without a kubeconfig.
     #[error("no kubeconfig: pass --kubeconfig PATH or set KUBECONFIG")]
     NoKubeconfig,

@@ -1,16 +1,34 @@
-//! The `sim` backend: `harness_sim::standard_cluster` (built-in controllers
-//! plus the Flink operator model) served in-process on 127.0.0.1.
+//! The `sim` backend: the simulated cluster (built-in controllers plus the
+//! Flink operator model, as `harness_sim::standard_cluster` builds it) served
+//! in-process on 127.0.0.1, with one difference: its jobs come from
+//! [`PipelineJobs`], so a FlinkDeployment annotated
+//! `harness.flink.dev/job: feature-pipeline` runs the real feature pipeline
+//! (see [`super::pipeline_job`]) and every other one the modelled job.
 //!
 //! Its kubeconfig is written to `<work dir>/sim/kubeconfig` (mode 0600) so a
 //! user can point kubectl at a kept run. It holds the simulator's bearer
 //! token, which reports never contain; the token dies with the run.
+//!
+//! The pipeline jobs' `file://` paths live under `<work dir>/sim/flink-data`,
+//! the simulated cluster's one data volume. It is emptied when the simulator
+//! starts: job ids repeat from run to run (they come from the seed), and a
+//! checkpoint left by an earlier run must not look like this run's.
+
+use std::sync::Arc;
 
 use harness_sim::{
     api::{self, SimConfig},
     clock::VirtualClock,
+    operator::{OperatorConfig, flink::job::ModelledJobs, install::simulated_cluster},
 };
 
-use super::{BackendConfig, BackendInfo, Capabilities, Capability, Cluster, ClusterClock, ClusterError, connect_kubeconfig};
+use super::{
+    BackendConfig, BackendInfo, Capabilities, Capability, Cluster, ClusterClock, ClusterError, connect_kubeconfig,
+    pipeline_job::{DataRoot, PipelineJobs},
+};
+
+/// The data volume's directory under `<work dir>/sim`.
+pub const DATA_DIR: &str = "flink-data";
 
 /// Starts the simulator and connects to it.
 pub async fn start(config: &BackendConfig) -> Result<Cluster, ClusterError> {
@@ -20,10 +38,19 @@ pub async fn start(config: &BackendConfig) -> Result<Cluster, ClusterError> {
     // The virtual clock starts at the current wall-clock time so that
     // timestamps in the simulated cluster look like today's.
     let origin = VirtualClock::starting_now(1.0).now();
-    let cluster = harness_sim::standard_cluster(config.seed, origin);
     // Absolute, because `exec` steps run in the scenario's directory and get
     // this path as KUBECONFIG.
     let work_dir = std::path::absolute(&config.work_dir).unwrap_or_else(|_| config.work_dir.clone());
+    let data_root = work_dir.join("sim").join(DATA_DIR);
+    if let Err(err) = std::fs::remove_dir_all(&data_root)
+        && err.kind() != std::io::ErrorKind::NotFound
+    {
+        return Err(ClusterError::SimDataDir { path: data_root, source: err });
+    }
+    let operator = OperatorConfig::helm_defaults();
+    let modelled = ModelledJobs { timings: operator.timings.job() };
+    let jobs = Arc::new(PipelineJobs::new(modelled, tokio::runtime::Handle::current(), DataRoot::new(&data_root), config.speed));
+    let (cluster, _flink) = simulated_cluster(config.seed, origin, operator, jobs).map_err(ClusterError::SimInstallFailed)?;
     let sim_config = SimConfig { speed: config.speed, kubeconfig: Some(work_dir.join("sim").join("kubeconfig")), origin: Some(origin) };
     if let Some(dir) = sim_config.kubeconfig.as_ref().and_then(|p| p.parent()) {
         // serve() reports a failure to write the file; creating the directory

@@ -42,6 +42,7 @@ mod patch;
 mod wait;
 
 pub use namespace::SCENARIO_LABEL;
+pub(crate) use objects::chain as error_chain;
 
 use self::{
     context::Ctx,
