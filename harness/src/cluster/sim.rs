@@ -9,8 +9,10 @@
 //! user can point kubectl at a kept run. It holds the simulator's bearer
 //! token, which reports never contain; the token dies with the run.
 //!
-//! The pipeline jobs' `file://` paths live under `<work dir>/sim/flink-data`,
-//! the simulated cluster's one data volume. It is emptied when the simulator
+//! The pipeline jobs' `file:///a/b` paths live at `<work dir>/sim/volume/a/b`
+//! (so `file:///flink-data/savepoints` is `<work dir>/sim/volume/flink-data/savepoints`):
+//! the simulated cluster's one data volume, as if mounted at `/` in every
+//! Flink pod. It is emptied when the simulator
 //! starts: job ids repeat from run to run (they come from the seed), and a
 //! checkpoint left by an earlier run must not look like this run's.
 
@@ -28,7 +30,7 @@ use super::{
 };
 
 /// The data volume's directory under `<work dir>/sim`.
-pub const DATA_DIR: &str = "flink-data";
+pub const DATA_DIR: &str = "volume";
 
 /// Starts the simulator and connects to it.
 pub async fn start(config: &BackendConfig) -> Result<Cluster, ClusterError> {

@@ -1,12 +1,12 @@
 //! What a running scenario's steps share: the cluster, the kind cache, the
-//! namespace and the variables (declared ones plus captures of earlier
-//! steps).
+//! namespace, the variables (declared ones, captures of earlier steps and
+//! `${infra.*}`), the datasets produced so far, and the secrets to redact.
 
-use std::path::PathBuf;
+use std::{collections::BTreeMap, path::PathBuf};
 
 use serde_json::Value;
 
-use super::report::Failure;
+use super::{datasets::Dataset, report::Failure};
 use crate::{
     cluster::{Cluster, ClusterClock, Kinds},
     scenario::{Scenario, template::Vars},
@@ -26,6 +26,11 @@ pub(crate) struct Ctx<'a> {
     pub(crate) vars: Vars,
     /// `<report dir>/<scenario name>`.
     pub(crate) out_dir: PathBuf,
+    /// What `produce` steps sent, by dataset name.
+    pub(crate) datasets: BTreeMap<String, Dataset>,
+    /// The cluster's credentials plus the infrastructure's, redacted from
+    /// everything written.
+    pub(crate) secrets: Vec<String>,
 }
 
 impl Ctx<'_> {
@@ -37,6 +42,11 @@ impl Ctx<'_> {
     /// Expands `${...}` in a string.
     pub(crate) fn expand(&self, text: &str) -> Result<String, Failure> {
         self.vars.expand_str(text).map_err(|err| Failure::new(err.to_string()))
+    }
+
+    /// An `${infra.*}` variable, for a verb field that defaults to it.
+    pub(crate) fn infra_var(&self, name: &str) -> Result<String, Failure> {
+        self.vars.infra(name).map(str::to_owned).ok_or_else(|| Failure::new(format!("no {name}: the scenario declares no spec.infra")))
     }
 
     /// Expands `${...}` in every string of a value.

@@ -36,7 +36,7 @@ pub(crate) async fn collect(ctx: &Ctx<'_>, step: &StepReport) -> PathBuf {
     let dir = ctx.out_dir.join("diagnostics");
     // Only this scenario's previous bundle is removed, never anything else.
     let _ = std::fs::remove_dir_all(&dir);
-    let secrets = ctx.cluster.secrets();
+    let secrets = &ctx.secrets;
     let _ = write_redacted(&dir.join("failure.txt"), &failure_text(ctx, step), secrets);
     if tokio::time::timeout(BUDGET, dump(ctx, &dir)).await.is_err() {
         let _ = write_redacted(&dir.join("INCOMPLETE.txt"), "collecting diagnostics took too long; the bundle is partial\n", secrets);
@@ -70,7 +70,7 @@ fn failure_text(ctx: &Ctx<'_>, step: &StepReport) -> String {
 
 async fn dump(ctx: &Ctx<'_>, dir: &Path) {
     let client = ctx.kinds.client().clone();
-    let secrets = ctx.cluster.secrets();
+    let secrets = &ctx.secrets;
     let discovery = match Discovery::new(client.clone()).run().await {
         Ok(discovery) => discovery,
         Err(err) => {

@@ -15,9 +15,9 @@ use super::{
     deadline::Deadline,
     delete, diagnostics, exec,
     objects::Target,
-    patch,
+    patch, produce,
     report::{Elapsed, Failure, Outcome, StepReport},
-    wait,
+    verify, wait,
 };
 use crate::{
     cluster::Capability,
@@ -139,6 +139,8 @@ impl Executor<'_, '_> {
             }
             (Action::Wait(verb), Some(deadline)) => wait::run(ctx, verb, deadline).await,
             (Action::Exec(verb), Some(deadline)) => exec::run(ctx, verb, deadline).await,
+            (Action::Produce(verb), Some(deadline)) => produce::run(ctx, verb, deadline).await,
+            (Action::Verify(verb), Some(deadline)) => verify::run(ctx, verb, deadline).await,
             (Action::Sleep(duration), _) => {
                 ctx.clock().sleep(duration.std()).await;
                 Ok(Vec::new())
@@ -207,6 +209,21 @@ pub(crate) fn step_name(step: &Step) -> String {
             };
             let short: String = text.chars().take(60).collect();
             format!("exec {short}{}", if text.chars().count() > 60 { "..." } else { "" })
+        }
+        Action::Produce(produce) => {
+            let what = match (&produce.generate, &produce.file) {
+                (Some(generate), _) => format!("{} generated events (seed {})", generate.count, generate.seed),
+                (None, Some(file)) => file.clone(),
+                (None, None) => String::new(),
+            };
+            format!("produce {what} to {} as {}", produce.topic, produce.dataset)
+        }
+        Action::Verify(verify) => {
+            let what = match &verify.file {
+                Some(file) => file.clone(),
+                None => verify.datasets.join(", "),
+            };
+            format!("verify redis against the oracle of {what}")
         }
         Action::Block(_) => "try".to_owned(),
     }

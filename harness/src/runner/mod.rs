@@ -7,7 +7,11 @@
 //! so it does not know (or care) whether that is the simulator.
 //!
 //! - one module per verb: `apply`, `patch`, `delete`, `assert` (also the
-//!   `error` verb), `wait`, `exec`; `sleep` is one line in `execute`;
+//!   `error` verb), `wait`, `exec`, `produce`, `verify`; `sleep` is one line
+//!   in `execute`;
+//! - `infra`: the scenario's Kafka and Redis (`spec.infra`), started before
+//!   the steps and stopped after them; `datasets`: what `produce` sent, for
+//!   `verify`; `verify_kafka`: consumer-group offsets and dead letters;
 //! - `execute`: step order, blocks, skips, capability checks;
 //! - `deadline`: cluster-time deadlines and polling; [`matcher`]: partial
 //!   matching and diffs;
@@ -33,12 +37,17 @@ mod context;
 mod deadline;
 mod delete;
 mod diagnostics;
+mod datasets;
 mod exec;
 mod execute;
 mod expect;
+mod infra;
 mod namespace;
 mod objects;
 mod patch;
+mod produce;
+mod verify;
+mod verify_kafka;
 mod wait;
 
 pub use namespace::SCENARIO_LABEL;
@@ -113,27 +122,44 @@ async fn run_scenario(scenario: &Scenario, cluster: &Cluster, kinds: &Kinds, con
     if config.progress {
         println!("{}", report_table::scenario_header(scenario));
     }
+    let running_infra = match &scenario.spec.infra {
+        Some(spec) => match infra::start(spec).await {
+            Ok(running) => Some(running),
+            Err(message) => return setup_failed(result, message, config),
+        },
+        None => None,
+    };
     let (namespace, created) = match namespace::prepare(cluster, scenario).await {
         Ok(found) => found,
         Err(message) => {
-            result.outcome = Outcome::Fail;
-            for step in &mut result.steps {
-                step.skip_reason = Some("the scenario could not be set up".to_owned());
+            if let Some(running) = running_infra {
+                infra::stop(running).await;
             }
-            if config.progress {
-                println!("  setup failed: {message}");
-            }
-            result.setup_error = Some(message);
-            return result;
+            return setup_failed(result, message, config);
         }
     };
+    let mut vars = Vars::new(&namespace, scenario.spec.vars.clone());
+    let mut secrets = cluster.secrets().to_vec();
+    if let Some(running) = &running_infra {
+        vars.set_infra(infra::variables(running));
+        secrets.extend(infra::secrets(running));
+        result.infra = infra::endpoints(running);
+        if config.progress {
+            for endpoint in &result.infra {
+                println!("  {endpoint}");
+            }
+        }
+    }
+    result.secrets = secrets.clone();
     let ctx = Ctx {
         cluster,
         kinds,
         scenario,
         namespace: namespace.clone(),
-        vars: Vars::new(&namespace, scenario.spec.vars.clone()),
+        vars,
         out_dir: config.report_dir.join(&scenario.metadata.name),
+        datasets: std::collections::BTreeMap::new(),
+        secrets,
     };
     let progress = config.progress;
     let print = move |step: &StepReport| {
@@ -148,7 +174,24 @@ async fn run_scenario(scenario: &Scenario, cluster: &Cluster, kinds: &Kinds, con
     result.namespace = namespace.clone();
     result.outcome = if ok { Outcome::Pass } else { Outcome::Fail };
     result.cleanup = Some(namespace::cleanup(cluster, scenario, &namespace, created, config.keep_namespaces).await);
+    // After the cleanup: jobs in the namespace are cancelled before their Kafka and Redis go.
+    if let Some(running) = running_infra {
+        infra::stop(running).await;
+    }
     result.durations = Elapsed { real: started_real.elapsed(), cluster: cluster.clock.now().since(started_cluster) };
+    result
+}
+
+/// The report of a scenario whose infrastructure or namespace could not be set up.
+fn setup_failed(mut result: ScenarioReport, message: String, config: &RunConfig) -> ScenarioReport {
+    result.outcome = Outcome::Fail;
+    for step in &mut result.steps {
+        step.skip_reason = Some("the scenario could not be set up".to_owned());
+    }
+    if config.progress {
+        println!("  setup failed: {message}");
+    }
+    result.setup_error = Some(message);
     result
 }
 
@@ -168,6 +211,8 @@ fn skipped(scenario: &Scenario, reason: &str) -> ScenarioReport {
         setup_error: None,
         diagnostics: None,
         cleanup: None,
+        infra: Vec::new(),
+        secrets: Vec::new(),
     }
 }
 
@@ -206,9 +251,13 @@ pub struct ReportPaths {
 }
 
 /// Writes `junit.xml`, `report.json` and `summary.md` into `dir`, with every
-/// string in `secrets` redacted.
+/// string in `secrets`, and every credential of the scenarios' infrastructure,
+/// redacted.
 pub fn write_reports(report: &RunReport, dir: &Path, secrets: &[String]) -> std::io::Result<ReportPaths> {
     let paths = ReportPaths { junit: dir.join("junit.xml"), json: dir.join("report.json"), markdown: dir.join("summary.md") };
+    let mut secrets = secrets.to_vec();
+    secrets.extend(report.scenarios.iter().flat_map(|s| s.secrets.iter().cloned()));
+    let secrets = secrets.as_slice();
     report::write_redacted(&paths.junit, &report_junit::render(report), secrets)?;
     report::write_redacted(&paths.json, &report_json::render(report), secrets)?;
     report::write_redacted(&paths.markdown, &report_markdown::render(report), secrets)?;

@@ -170,6 +170,13 @@ pub struct ScenarioReport {
     /// The namespace's fate; `None` if the scenario never ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cleanup: Option<Cleanup>,
+    /// The scenario's Kafka and Redis (`spec.infra`), addresses without passwords.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub infra: Vec<harness_infra::Endpoint>,
+    /// Credentials this scenario used, for the report writers to redact;
+    /// never serialized.
+    #[serde(skip)]
+    pub secrets: Vec<String>,
 }
 
 /// Counts over a run.

@@ -8,7 +8,7 @@
 //! every file is valid.
 //!
 //! - [`model`]: the document, metadata, spec and timeouts.
-//! - [`step`] and [`verbs`]: steps and what each verb takes.
+//! - [`step`], [`verbs`] and [`pipeline_verbs`]: steps and what each verb takes.
 //! - [`duration`], [`jsonpath`], [`template`]: the small languages inside.
 //! - [`yaml`]: the only place that touches the YAML library.
 //! - `validate`: cross-field and file-system checks.
@@ -22,6 +22,7 @@ pub mod duration;
 pub mod jsonpath;
 pub mod model;
 pub mod path;
+pub mod pipeline_verbs;
 pub mod step;
 pub mod template;
 pub mod verbs;

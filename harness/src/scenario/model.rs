@@ -72,6 +72,10 @@ pub struct Spec {
     /// Variables for `${vars.NAME}`.
     #[serde(default)]
     pub vars: BTreeMap<String, Value>,
+    /// Kafka and Redis for the feature pipeline, started before the first
+    /// step and stopped after the last (`${infra.*}` variables point at them).
+    #[serde(default)]
+    pub infra: Option<harness_infra::InfraSpec>,
     /// Per-verb default timeouts.
     #[serde(default)]
     pub timeouts: Timeouts,
@@ -82,8 +86,9 @@ pub struct Spec {
 /// Default deadlines per verb; a step's own `timeout` wins.
 ///
 /// All are in **cluster time** (virtual time on the simulator, converted to
-/// real time through its speed factor), except `exec`, which bounds a host
-/// process and is therefore real time.
+/// real time through its speed factor), except `exec`, `produce` and
+/// `verify`, which bound work on the machine running the harness (a host
+/// process; real Kafka and Redis) and are therefore real time.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Timeouts {
@@ -101,6 +106,10 @@ pub struct Timeouts {
     pub wait: Option<Duration>,
     /// Real time a host command may run.
     pub exec: Option<Duration>,
+    /// Real time until every produced record is acknowledged.
+    pub produce: Option<Duration>,
+    /// Real time until Redis matches the oracle.
+    pub verify: Option<Duration>,
     /// Until the scenario's namespace is gone after the run.
     pub cleanup: Option<Duration>,
 }
@@ -123,6 +132,10 @@ pub enum TimeoutKind {
     Wait,
     /// See [`Timeouts::exec`].
     Exec,
+    /// See [`Timeouts::produce`].
+    Produce,
+    /// See [`Timeouts::verify`].
+    Verify,
     /// See [`Timeouts::cleanup`].
     Cleanup,
 }
@@ -134,7 +147,7 @@ impl TimeoutKind {
         let secs = match self {
             TimeoutKind::Apply | TimeoutKind::Patch => 30,
             TimeoutKind::Delete | TimeoutKind::Assert | TimeoutKind::Error | TimeoutKind::Wait => 120,
-            TimeoutKind::Exec => 60,
+            TimeoutKind::Exec | TimeoutKind::Produce | TimeoutKind::Verify => 60,
             TimeoutKind::Cleanup => 120,
         };
         StdDuration::from_secs(secs)
@@ -142,7 +155,7 @@ impl TimeoutKind {
 
     /// Whether the deadline is measured in real time rather than cluster time.
     pub fn is_real_time(self) -> bool {
-        self == TimeoutKind::Exec
+        matches!(self, TimeoutKind::Exec | TimeoutKind::Produce | TimeoutKind::Verify)
     }
 
     /// The verb's name, as in `timeouts.<name>`.
@@ -155,6 +168,8 @@ impl TimeoutKind {
             TimeoutKind::Error => "error",
             TimeoutKind::Wait => "wait",
             TimeoutKind::Exec => "exec",
+            TimeoutKind::Produce => "produce",
+            TimeoutKind::Verify => "verify",
             TimeoutKind::Cleanup => "cleanup",
         }
     }
@@ -171,6 +186,8 @@ impl Timeouts {
             TimeoutKind::Error => self.error,
             TimeoutKind::Wait => self.wait,
             TimeoutKind::Exec => self.exec,
+            TimeoutKind::Produce => self.produce,
+            TimeoutKind::Verify => self.verify,
             TimeoutKind::Cleanup => self.cleanup,
         };
         set.map_or_else(|| kind.default_duration(), Duration::std)

@@ -17,6 +17,7 @@ use serde::{
 use super::{
     duration::Duration,
     model::TimeoutKind,
+    pipeline_verbs::{Produce, Verify},
     verbs::{Apply, Assert, Delete, Exec, Patch, Refute, Wait},
 };
 
@@ -52,6 +53,10 @@ pub enum Action {
     Sleep(Duration),
     /// See [`Exec`].
     Exec(Exec),
+    /// See [`Produce`].
+    Produce(Produce),
+    /// See [`Verify`].
+    Verify(Verify),
     /// See [`Block`].
     Block(Block),
 }
@@ -82,6 +87,8 @@ impl Action {
             Action::Wait(_) => "wait",
             Action::Sleep(_) => "sleep",
             Action::Exec(_) => "exec",
+            Action::Produce(_) => "produce",
+            Action::Verify(_) => "verify",
             Action::Block(_) => "try",
         }
     }
@@ -96,22 +103,24 @@ impl Action {
             Action::Error(_) => Some(TimeoutKind::Error),
             Action::Wait(_) => Some(TimeoutKind::Wait),
             Action::Exec(_) => Some(TimeoutKind::Exec),
+            Action::Produce(_) => Some(TimeoutKind::Produce),
+            Action::Verify(_) => Some(TimeoutKind::Verify),
             Action::Sleep(_) | Action::Block(_) => None,
         }
     }
 }
 
 const COMMON_KEYS: &[&str] = &["name", "description", "timeout"];
-const VERB_KEYS: &[&str] = &["apply", "patch", "delete", "assert", "error", "wait", "sleep", "exec"];
+const VERB_KEYS: &[&str] = &["apply", "patch", "delete", "assert", "error", "wait", "sleep", "exec", "produce", "verify"];
 const BLOCK_KEYS: &[&str] = &["try", "catch", "finally"];
 /// Every key a step may have, for "expected one of" messages.
 const ALL_KEYS: &[&str] = &[
-    "name", "description", "timeout", "apply", "patch", "delete", "assert", "error", "wait", "sleep", "exec", "try",
-    "catch", "finally",
+    "name", "description", "timeout", "apply", "patch", "delete", "assert", "error", "wait", "sleep", "exec", "produce",
+    "verify", "try", "catch", "finally",
 ];
 /// Verbs from the roadmap: recognised so that using one says "not yet" instead
 /// of "unknown field".
-const PLANNED_VERBS: &[&str] = &["produce", "verify", "migrate", "gate", "inject", "savepoint", "rollback", "foreach", "when"];
+const PLANNED_VERBS: &[&str] = &["migrate", "gate", "inject", "savepoint", "rollback", "foreach", "when"];
 
 /// A step key, validated as it is read so an unknown key is reported at its
 /// own line and column.
@@ -155,7 +164,7 @@ impl<'de> Visitor<'de> for StepVisitor {
     type Value = Step;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a step: a map with one verb (apply, patch, delete, assert, error, wait, sleep, exec) or a try block")
+        f.write_str("a step: a map with one verb (apply, patch, delete, assert, error, wait, sleep, exec, produce, verify) or a try block")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Step, A::Error> {
@@ -205,6 +214,8 @@ impl<'de> Visitor<'de> for StepVisitor {
                 "wait" => Action::Wait(map.next_value()?),
                 "sleep" => Action::Sleep(map.next_value()?),
                 "exec" => Action::Exec(map.next_value()?),
+                "produce" => Action::Produce(map.next_value()?),
+                "verify" => Action::Verify(map.next_value()?),
                 other => return Err(de::Error::unknown_field(other, ALL_KEYS)),
             };
             if let Some(previous) = &action {
@@ -236,7 +247,7 @@ impl<'de> Visitor<'de> for StepVisitor {
             (None, Some(_)) => return Err(de::Error::custom("\"catch\" and \"finally\" need a \"try\" in the same step")),
             (None, None) => {
                 return Err(de::Error::custom(
-                    "a step needs a verb: one of \"apply\", \"patch\", \"delete\", \"assert\", \"error\", \"wait\", \"sleep\", \"exec\", or a \"try\" block",
+                    "a step needs a verb: one of \"apply\", \"patch\", \"delete\", \"assert\", \"error\", \"wait\", \"sleep\", \"exec\", \"produce\", \"verify\", or a \"try\" block",
                 ));
             }
         };

@@ -1,4 +1,6 @@
-//! Variables in scenario strings: `${namespace}` and `${vars.NAME}`.
+//! Variables in scenario strings: `${namespace}`, `${vars.NAME}` and the
+//! endpoints of the scenario's infrastructure (`${infra.kafka.bootstrapServers}`,
+//! `${infra.redis.url}`, see [`INFRA_VARS`]).
 //!
 //! Expansion is environment-free: nothing from the harness's own environment
 //! leaks into a scenario unless the scenario declares it, so a scenario means
@@ -19,7 +21,12 @@ pub enum Reference {
     Namespace,
     /// `${vars.NAME}`: a declared or captured variable.
     Var(String),
+    /// `${infra.kafka.bootstrapServers}` and the like: one of [`INFRA_VARS`].
+    Infra(&'static str),
 }
+
+/// The `${infra.*}` variables, set when `spec.infra` is started.
+pub const INFRA_VARS: [&str; 4] = ["infra.kafka.bootstrapServers", "infra.kafka.provider", "infra.redis.url", "infra.redis.provider"];
 
 /// Why a template could not be read or expanded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,8 +35,11 @@ pub enum TemplateError {
     #[error("unterminated \"${{\" in {0:?}")]
     Unterminated(String),
     /// `${something}` that is not a known form.
-    #[error("unknown variable \"${{{0}}}\", expected \"${{namespace}}\" or \"${{vars.NAME}}\"")]
+    #[error("unknown variable \"${{{0}}}\", expected \"${{namespace}}\", \"${{vars.NAME}}\" or one of {known}", known = INFRA_VARS.map(|v| format!("\"${{{v}}}\"")).join(", "))]
     UnknownForm(String),
+    /// `${infra.*}` in a scenario without `spec.infra`.
+    #[error("\"${{{0}}}\" needs infrastructure: declare spec.infra")]
+    NoInfra(String),
     /// `${vars.x}` where `x` is neither declared nor captured yet.
     #[error("variable \"{0}\" is not declared in spec.vars or captured by an earlier step")]
     Undefined(String),
@@ -67,6 +77,9 @@ fn pieces(text: &str) -> Result<Vec<Piece<'_>>, TemplateError> {
 fn reference(expression: &str) -> Result<Reference, TemplateError> {
     if expression == "namespace" {
         return Ok(Reference::Namespace);
+    }
+    if let Some(name) = INFRA_VARS.iter().find(|name| **name == expression) {
+        return Ok(Reference::Infra(name));
     }
     match expression.strip_prefix("vars.") {
         Some(name) if is_var_name(name) => Ok(Reference::Var(name.to_owned())),
@@ -116,12 +129,24 @@ pub fn each_string<'v>(value: &'v Value, path: &super::FieldPath, visit: &mut dy
 pub struct Vars {
     namespace: String,
     values: BTreeMap<String, Value>,
+    /// `${infra.*}`, once the infrastructure runs.
+    infra: BTreeMap<&'static str, String>,
 }
 
 impl Vars {
     /// Variables for a scenario running in `namespace` with declared `values`.
     pub fn new(namespace: &str, values: BTreeMap<String, Value>) -> Vars {
-        Vars { namespace: namespace.to_owned(), values }
+        Vars { namespace: namespace.to_owned(), values, infra: BTreeMap::new() }
+    }
+
+    /// Sets the `${infra.*}` variables (names from [`INFRA_VARS`]; others are ignored).
+    pub fn set_infra(&mut self, values: impl IntoIterator<Item = (&'static str, String)>) {
+        self.infra.extend(values.into_iter().filter(|(name, _)| INFRA_VARS.contains(name)));
+    }
+
+    /// An `${infra.*}` variable's value.
+    pub fn infra(&self, name: &str) -> Option<&str> {
+        self.infra.get(name).map(String::as_str)
     }
 
     /// Sets (or replaces) a variable, e.g. one captured by a step.
@@ -143,6 +168,7 @@ impl Vars {
         match reference {
             Reference::Namespace => Ok(Value::String(self.namespace.clone())),
             Reference::Var(name) => self.values.get(name).cloned().ok_or_else(|| TemplateError::Undefined(name.clone())),
+            Reference::Infra(name) => self.infra.get(name).map(|v| Value::String(v.clone())).ok_or_else(|| TemplateError::NoInfra((*name).to_owned())),
         }
     }
 
@@ -206,6 +232,13 @@ mod tests {
     fn names_what_is_wrong() {
         assert_eq!(vars().expand_str("${vars.nope}"), Err(TemplateError::Undefined("nope".to_owned())));
         assert_eq!(references("${env.HOME}"), Err(TemplateError::UnknownForm("env.HOME".to_owned())));
+        assert_eq!(references("${infra.redis.url}"), Ok(vec![Reference::Infra("infra.redis.url")]));
+        assert_eq!(references("${infra.redis.password}"), Err(TemplateError::UnknownForm("infra.redis.password".to_owned())));
+        assert_eq!(vars().expand_str("${infra.redis.url}"), Err(TemplateError::NoInfra("infra.redis.url".to_owned())));
+        let mut with_infra = vars();
+        with_infra.set_infra([("infra.kafka.bootstrapServers", "127.0.0.1:9092".to_owned()), ("infra.other", "x".to_owned())]);
+        assert_eq!(with_infra.expand_str("b=${infra.kafka.bootstrapServers}"), Ok("b=127.0.0.1:9092".to_owned()));
+        assert_eq!(with_infra.infra("infra.other"), None, "only the documented names are set");
         assert_eq!(references("${namespace"), Err(TemplateError::Unterminated("${namespace".to_owned())));
         assert_eq!(
             references("a ${namespace} b ${vars.x}"),

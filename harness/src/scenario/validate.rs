@@ -14,6 +14,10 @@ use std::{
 
 use serde_json::Value;
 
+mod pipeline;
+
+use harness_infra::InfraSpec;
+
 use super::{
     Diagnostic,
     model::Document,
@@ -27,7 +31,15 @@ use super::{
 /// Validates `document` (parsed from `text`, read from `file` in `dir`) and
 /// loads the manifests it references. Returns every problem found.
 pub(crate) fn check(file: &Path, dir: &Path, text: &str, document: &mut Document) -> Vec<Diagnostic> {
-    let mut checker = Checker { file, dir, text, diagnostics: Vec::new(), defined: BTreeSet::new() };
+    let mut checker = Checker {
+        file,
+        dir,
+        text,
+        diagnostics: Vec::new(),
+        defined: BTreeSet::new(),
+        infra: document.spec.infra.clone(),
+        datasets: BTreeSet::new(),
+    };
     checker.document(document);
     checker.diagnostics
 }
@@ -40,6 +52,10 @@ struct Checker<'a> {
     /// Variables defined so far in document order: declared ones, then
     /// captures of earlier steps.
     defined: BTreeSet<String>,
+    /// `spec.infra`, which `${infra.*}` and verb defaults need.
+    infra: Option<InfraSpec>,
+    /// Datasets produced by earlier steps, in document order.
+    datasets: BTreeSet<String>,
 }
 
 /// What a verb needs from each manifest.
@@ -81,6 +97,9 @@ impl Checker<'_> {
         }
         for (name, value) in &document.spec.vars {
             self.templates_in_value(&root.key("spec").key("vars").key(name), value);
+        }
+        if let Some(infra) = &document.spec.infra {
+            self.infra_spec(&root.key("spec").key("infra"), infra);
         }
         let steps_path = root.key("spec").key("steps");
         if document.spec.steps.is_empty() {
@@ -184,6 +203,8 @@ impl Checker<'_> {
                 let names: Vec<String> = exec.capture.keys().cloned().collect();
                 self.captures(&verb_path, &names);
             }
+            Action::Produce(produce) => self.produce(&verb_path, produce),
+            Action::Verify(verify) => self.verify(&verb_path, verify),
             Action::Block(block) => {
                 self.steps(&path.key("try"), &mut block.try_steps);
                 self.steps(&path.key("catch"), &mut block.catch_steps);
@@ -254,6 +275,7 @@ impl Checker<'_> {
                     let hint = yaml::closest(&name, &defined).map(|s| format!(" (did you mean \"{s}\"?)")).unwrap_or_default();
                     Some(format!("{}{hint}", template::TemplateError::Undefined(name)))
                 }
+                Reference::Infra(name) if self.infra.is_none() => Some(template::TemplateError::NoInfra(name.to_owned()).to_string()),
                 _ => None,
             }),
         }

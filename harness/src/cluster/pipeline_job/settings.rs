@@ -18,7 +18,14 @@
 //! `execution.savepoint.path`) is mapped to `<data root>/a/b`, as if one
 //! volume were mounted at `/` in every JobManager and TaskManager pod of the
 //! simulated cluster. The `sim` backend puts the data root at
-//! `<report dir>/sim/flink-data`. Other schemes (`s3://`, ...) fail the job.
+//! `<report dir>/sim/volume`, so `file:///flink-data/savepoints` is
+//! `<report dir>/sim/volume/flink-data/savepoints`. Other schemes (`s3://`,
+//! ...) fail the job.
+//!
+//! Layout: the runtime's state directory is `<state.checkpoints.dir>/<job id>`,
+//! holding `checkpoints/chk-<n>` (Flink: `<dir>/<job id>/chk-<n>`, one level
+//! less); a stop-with-savepoint's savepoint is moved to
+//! `<requested dir>/savepoint-<job id[..6]>-<12 hex>`, Flink's name.
 //!
 //! Fidelity: the pipeline runs on the wall clock while the cluster runs on
 //! virtual time, so the checkpoint interval (which the job measures itself)
