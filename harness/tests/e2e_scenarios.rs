@@ -8,8 +8,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use e2e_support::{check_xml, e2e, read_report, testcases_per_suite, workspace_root};
+use e2e_support::{check_xml, e2e, read_report, steps, testcases_per_suite, workspace_root};
 use harness::scenario::{self, Action, Step};
+use serde_json::Value;
 
 /// Leaf steps of a scenario, counted from the parsed file rather than from
 /// the runner, so the check below is independent of the code that reports.
@@ -31,14 +32,14 @@ fn the_shipped_scenarios_pass_and_report_every_step() {
     let elapsed = started.elapsed();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&output.stderr));
-    // The brief's budget is 15 s for both scenarios; allow for a loaded test machine.
+    // The budget is 15 s for every shipped scenario; allow for a loaded test machine.
     assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
 
     let files = scenario::scenario_files(&[workspace_root().join("scenarios")]).expect("scenario files");
     let scenarios = scenario::load_all(&files).expect("the shipped scenarios are valid");
     let expected: Vec<(String, usize)> = scenarios.iter().map(|s| (s.metadata.name.clone(), leaf_steps(&s.spec.steps))).collect();
     let names: Vec<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
-    assert!(names.contains(&"operator-lifecycle") && names.contains(&"invalid-specs"), "{names:?}");
+    assert!(names.contains(&"operator-lifecycle") && names.contains(&"invalid-specs") && names.contains(&"feature-pipeline"), "{names:?}");
 
     let report = read_report(dir.path());
     assert_eq!(report["schemaVersion"], "harness.flink.dev/report/v1");
@@ -56,6 +57,14 @@ fn the_shipped_scenarios_pass_and_report_every_step() {
         assert_eq!(step["outcome"], "pass", "{step}");
         assert!(step["durations"]["realMs"].is_u64() && step["durations"]["clusterMs"].is_u64(), "{step}");
     }
+    // The pipeline scenario compared a non-trivial Redis state, and its dead
+    // letters, with the oracle after the savepoint restore.
+    let pipeline = steps(&report, "feature-pipeline");
+    let last = pipeline.iter().rev().find(|s| s["verb"] == "verify").expect("a verify step");
+    let notes: Vec<&str> = last["notes"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let compared = notes.first().and_then(|n| n.strip_prefix("compared ")).and_then(|n| n.split(' ').next()).and_then(|n| n.parse::<usize>().ok());
+    assert!(compared.is_some_and(|keys| keys > 100), "{notes:?}");
+    assert!(notes.iter().any(|n| n.ends_with("dead letters, each exactly once with the oracle's reason") && !n.starts_with("0 ")), "{notes:?}");
     // Virtual time: the run covered minutes of cluster time in seconds.
     let cluster_ms = report["durations"]["clusterMs"].as_u64().unwrap_or(0);
     let real_ms = report["durations"]["realMs"].as_u64().unwrap_or(u64::MAX);

@@ -36,7 +36,7 @@ use crate::{
 };
 
 /// Differences shown in full before the rest are counted.
-const SHOWN: usize = 200;
+const SHOWN: usize = 50;
 
 /// What Redis and the dead-letter topic must hold.
 struct Expected {
