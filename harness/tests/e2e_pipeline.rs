@@ -101,3 +101,49 @@ fn an_unreachable_kafka_fails_the_marked_job_with_its_cause() {
     let cause = all.iter().find(|s| s["name"] == "the operator reported the cause").and_then(|s| s["notes"][0].as_str()).unwrap_or_default();
     assert!(cause.contains("kafka at 127.0.0.1:1 is not reachable"), "{cause}");
 }
+
+#[test]
+fn verify_compares_the_running_jobs_metrics_with_the_oracle() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A free port for the job's Prometheus endpoint, written into a copy of
+    // the shipped fixture (the scenario cannot choose one itself).
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+    let fixture = std::fs::read_to_string(e2e_support::workspace_root().join("fixtures/flinkdeployments/feature-pipeline.yaml")).expect("fixture");
+    let fixture = fixture.replace("    pipeline.watermark-delay: 30 s\n", &format!("    pipeline.watermark-delay: 30 s\n    metrics.reporter.prom.port: \"{port}\"\n"));
+    assert!(fixture.contains("metrics.reporter.prom.port"), "the fixture changed shape");
+    std::fs::write(dir.path().join("deployment.yaml"), fixture).expect("write fixture");
+    let scenario = format!(
+        r#"apiVersion: harness.flink.dev/v1alpha1
+kind: Scenario
+metadata: {{name: verify-metrics}}
+spec:
+  infra:
+    topics: [{{name: user_behaviors, partitions: 1}}, {{name: user_behaviors_dlq, partitions: 1}}]
+  timeouts: {{assert: 5m, verify: 20s}}
+  steps:
+  - apply: {{file: deployment.yaml}}
+  - assert:
+      resource:
+        apiVersion: flink.apache.org/v1beta1
+        kind: FlinkDeployment
+        metadata: {{name: feature-pipeline}}
+        status: {{lifecycleState: STABLE, jobStatus: {{state: RUNNING}}}}
+  - produce:
+      topic: user_behaviors
+      dataset: events
+      generate: {{seed: 9, count: 1500, users: 40, items: 30, eventTimeRate: 2}}
+  - verify:
+      datasets: [events]
+      drained: false
+      consumerGroup: feature-pipeline
+      metricsUrl: http://127.0.0.1:{port}/metrics
+"#
+    );
+    std::fs::write(dir.path().join("verify-metrics.yaml"), scenario).expect("write scenario");
+    let reports = dir.path().join("reports");
+    let output = e2e(&reports).arg(dir.path().join("verify-metrics.yaml")).timeout(Duration::from_secs(120)).output().expect("runs");
+    assert_eq!(output.status.code(), Some(0), "stdout:\n{}", String::from_utf8_lossy(&output.stdout));
+    let report = read_report(&reports);
+    let verify = steps(&report, "verify-metrics").iter().find(|s| s["verb"] == "verify").cloned().expect("verify step");
+    assert!(verify["notes"].as_array().into_iter().flatten().any(|n| n == "metrics agree with the oracle's latest windows"), "{verify}");
+}

@@ -80,6 +80,16 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, produce: &Produce, deadline: &Deadlin
     }
     let places: Vec<String> = spread.iter().map(|(p, (lo, hi))| format!("{p}: {lo}..={hi}")).collect();
     notes.insert(0, format!("produced {sent} records to {topic} (partition {})", places.join(", partition ")));
+    // The embedded broker keeps ~5 MiB per partition: say so when it dropped
+    // records, since a job that had not read them yet never will.
+    if let Ok(lost) = harness_infra::kafka::retention_loss(&bootstrap, &topic).await {
+        for (partition, low) in lost {
+            notes.push(format!(
+                "warning: {topic} partition {partition} no longer holds offsets below {low} (the broker's retention dropped them); \
+                 a job that had not read them will not, and verify will say so"
+            ));
+        }
+    }
     let dir = ctx.out_dir.join("datasets");
     let events = dataset.write(&dir, &produce.dataset).map_err(|err| Failure::new(format!("could not write the dataset to {}: {err}", dir.display())))?;
     notes.push(format!(
@@ -110,7 +120,7 @@ fn generated(generate: &Generate) -> Result<(Vec<Outgoing>, Vec<String>), Failur
             Outgoing { key: Some(event.key), payload: event.payload }
         })
         .collect();
-    let note = format!("generated events {from}..{} of seed {}: {malformed} malformed, {late} late", from + count, generate.seed);
+    let note = format!("generated events {from}..{} of seed {}: {malformed} malformed, {late} late", from.saturating_add(count), generate.seed);
     Ok((outgoing, vec![note]))
 }
 
