@@ -189,7 +189,8 @@ async fn stop(pipeline: Pipeline, job: &Job, committer: &Committer, drain: bool,
         let Exit::Stopped { savepoint } = summary.exit else {
             return Err("the pipeline ended without a savepoint".to_owned());
         };
-        let name = format!("savepoint-{}-{}", &job.job_id[..6.min(job.job_id.len())], meta::digest_hex(&savepoint.to_string_lossy(), 12));
+        let prefix: String = job.job_id.chars().take(6).collect();
+        let name = format!("savepoint-{prefix}-{}", meta::digest_hex(&savepoint.to_string_lossy(), 12));
         let target = directory.join(name);
         tokio::fs::create_dir_all(directory).await.map_err(|err| format!("failed to create {}: {err}", directory.display()))?;
         tokio::fs::rename(&savepoint, &target).await.map_err(|err| format!("failed to move the savepoint to {}: {err}", target.display()))?;
