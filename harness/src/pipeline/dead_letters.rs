@@ -22,7 +22,7 @@ use harness_pipeline::{DeadLetter, DeadLetterReason};
 use rdkafka::{
     ClientContext,
     message::{Header, OwnedHeaders},
-    producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer},
+    producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext},
 };
 use serde::Serialize;
 
@@ -41,8 +41,10 @@ pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) enum DeadLetters {
     /// Produce to a Kafka topic.
     Kafka {
-        /// Sends in the background; delivery failures are counted by its context.
-        producer: ThreadedProducer<DeliveryCounter>,
+        /// Polled on the engine thread (no thread of its own: a
+        /// `ThreadedProducer` takes up to its poll interval to stop);
+        /// delivery failures are counted by its context.
+        producer: BaseProducer<DeliveryCounter>,
         /// The topic.
         topic: String,
     },
@@ -147,11 +149,15 @@ impl DeadLetters {
                 // for room (backpressure), unless the pipeline is aborting.
                 loop {
                     match producer.send(record) {
-                        Ok(()) => return Ok(()),
+                        Ok(()) => {
+                            // Serve delivery reports without waiting.
+                            producer.poll(Duration::ZERO);
+                            return Ok(());
+                        }
                         Err((_, _)) if shared.aborted() => return Err(Error::Stopped),
                         Err((_, returned)) => {
                             record = returned;
-                            std::thread::sleep(Duration::from_millis(10));
+                            producer.poll(Duration::from_millis(10));
                         }
                     }
                 }

@@ -89,8 +89,8 @@ pub async fn kafka(topic: &str, partitions: i32) -> anyhow::Result<Kafka> {
     Ok(kafka)
 }
 
-/// Produces `events[range]` to `topic`, partition = index of the key's
-/// user among `partitions` (stable), and waits until all are acknowledged.
+/// Produces `events[range]` to `topic`, partition = FNV-1a of the key (the
+/// user id) modulo `partitions`, and waits until all are acknowledged.
 pub fn produce(
     kafka: &Kafka,
     topic: &str,
@@ -191,4 +191,9 @@ pub async fn flush(url: &RedisUrl) -> anyhow::Result<()> {
         .await?;
     let () = redis::cmd("FLUSHALL").query_async(&mut connection).await?;
     Ok(())
+}
+
+/// FNV-1a, 64 bit (as `harness load` partitions).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3))
 }

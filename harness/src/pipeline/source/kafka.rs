@@ -1,12 +1,12 @@
-//! The Kafka source: a `BaseConsumer` polled on the engine's own thread, with
+//! The Kafka source: a `BaseConsumer` polled on a thread of its own (see
+//! `feed`), with
 //! every partition of the topic assigned explicitly (no consumer group, no
 //! committed offsets): positions come from the checkpoint being restored, as
 //! Flink's Kafka source takes them from its state, else from the earliest
 //! offset.
 //!
 //! librdkafka fetches in its own threads, so polling here only takes
-//! messages from a local queue; the payload is handed to the engine without a
-//! copy. A broker outage is logged once when it starts and once when records
+//! messages from a local queue. A broker outage is logged once when it starts and once when records
 //! flow again; librdkafka reconnects by itself and the source keeps polling.
 //!
 //! Bounded mode reads up to the high watermarks seen at start and then ends.
@@ -114,7 +114,8 @@ impl KafkaSource {
             in_outage: AtomicBool::new(false),
         };
         let consumer: BaseConsumer<SourceContext> = harness_infra::kafka::client_config(bootstrap)
-            // Required by librdkafka; nothing is committed to the group.
+            // librdkafka refuses assign() without a group.id; nothing is
+            // committed to it and it never joins the group.
             .set("group.id", "harness-pipeline")
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")

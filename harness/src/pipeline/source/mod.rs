@@ -1,14 +1,16 @@
 //! Where records come from: a JSON-lines file or a Kafka topic. A source
-//! hands each record to the caller as `(split, offset, payload)` without
-//! copying it, in batches, and says when a bounded input has ended.
+//! hands each record to the caller as `(split, offset, payload)`, in batches,
+//! and says when a bounded input has ended. The file is read on the caller's
+//! thread; Kafka is polled on a thread of its own (see `feed`).
 
+mod feed;
 mod file;
 mod kafka;
 
 use harness_pipeline::SplitId;
 
 pub use self::file::read_events_file;
-pub(crate) use self::{file::FileSource, kafka::KafkaSource};
+pub(crate) use self::{feed::KafkaFeed, file::FileSource, kafka::KafkaSource};
 use crate::pipeline::Result;
 
 /// What one call to [`Source::poll`] found.
@@ -27,8 +29,9 @@ pub(crate) enum Polled {
 pub(crate) enum Source {
     /// JSON lines from a file: split 0, offset = line number from 0.
     File(FileSource),
-    /// A Kafka topic: split = partition, offset = Kafka offset.
-    Kafka(KafkaSource),
+    /// A Kafka topic: split = partition, offset = Kafka offset; consumed on
+    /// a thread of its own.
+    Kafka(KafkaFeed),
 }
 
 impl Source {
@@ -40,7 +43,8 @@ impl Source {
         }
     }
 
-    /// Hands up to `max` records to `handle`, in order within each split.
+    /// Hands records to `handle`, in order within each split: up to `max`
+    /// from a file, one consumer batch from Kafka.
     pub(crate) fn poll(
         &mut self,
         max: usize,
@@ -48,7 +52,7 @@ impl Source {
     ) -> Result<Polled> {
         match self {
             Source::File(file) => file.poll(max, handle),
-            Source::Kafka(kafka) => Ok(kafka.poll(max, handle)),
+            Source::Kafka(kafka) => kafka.poll(handle),
         }
     }
 }
