@@ -80,10 +80,7 @@ async fn an_embedded_broker_outage_mid_run_is_survived() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_local_broker_restart_mid_run_is_survived() -> anyhow::Result<()> {
-    if !harness_infra::kafka::local::BROKER_PROGRAMS
-        .iter()
-        .any(|name| on_path(name))
-    {
+    if harness_infra::kafka::local::find_broker().is_none() {
         eprintln!(
             "skipped: no nisshi or tansu on PATH ({})",
             harness_infra::kafka::local::INSTALL_HINT
@@ -230,9 +227,4 @@ async fn a_savepoint_taken_mid_run_restores_into_the_same_result() -> anyhow::Re
     let summary = Pipeline::start(restored).await?.finished().await?;
     assert_eq!(summary.stats(), &data.expected.stats);
     assert_redis_matches(redis.url(), &data.expected).await
-}
-
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }

@@ -8,9 +8,7 @@ use common::{kafka_round_trip, process_gone};
 use harness_infra::{Error, Fault, Kafka, KafkaSpec, kafka::BrokerStorage};
 
 fn skip_without_broker() -> bool {
-    let missing = !harness_infra::kafka::local::BROKER_PROGRAMS
-        .iter()
-        .any(|name| common::on_path(name));
+    let missing = harness_infra::kafka::local::find_broker().is_none();
     if missing {
         eprintln!(
             "skipped: no nisshi or tansu on PATH ({})",

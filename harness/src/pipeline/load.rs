@@ -133,7 +133,7 @@ fn generate(
             topic,
             ..
         } => {
-            let partitions = u64::from(partitions.unwrap_or(1).max(1).unsigned_abs());
+            let partitions = partitions.unwrap_or(1);
             let producer: ThreadedProducer<DefaultProducerContext> =
                 harness_infra::kafka::client_config(bootstrap_servers)
                     .set("linger.ms", "5")
@@ -144,8 +144,7 @@ fn generate(
                     .map_err(|source| Error::kafka("create the producer", source))?;
             for _ in 0..config.count {
                 next(&mut report, &mut payload, &mut key);
-                // The remainder is below the (i32) partition count.
-                let partition = (fnv1a(key.as_bytes()) % partitions) as i32;
+                let partition = partition_for(key.as_bytes(), partitions);
                 let mut record = BaseRecord::to(topic)
                     .partition(partition)
                     .key(key.as_str())
@@ -221,6 +220,14 @@ async fn ensure_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<i
         );
     }
     Ok(found)
+}
+
+/// The partition `harness load` sends a record with this key to:
+/// `fnv1a(key) mod partitions` (see the module doc).
+pub fn partition_for(key: &[u8], partitions: i32) -> i32 {
+    let partitions = u64::from(partitions.max(1).unsigned_abs());
+    // The remainder is below the (i32) partition count.
+    (fnv1a(key) % partitions) as i32
 }
 
 /// FNV-1a, 64 bit: a stable, dependency-free hash for partitioning.

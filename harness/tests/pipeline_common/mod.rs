@@ -89,8 +89,8 @@ pub async fn kafka(topic: &str, partitions: i32) -> anyhow::Result<Kafka> {
     Ok(kafka)
 }
 
-/// Produces `events[range]` to `topic`, partition = FNV-1a of the key (the
-/// user id) modulo `partitions`, and waits until all are acknowledged.
+/// Produces `events[range]` to `topic`, partitioned as `harness load` does,
+/// and waits until all are acknowledged.
 pub fn produce(
     kafka: &Kafka,
     topic: &str,
@@ -105,8 +105,7 @@ pub fn produce(
         .create()?;
     for idx in range {
         let key = &data.keys[idx];
-        let partition =
-            i32::try_from(key.bytes().map(u32::from).sum::<u32>() % partitions.unsigned_abs())?;
+        let partition = harness::pipeline::load::partition_for(key.as_bytes(), partitions);
         let mut record = BaseRecord::to(topic)
             .partition(partition)
             .key(key.as_str())
@@ -191,9 +190,4 @@ pub async fn flush(url: &RedisUrl) -> anyhow::Result<()> {
         .await?;
     let () = redis::cmd("FLUSHALL").query_async(&mut connection).await?;
     Ok(())
-}
-
-/// FNV-1a, 64 bit (as `harness load` partitions).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3))
 }

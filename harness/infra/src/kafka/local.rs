@@ -32,6 +32,12 @@ pub const BROKER_PROGRAMS: [&str; 2] = ["nisshi", "tansu"];
 pub const INSTALL_HINT: &str = "install one with `cargo install nisshi@0.6.0 --locked --features dynostore,libsql` \
      (it takes about 17 minutes to build; libsql gives it storage that survives restarts)";
 
+/// The first of [`BROKER_PROGRAMS`] on PATH, if any (tests of this provider
+/// skip, saying why, where this is `None`).
+pub fn find_broker() -> Option<PathBuf> {
+    BROKER_PROGRAMS.iter().find_map(|name| which(name))
+}
+
 /// How long a broker may take to answer its first metadata request.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -82,13 +88,10 @@ impl LocalBroker {
     pub(crate) async fn start(binary: Option<&Path>) -> Result<Self> {
         let program = match binary {
             Some(path) => path.to_owned(),
-            None => BROKER_PROGRAMS
-                .iter()
-                .find_map(|name| which(name))
-                .ok_or_else(|| Error::BinaryNotFound {
-                    program: "a Kafka-compatible broker (nisshi or tansu)".into(),
-                    hint: INSTALL_HINT.into(),
-                })?,
+            None => find_broker().ok_or_else(|| Error::BinaryNotFound {
+                program: "a Kafka-compatible broker (nisshi or tansu)".into(),
+                hint: INSTALL_HINT.into(),
+            })?,
         };
         let dir = tempfile::Builder::new()
             .prefix("harness-kafka-")

@@ -85,9 +85,3 @@ async fn connect(url: &RedisUrl) -> anyhow::Result<redis::aio::MultiplexedConnec
 pub fn process_gone(pid: u32) -> bool {
     !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
-
-/// Whether `program` is on PATH; tests of optional providers skip without it.
-pub fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
-}
