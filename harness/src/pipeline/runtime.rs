@@ -245,7 +245,7 @@ impl Pipeline {
         let engine_thread = std::thread::Builder::new()
             .name("pipeline-engine".into())
             .spawn(move || {
-                let engine_loop = match EngineLoop::open(
+                let mut engine_loop = match EngineLoop::open(
                     &thread_config,
                     restored,
                     inbox_tx,
@@ -261,7 +261,6 @@ impl Pipeline {
                         return;
                     }
                 };
-                let mut engine_loop = engine_loop;
                 let exit = engine_loop.run();
                 let EngineLoop {
                     inbox,
