@@ -1,7 +1,8 @@
-//! The pipeline's commands end to end through the real binary: `load`,
-//! `oracle`, `pipeline run --events`, `verify` (a match, and a tampered Redis
-//! with its diff and exit code 1), and `infra up` (dry run, a foreground run
-//! stopped with Ctrl-C, and a clear error when redis-server is missing).
+//! The pipeline's commands end to end through the real binary: `load` (to a
+//! file and to Kafka), `oracle`, `pipeline run` (file and bounded Kafka),
+//! `verify` (a match, and a tampered Redis with its diff and exit code 1), and
+//! `infra up` (dry run, a foreground run stopped with Ctrl-C, and a clear
+//! error when redis-server is missing).
 
 mod pipeline_common;
 
@@ -243,5 +244,72 @@ fn infra_up_serves_until_interrupted_and_leaves_nothing_behind() -> anyhow::Resu
         std::net::TcpStream::connect(&redis_addr).is_err(),
         "redis-server outlived infra up"
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_into_kafka_run_bounded_and_verify() -> anyhow::Result<()> {
+    let redis = pipeline_common::redis().await?;
+    let kafka = pipeline_common::kafka("user_behaviors", 2).await?;
+    let url = redis.url().expose().to_owned();
+    let dir = tempfile::tempdir()?;
+    let knobs = [
+        "--count",
+        "6000",
+        "--seed",
+        "8",
+        "--users",
+        "300",
+        "--items",
+        "200",
+        "--malformed-ratio",
+        "0.02",
+        "--event-time-rate",
+        "3",
+    ];
+    harness()
+        .args([
+            "load",
+            "--kafka",
+            &format!("external:{}", kafka.bootstrap_servers()),
+            "--partitions",
+            "2",
+        ])
+        .args(knobs)
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("wrote 6000 events"));
+    let events = dir.path().join("events.jsonl");
+    harness()
+        .args(["load", "--out"])
+        .arg(&events)
+        .args(knobs)
+        .assert()
+        .success();
+
+    harness()
+        .args([
+            "pipeline",
+            "run",
+            "--bootstrap-servers",
+            kafka.bootstrap_servers(),
+            "--topic",
+            "user_behaviors",
+        ])
+        .args(["--redis", &url, "--bounded", "--state-dir"])
+        .arg(dir.path().join("state"))
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("processed 6000 records"));
+    harness()
+        .args(["verify", "--redis", &url, "--events"])
+        .arg(&events)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::starts_with(
+            "ok: redis matches the oracle (",
+        ));
     Ok(())
 }

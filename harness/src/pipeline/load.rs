@@ -199,27 +199,30 @@ fn pace(rate: Option<f64>, started: Instant, produced: u64) {
 
 /// Creates the topic if it is missing and returns its partition count.
 async fn ensure_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<i32> {
-    if let Err(err) = harness_infra::kafka::create_topic(bootstrap, topic, partitions).await {
-        // The embedded mock does not serve CreateTopics; its topics are made
-        // with `harness infra up --topic`. Use the topic if it exists.
-        tracing::debug!(error = %err, "creating the topic failed; checking whether it exists");
+    let existing = harness_infra::kafka::partition_count(bootstrap, topic).await?;
+    if existing > 0 {
+        if existing != partitions {
+            tracing::warn!(
+                topic,
+                existing,
+                asked = partitions,
+                "the topic exists with another partition count; using it"
+            );
+        }
+        return Ok(existing);
     }
-    let found = harness_infra::kafka::partition_count(bootstrap, topic).await?;
-    if found == 0 {
-        return Err(Error::TopicMissing {
+    if let Err(err) = harness_infra::kafka::create_topic(bootstrap, topic, partitions).await {
+        // The embedded mock does not serve CreateTopics (its topics are made
+        // with `harness infra up --topic`); the check below says what is missing.
+        tracing::debug!(error = %err, "creating the topic failed");
+    }
+    match harness_infra::kafka::partition_count(bootstrap, topic).await? {
+        0 => Err(Error::TopicMissing {
             topic: topic.to_owned(),
             bootstrap: bootstrap.to_owned(),
-        });
+        }),
+        created => Ok(created),
     }
-    if found != partitions {
-        tracing::warn!(
-            topic,
-            found,
-            asked = partitions,
-            "the topic exists with another partition count; using it"
-        );
-    }
-    Ok(found)
 }
 
 /// The partition `harness load` sends a record with this key to:
