@@ -1,6 +1,7 @@
 //! The pipeline's commands end to end through the real binary: `load` (to a
 //! file and to Kafka), `oracle`, `pipeline run` (file and bounded Kafka),
-//! `verify` (a match, and a tampered Redis with its diff and exit code 1), and
+//! `verify` (a match; a tampered Redis, and a wrong `--metrics-url` scrape,
+//! each with its diff and exit code 1), and
 //! `infra up` (dry run, a foreground run stopped with Ctrl-C, and a clear
 //! error when redis-server is missing).
 
@@ -99,6 +100,30 @@ async fn oracle_run_and_verify_agree_and_a_tampered_redis_is_caught() -> anyhow:
                 "ok: redis matches the oracle (",
             ));
     }
+
+    // --metrics-url: a scrape showing each group's last window passes; one
+    // with a wrong value fails with the series named.
+    let scrape = last_windows_scrape(&std::fs::read_to_string(oracle_dir.join("metrics.jsonl"))?)?;
+    let good = serve_once(scrape.clone()).await?;
+    harness()
+        .args(["verify", "--redis", &url, "--oracle"])
+        .arg(&oracle_dir)
+        .args(["--metrics-url", &good])
+        .assert()
+        .code(0);
+    let (first_line, rest) = scrape.split_once('\n').expect("several series");
+    let (series, _) = first_line.rsplit_once(' ').expect("name value");
+    let bad = serve_once(format!("{series} 123456\n{rest}")).await?;
+    harness()
+        .args(["verify", "--redis", &url, "--oracle"])
+        .arg(&oracle_dir)
+        .args(["--metrics-url", &bad])
+        .assert()
+        .code(1)
+        .stdout(
+            predicate::str::contains(format!("metrics: {series}: expected"))
+                .and(predicate::str::contains("found 123456")),
+        );
 
     // Tamper: change one field, delete one key, add a stray key.
     let mut connection = redis::Client::open(url.as_str())?
@@ -312,4 +337,54 @@ async fn load_into_kafka_run_bounded_and_verify() -> anyhow::Result<()> {
             "ok: redis matches the oracle (",
         ));
     Ok(())
+}
+
+/// A Prometheus scrape of each (tenant, scenario)'s last metrics window, as an
+/// exporter without `recommendation_window_end_ms` would show it.
+fn last_windows_scrape(metrics_jsonl: &str) -> anyhow::Result<String> {
+    let mut last = std::collections::BTreeMap::new();
+    for line in metrics_jsonl.lines() {
+        let row: serde_json::Value = serde_json::from_str(line)?;
+        let group = (
+            row["tenant_id"].as_str().unwrap_or_default().to_owned(),
+            row["scenario_id"].as_str().unwrap_or_default().to_owned(),
+        );
+        last.insert(group, row);
+    }
+    let mut text = String::new();
+    for ((tenant, scenario), row) in &last {
+        for (name, field) in [
+            ("recommendation_impressions", "impressions"),
+            ("recommendation_clicks", "clicks"),
+            ("recommendation_ctr", "ctr"),
+            ("recommendation_avg_watch_duration", "avg_watch_s"),
+            ("recommendation_completion_rate", "completion_rate"),
+        ] {
+            if let Some(value) = row[field].as_f64() {
+                text.push_str(&format!(
+                    "{name}{{tenant_id=\"{tenant}\",scenario_id=\"{scenario}\"}} {value}\n"
+                ));
+            }
+        }
+    }
+    Ok(text)
+}
+
+/// Serves `body` to every request on a loopback port; returns the URL.
+async fn serve_once(body: String) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/metrics", listener.local_addr()?);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = [0_u8; 4096];
+            let _ = stream.read(&mut request).await;
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+        }
+    });
+    Ok(url)
 }
