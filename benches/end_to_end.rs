@@ -24,6 +24,14 @@
 //! sink's counter over the Redis writes a single-split engine run of the same
 //! events emits; with no late events every window fires exactly once whatever
 //! the partition interleaving, so the number of writes is the same).
+//!
+//! Both sides also count the CPU time every iteration costs (this process:
+//! consumer, engine, sink and the in-process mock broker; plus redis-server's
+//! own), giving `cpu_vs_consumer` = bare CPU per event ÷ pipeline CPU per
+//! event. The wall-time ratio depends on how many cores are free: the
+//! pipeline spreads over more threads than the bare consumer, so another
+//! build on the machine slows it more. CPU time per event hardly depends on
+//! that, so the gate holds the CPU ratio (see `ci/bench-gate.txt`).
 
 use std::{
     collections::BTreeMap,
@@ -36,7 +44,12 @@ use std::{
 use anyhow::{Context as _, bail, ensure};
 use criterion::{Criterion, Throughput};
 use harness::pipeline::{Pipeline, PipelineConfig, RunSummary, SourceSpec};
-use harness_benches::{Profile, figures::Figures, main_with, runtime, workload};
+use harness_benches::{
+    Profile,
+    cpu::{self, CpuMeter},
+    figures::Figures,
+    main_with, runtime, workload,
+};
 use harness_infra::{InfraSpec, RedisUrl, TopicSpec};
 use harness_pipeline::EngineConfig;
 use rdkafka::{
@@ -109,14 +122,30 @@ fn end_to_end(c: &mut Criterion) -> anyhow::Result<()> {
         "round trips",
     );
     figures.set("offset_gaps", summary.progress.offset_gaps as f64, "gaps");
-    figures.write_and_report();
+
+    // CPU time of this process (consumer, engine, sink, the in-process mock
+    // broker) plus redis-server's, around every iteration criterion runs.
+    let client =
+        redis::Client::open(infra.redis.url().expose()).context("parsing the redis url")?;
+    let mut info = rt
+        .block_on(client.get_multiplexed_async_connection())
+        .context("connecting to redis")?;
+    let mut cpu_now = || -> anyhow::Result<Duration> {
+        let text: String = rt
+            .block_on(redis::cmd("INFO").arg("cpu").query_async(&mut info))
+            .context("INFO cpu")?;
+        let server = cpu::parse_redis_cpu(&text).context("INFO cpu has no used_cpu_* fields")?;
+        Ok(cpu::process_cpu().context("reading /proc/self/stat")? + server)
+    };
+    let (mut bare_cpu, mut pipeline_cpu) = (CpuMeter::default(), CpuMeter::default());
 
     let mut group = c.benchmark_group("end_to_end");
     profile.configure(&mut group);
     group.throughput(Throughput::Elements(records as u64));
     group.bench_function("bare_consumer", |b| {
         b.iter(|| {
-            let read = drain(&bootstrap).expect("the bare consumer failed");
+            let read = metered(&mut bare_cpu, &mut cpu_now, records, || drain(&bootstrap))
+                .expect("the bare consumer failed");
             assert_eq!(
                 read, records,
                 "the bare consumer read {read} records, not {records}"
@@ -124,11 +153,35 @@ fn end_to_end(c: &mut Criterion) -> anyhow::Result<()> {
         })
     });
     group.bench_function("pipeline", |b| {
-        b.iter(|| run_pipeline().expect("the pipeline run failed"))
+        b.iter(|| {
+            metered(&mut pipeline_cpu, &mut cpu_now, records, &mut run_pipeline)
+                .expect("the pipeline run failed")
+        })
     });
     group.finish();
+
+    if let (Some(bare), Some(pipeline)) = (bare_cpu.us_per_1000(), pipeline_cpu.us_per_1000()) {
+        figures.set("bare_consumer.cpu_us_per_1000", bare, "cpu us");
+        figures.set("pipeline.cpu_us_per_1000", pipeline, "cpu us");
+        figures.set("cpu_vs_consumer", bare / pipeline, "ratio");
+    }
+    figures.write_and_report();
     let _ = std::fs::remove_dir_all(&state_root);
     Ok(())
+}
+
+/// Runs `work` (which handles `events` events) and adds the CPU time it took
+/// to `meter`.
+fn metered<T>(
+    meter: &mut CpuMeter,
+    cpu_now: &mut impl FnMut() -> anyhow::Result<Duration>,
+    events: usize,
+    work: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let before = cpu_now()?;
+    let out = work()?;
+    meter.add(cpu_now()?.saturating_sub(before), events as u64);
+    Ok(out)
 }
 
 /// Produces the batch round-robin over the partitions and waits until every

@@ -1,7 +1,7 @@
 //! Shared set-up for the criterion benchmarks in this folder: the run profile
 //! (full or `--quick`), the generated workloads, the figures file the bench
-//! targets write for `cargo xtask bench`, resident-memory readings, and the
-//! deliberate slowdown of the `slowed` feature.
+//! targets write for `cargo xtask bench`, CPU-time and resident-memory
+//! readings, and the deliberate slowdown of the `slowed` feature.
 //!
 //! The bench targets are `core.rs` (decode + aggregate, no I/O),
 //! `redis_sink.rs` (the runtime's pipelined Redis sink), `end_to_end.rs`
@@ -9,6 +9,7 @@
 //! Each measures its own baseline in the same run, so `cargo xtask bench
 //! --gate` can compare ratios that a busy machine slows down on both sides.
 
+pub mod cpu;
 pub mod figures;
 pub mod rss;
 pub mod slowdown;

@@ -96,13 +96,22 @@ pub(crate) fn criterion_rates(dir: &Path) -> anyhow::Result<Figures> {
                     format!("{group_id}.{function_id}.rate"),
                     Figure {
                         value: rate,
-                        unit: "events/s".into(),
+                        unit: rate_unit(group_id).into(),
                     },
                 );
             }
         }
     }
     Ok(figures)
+}
+
+/// What a group's elements are: Redis writes for the sink, events elsewhere.
+fn rate_unit(group: &str) -> &'static str {
+    if group == "redis_sink" {
+        "writes/s"
+    } else {
+        "events/s"
+    }
 }
 
 /// Elements per second at the median time per iteration, if the benchmark

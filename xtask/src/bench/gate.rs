@@ -194,6 +194,21 @@ pub(crate) fn failures(checks: &[Check]) -> Vec<String> {
         .collect()
 }
 
+/// The bench targets (a figure's first name component, e.g. `core`) whose
+/// figures regressed, sorted and without repeats: what a confirmation run
+/// re-runs. Missing figures are not retried: a bench that failed is not noise.
+pub(crate) fn regressed_targets(checks: &[Check]) -> Vec<String> {
+    let mut targets: Vec<String> = checks
+        .iter()
+        .filter(|check| matches!(check.outcome, Outcome::Regressed { .. }))
+        .filter_map(|check| check.figure.split('.').next())
+        .map(str::to_owned)
+        .collect();
+    targets.sort();
+    targets.dedup();
+    targets
+}
+
 /// A short human description of an outcome.
 pub(crate) fn describe(outcome: &Outcome) -> String {
     let pct = |x: f64| format!("{:+.1}%", x * 100.0);
@@ -312,6 +327,33 @@ mod tests {
         assert_eq!(checks[0].outcome, Outcome::Missing);
         assert_eq!(checks[1].outcome, Outcome::NoBaseline);
         assert_eq!(failures(&checks).len(), 2);
+    }
+
+    #[test]
+    fn only_regressed_targets_are_confirmed() {
+        let rules = [
+            rule("core.a", Better::Higher, Some(0.1)),
+            rule("core.b", Better::Higher, Some(0.1)),
+            rule("end_to_end.c", Better::Higher, Some(0.1)),
+            rule("memory.d", Better::Lower, Some(0.1)),
+            rule("redis_sink.e", Better::Higher, Some(0.1)),
+        ];
+        let current = figures(&[
+            ("core.a", 0.5),
+            ("core.b", 0.5),
+            ("end_to_end.c", 1.0),
+            ("redis_sink.e", 0.5),
+        ]);
+        let baseline = figures(&[
+            ("core.a", 1.0),
+            ("core.b", 1.0),
+            ("end_to_end.c", 1.0),
+            ("memory.d", 1.0),
+            ("redis_sink.e", 1.0),
+        ]);
+        let checks = compare(&rules, &current, &baseline);
+        // memory.d is missing (a failed bench), end_to_end.c passed.
+        assert_eq!(regressed_targets(&checks), ["core", "redis_sink"]);
     }
 
     #[test]
