@@ -60,10 +60,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// Logs go to stderr so stdout stays parseable (tables, JSON, endpoints).
-pub fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "warn,harness=info,harness_sim=info,harness_infra=info",
-        1 => "debug",
+///
+/// Long-running services (`sim serve`, `pipeline run`, `infra up`) log their
+/// progress at info by default. Commands whose output is a report (`e2e`,
+/// `oracle`, `verify`, `load`) only log warnings by default, so the step table
+/// is not interleaved with the in-process simulator's and pipeline's chatter;
+/// `-v` or `RUST_LOG` brings it back.
+pub fn init_logging(cli: &Cli) {
+    let services = matches!(cli.command, Command::Sim(_) | Command::Pipeline(_) | Command::Infra(_));
+    let default = match (cli.verbose, services) {
+        (0, true) => "warn,harness=info,harness_sim=info,harness_infra=info",
+        (0, false) => "warn",
+        (1, _) => "debug",
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
