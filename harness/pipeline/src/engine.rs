@@ -185,6 +185,16 @@ pub struct Engine {
     /// The next watermark value at which some window can fire.
     next_fire: i64,
     stats: Stats,
+    /// Scratch for [`Engine::fire`]'s order keys, kept to reuse its capacity.
+    fire_keys: Vec<(i64, u8, u32, u32)>,
+}
+
+/// The three computations, in the order their outputs of one window end come.
+#[derive(Clone, Copy)]
+enum Computation {
+    Metrics = 0,
+    User = 1,
+    Hot = 2,
 }
 
 impl Engine {
@@ -199,6 +209,7 @@ impl Engine {
             groups: Groups::default(),
             next_fire: NO_WATERMARK,
             stats: Stats::default(),
+            fire_keys: Vec::new(),
         }
     }
 
@@ -333,44 +344,58 @@ impl Engine {
     /// Fires every window whose last millisecond lies in `(previous, current]`.
     fn fire(&mut self, previous: i64, current: i64, out: &mut Vec<Output>) {
         // Outputs are ordered by (window end, computation, group rank, then
-        // production order, which within a window is by user). Sorting small
-        // integer keys and then moving each output once is much cheaper than
-        // sorting the outputs themselves.
-        let mut keys: Vec<(i64, u8, u32, u32)> = Vec::new();
-        let mut fired: Vec<Option<Output>> = Vec::new();
+        // production order, which within a window is by user). Firing one
+        // computation at a time, groups in rank order, produces exactly that
+        // order whenever a firing covers one window end (nearly always while
+        // records flow), so outputs go straight into `out`; only when the
+        // order keys say otherwise (a drain, a jump of the watermark) is the
+        // new tail reordered, by sorting small integer keys.
+        let base = out.len();
+        let mut keys = std::mem::take(&mut self.fire_keys);
+        keys.clear();
         let hot_config = self.config.hot();
         let offset = self.config.active_period_utc_offset_minutes;
         let stats = &mut self.stats.windows_fired;
-        for group in self.groups.iter_mut().filter(|group| !group.is_empty()) {
-            let rank = group.rank;
-            let mut emit = |end: i64, computation: u8, output: Output| {
-                keys.push((end, computation, rank, fired.len() as u32));
-                fired.push(Some(output));
-            };
-            stats.metrics += group.metrics.fire(current, &group.key, &mut |row| {
-                emit(row.window_end, 0, Output::Metrics(row));
-            });
-            stats.user_features += group.user.fire(current, &group.key, offset, &mut |row| {
-                emit(row.window_end, 1, Output::UserFeatures(row));
-            });
-            stats.item_hot +=
-                group
-                    .hot
-                    .fire(previous, current, &group.key, hot_config, &mut |top| {
-                        emit(top.window_end, 2, Output::HotItems(top));
-                    });
+        for computation in [Computation::Metrics, Computation::User, Computation::Hot] {
+            for rank in 0..self.groups.len() {
+                let group = self.groups.by_rank_mut(rank);
+                let mut emit = |end: i64, output: Output| {
+                    let idx = (out.len() - base) as u32;
+                    keys.push((end, computation as u8, group.rank, idx));
+                    out.push(output);
+                };
+                match computation {
+                    Computation::Metrics => {
+                        stats.metrics += group.metrics.fire(current, &group.key, &mut |row| {
+                            emit(row.window_end, Output::Metrics(row));
+                        });
+                    }
+                    Computation::User => {
+                        stats.user_features +=
+                            group.user.fire(current, &group.key, offset, &mut |row| {
+                                emit(row.window_end, Output::UserFeatures(row));
+                            });
+                    }
+                    Computation::Hot => {
+                        stats.item_hot +=
+                            group
+                                .hot
+                                .fire(previous, current, &group.key, hot_config, &mut |top| {
+                                    emit(top.window_end, Output::HotItems(top));
+                                });
+                    }
+                }
+            }
         }
-        out.reserve(fired.len());
-        if keys.is_sorted() {
-            // The common case: one window end per firing and few groups.
-            out.extend(fired.into_iter().flatten());
-        } else {
+        if !keys.is_sorted() {
             keys.sort_unstable();
+            let mut fired: Vec<Option<Output>> = out.drain(base..).map(Some).collect();
             out.extend(
-                keys.into_iter()
-                    .filter_map(|(_, _, _, idx)| fired[idx as usize].take()),
+                keys.iter()
+                    .filter_map(|(_, _, _, idx)| fired[*idx as usize].take()),
             );
         }
+        self.fire_keys = keys;
         self.next_fire = next_fire_after(current);
     }
 

@@ -10,11 +10,9 @@
 //! over. Groups are kept for the engine's life (a few bytes once their windows
 //! have fired).
 
-use std::hash::Hasher;
-
 use crate::{
     features::{GroupKey, hot::HotState, metrics::MetricsState, user::UserState},
-    hash::{FxHashMap, FxHasher, tail_word},
+    hash::{FxHashMap, tail_word},
 };
 
 /// Up to this many groups a linear scan over the probes beats hashing.
@@ -48,6 +46,7 @@ struct Probe {
 }
 
 impl Probe {
+    #[inline]
     fn new(tenant_id: &str, scenario_id: &str) -> Probe {
         Probe {
             lengths: (tenant_id.len() as u64) << 32 | scenario_id.len() as u64,
@@ -56,22 +55,20 @@ impl Probe {
         }
     }
 
-    /// One word mixing the whole probe (equal probes fold equal).
+    /// One word mixing the whole probe (equal probes fold equal). Only a
+    /// filter for the linear scan, which confirms on the full probe, so xor and
+    /// rotations are enough: a multiply chain here cost more than the scan.
+    #[inline]
     fn folded(&self) -> u64 {
-        let mut hasher = FxHasher::default();
-        for word in [
-            self.lengths,
-            self.tenant[0],
-            self.tenant[1],
-            self.scenario[0],
-            self.scenario[1],
-        ] {
-            hasher.write_u64(word);
-        }
-        hasher.finish()
+        self.lengths
+            ^ self.tenant[0]
+            ^ self.tenant[1].rotate_left(13)
+            ^ self.scenario[0].rotate_left(29)
+            ^ self.scenario[1].rotate_left(43)
     }
 
     /// Whether equal probes already prove the keys equal.
+    #[inline]
     fn is_exact(&self) -> bool {
         self.lengths >> 32 <= 16 && self.lengths & 0xffff_ffff <= 16
     }
@@ -105,9 +102,12 @@ pub(crate) struct Groups {
     folded: Vec<u64>,
     /// Probe -> indices of the groups with it, once there are many groups.
     by_probe: FxHashMap<Probe, Vec<usize>>,
+    /// Indices into `groups` in rank order.
+    by_rank: Vec<usize>,
 }
 
 impl Groups {
+    #[inline]
     fn matches(&self, idx: usize, probe: &Probe, tenant_id: &str, scenario_id: &str) -> bool {
         self.probes[idx] == *probe
             && (probe.is_exact()
@@ -115,6 +115,7 @@ impl Groups {
                     && *self.groups[idx].key.scenario_id == *scenario_id))
     }
 
+    #[inline]
     fn find_probe(&self, probe: &Probe, tenant_id: &str, scenario_id: &str) -> Option<usize> {
         if self.groups.len() <= LINEAR_GROUPS {
             // Scan one folded word per group; confirm on the full probe.
@@ -143,6 +144,7 @@ impl Groups {
     }
 
     /// The group, created (with no windows) if new.
+    #[inline]
     pub(crate) fn get_or_insert(&mut self, tenant_id: &str, scenario_id: &str) -> &mut Group {
         let probe = Probe::new(tenant_id, scenario_id);
         let idx = match self.find_probe(&probe, tenant_id, scenario_id) {
@@ -152,6 +154,8 @@ impl Groups {
         &mut self.groups[idx]
     }
 
+    #[cold]
+    #[inline(never)]
     fn insert(&mut self, probe: Probe, tenant_id: &str, scenario_id: &str) -> usize {
         let idx = self.groups.len();
         self.groups.push(Group {
@@ -178,9 +182,10 @@ impl Groups {
         // Re-rank: new groups are rare (once per tenant and scenario).
         let mut order: Vec<usize> = (0..self.groups.len()).collect();
         order.sort_by(|l, r| self.groups[*l].key.cmp(&self.groups[*r].key));
-        for (rank, group) in order.into_iter().enumerate() {
-            self.groups[group].rank = rank as u32;
+        for (rank, group) in order.iter().enumerate() {
+            self.groups[*group].rank = rank as u32;
         }
+        self.by_rank = order;
         idx
     }
 
@@ -188,8 +193,14 @@ impl Groups {
         self.groups.iter()
     }
 
-    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Group> {
-        self.groups.iter_mut()
+    /// How many groups there are.
+    pub(crate) fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// The group of rank `rank` (`0..len()`, in (tenant, scenario) order).
+    pub(crate) fn by_rank_mut(&mut self, rank: usize) -> &mut Group {
+        &mut self.groups[self.by_rank[rank]]
     }
 }
 
