@@ -12,7 +12,7 @@
 
 use crate::{
     features::{GroupKey, hot::HotState, metrics::MetricsState, user::UserState},
-    hash::{FxHashMap, tail_word},
+    hash::{FxHashMap, words},
 };
 
 /// Up to this many groups a linear scan over the probes beats hashing.
@@ -71,24 +71,6 @@ impl Probe {
     #[inline]
     fn is_exact(&self) -> bool {
         self.lengths >> 32 <= 16 && self.lengths & 0xffff_ffff <= 16
-    }
-}
-
-/// The first and last eight bytes (overlapping when shorter than 16), or a
-/// packing of all bytes when shorter than 8; fixed-size loads only.
-#[inline]
-fn words(bytes: &[u8]) -> [u64; 2] {
-    let len = bytes.len();
-    if len >= 8 {
-        let mut first = [0u8; 8];
-        let mut last = [0u8; 8];
-        first.copy_from_slice(&bytes[..8]);
-        last.copy_from_slice(&bytes[len - 8..]);
-        [u64::from_le_bytes(first), u64::from_le_bytes(last)]
-    } else if len > 0 {
-        [tail_word(bytes), 0]
-    } else {
-        [0, 0]
     }
 }
 

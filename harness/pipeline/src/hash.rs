@@ -51,6 +51,59 @@ pub(crate) fn tail_word(rest: &[u8]) -> u64 {
     }
 }
 
+/// The first and last eight bytes (overlapping when shorter than 16), or a
+/// packing of all bytes when shorter than 8; fixed-size loads only. For two
+/// strings of the same length up to 16 bytes, equal words mean equal strings.
+#[inline]
+pub(crate) fn words(bytes: &[u8]) -> [u64; 2] {
+    let len = bytes.len();
+    if len >= 8 {
+        let mut first = [0u8; 8];
+        let mut last = [0u8; 8];
+        first.copy_from_slice(&bytes[..8]);
+        last.copy_from_slice(&bytes[len - 8..]);
+        [u64::from_le_bytes(first), u64::from_le_bytes(last)]
+    } else if len > 0 {
+        [tail_word(bytes), 0]
+    } else {
+        [0, 0]
+    }
+}
+
+/// Byte-string equality without a call to `memcmp` for ids up to 16 bytes
+/// (`[u8]`'s own `==` calls it for any length not known at compile time, and
+/// that call dominated comparing short ids).
+#[inline]
+pub(crate) fn bytes_eq(left: &[u8], right: &[u8]) -> bool {
+    left.len() == right.len()
+        && if left.len() <= 16 {
+            words(left) == words(right)
+        } else {
+            left == right
+        }
+}
+
+/// A borrowed id as a map key: hashes like `[u8]` and compares with
+/// [`bytes_eq`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IdRef<'a>(pub(crate) &'a [u8]);
+
+impl Hash for IdRef<'_> {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl PartialEq for IdRef<'_> {
+    #[inline]
+    fn eq(&self, other: &IdRef<'_>) -> bool {
+        bytes_eq(self.0, other.0)
+    }
+}
+
+impl Eq for IdRef<'_> {}
+
 impl Hasher for FxHasher {
     #[inline]
     fn write(&mut self, bytes: &[u8]) {
@@ -124,10 +177,18 @@ impl IdKey {
         }
     }
 
-    /// The id as text. It was built from a `&str`, so it is valid UTF-8 and the
-    /// lossy conversion never replaces anything.
+    /// The id as text (see [`id_text`]).
     pub(crate) fn to_text(&self) -> String {
-        String::from_utf8_lossy(self.as_bytes()).into_owned()
+        id_text(self.as_bytes())
+    }
+}
+
+/// An id's bytes as text. Ids are built from `&str`, so this never replaces
+/// anything; checking is much cheaper than the lossy conversion's chunked scan.
+pub(crate) fn id_text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
     }
 }
 

@@ -13,14 +13,14 @@
 //! the window scales each pane's sum by `2^(-(window_end - pane_end) / half_life)`.
 //! Decay is off by default, which gives the plain integer sum the oracle checks.
 
-use std::{cmp::Ordering, collections::VecDeque, num::NonZeroU64};
+use std::{collections::VecDeque, num::NonZeroU64};
 
 use serde::{Deserialize, Serialize};
 
 use crate::{
     event::Action,
-    features::{GroupKey, counts_plausible, window_entry},
-    hash::{FxHashMap, IdKey},
+    features::{GroupKey, counts_plausible, ranking::RankKey, window_entry},
+    hash::{FxHashMap, IdKey, IdRef, id_text},
     window::HOT_WINDOW,
 };
 
@@ -84,12 +84,6 @@ impl HotItems {
 /// The weight of an event `age_ms` old: `2^(-age / half_life)`.
 pub fn decay_weight(age_ms: i64, half_life_ms: NonZeroU64) -> f64 {
     (-(age_ms as f64) / half_life_ms.get() as f64).exp2()
-}
-
-/// Compares by score descending, then item ascending: the ranking order
-/// (UTF-8 bytes sort like the strings they encode).
-fn rank_order(left: (&[u8], f64), right: (&[u8], f64)) -> Ordering {
-    right.1.total_cmp(&left.1).then_with(|| left.0.cmp(right.0))
 }
 
 /// Per-item counts in one pane.
@@ -262,7 +256,7 @@ impl HotState {
             .iter()
             .filter(|pane| window.contains(pane.start))
             .collect();
-        let mut ranked: Vec<(&[u8], f64)> = if let [pane] = panes.as_slice() {
+        let ranked: Vec<(&[u8], f64)> = if let [pane] = panes.as_slice() {
             // One pane (the first and last windows of a stream): no merge needed.
             let scale = pane_scale(pane);
             pane.items
@@ -270,31 +264,46 @@ impl HotState {
                 .map(|(item, counts)| (item.as_bytes(), score(counts, scale)))
                 .collect()
         } else {
-            let mut totals: FxHashMap<&[u8], f64> = FxHashMap::default();
+            // Sized for the worst case (no item in two panes), so the merge
+            // never rehashes.
+            let capacity = panes.iter().map(|pane| pane.items.len()).sum();
+            let mut totals: FxHashMap<IdRef<'_>, f64> =
+                FxHashMap::with_capacity_and_hasher(capacity, Default::default());
             for pane in panes {
                 let scale = pane_scale(pane);
                 for (item, counts) in &pane.items {
                     // Integer sums stay exact in f64 far beyond any realistic count.
-                    *totals.entry(item.as_bytes()).or_default() += score(counts, scale);
+                    *totals.entry(IdRef(item.as_bytes())).or_default() += score(counts, scale);
                 }
             }
-            totals.into_iter().collect()
+            totals.into_iter().map(|(item, total)| (item.0, total)).collect()
         };
-        if ranked.len() > config.top_n {
-            ranked.select_nth_unstable_by(config.top_n - 1, |l, r| rank_order(*l, *r));
-            ranked.truncate(config.top_n);
+        let mut keys: Vec<RankKey> = ranked
+            .iter()
+            .enumerate()
+            .map(|(idx, (item, score))| RankKey::new(item, *score, idx as u32))
+            .collect();
+        let order = |left: &RankKey, right: &RankKey| {
+            left.cmp_by(right, |idx| ranked[idx as usize].0)
+        };
+        if keys.len() > config.top_n {
+            keys.select_nth_unstable_by(config.top_n - 1, order);
+            keys.truncate(config.top_n);
         }
-        ranked.sort_unstable_by(|l, r| rank_order(*l, *r));
+        keys.sort_unstable_by(order);
         HotItems {
             tenant_id: group.tenant_id.to_string(),
             scenario_id: group.scenario_id.to_string(),
             window_start: window.start,
             window_end: window.end,
-            items: ranked
-                .into_iter()
-                .map(|(item, score)| HotItem {
-                    item_id: String::from_utf8_lossy(item).into_owned(),
-                    score,
+            items: keys
+                .iter()
+                .map(|key| {
+                    let (item, score) = ranked[key.idx as usize];
+                    HotItem {
+                        item_id: id_text(item),
+                        score,
+                    }
                 })
                 .collect(),
         }

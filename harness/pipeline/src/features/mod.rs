@@ -7,6 +7,7 @@
 
 pub mod hot;
 pub mod metrics;
+mod ranking;
 pub mod user;
 
 use std::collections::VecDeque;
