@@ -1,14 +1,17 @@
 //! The Redis sink on its own: writes land as the Redis model says they
-//! should, in round trips of at most 1,000 commands, with hot-item lists
-//! replaced whole and given their TTL.
+//! should, with hot-item lists replaced whole and given their TTL, in round
+//! trips bounded by the sink's caps and at most one per 1,000 updates on a
+//! realistic batch, counted by the sink's own counter.
 
 mod pipeline_common;
 
 use harness::pipeline::{
-    sink::{MAX_COMMANDS_PER_ROUND_TRIP, RedisWriter},
+    sink::{MAX_BYTES_PER_ROUND_TRIP, MAX_COMMANDS_PER_ROUND_TRIP, RedisWriter},
     verify,
 };
-use harness_pipeline::{KeyTemplates, RedisState, RedisWrite};
+use harness_pipeline::{
+    Engine, EngineConfig, Generator, GeneratorConfig, KeyTemplates, RedisState, RedisWrite,
+};
 
 fn hash(n: usize) -> RedisWrite {
     RedisWrite::Hash {
@@ -27,30 +30,108 @@ fn hot(members: usize, ttl_secs: u64) -> RedisWrite {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn writes_are_pipelined_and_land_as_the_model_says() -> anyhow::Result<()> {
-    let redis = pipeline_common::redis().await?;
-    let mut writer = RedisWriter::connect(redis.url()).await?;
+/// The writes an engine run over `events` generated events emits: hours of
+/// event time (20 events per second), so user windows and hot-item lists
+/// fire many times, as in the benches.
+fn engine_writes(events: usize) -> Vec<RedisWrite> {
+    let config = EngineConfig::default();
+    let generator = Generator::new(GeneratorConfig {
+        events_per_second: 20.0,
+        ..GeneratorConfig::default()
+    })
+    .expect("valid generator settings");
+    let mut engine = Engine::new(config.clone(), &[0]);
+    let mut outputs = Vec::new();
+    for (offset, event) in generator.take(events).enumerate() {
+        engine.process(0, offset as i64, &event.payload, &mut outputs);
+    }
+    engine.drain(&mut outputs);
+    outputs
+        .iter()
+        .filter_map(|output| config.redis_write(output))
+        .collect()
+}
 
-    // 2,500 one-command writes: three round trips.
-    let writes: Vec<RedisWrite> = (0..2500).map(hash).collect();
-    writer.execute(&writes).await?;
-    assert_eq!(
-        writer.round_trips(),
-        2500_u64.div_ceil(MAX_COMMANDS_PER_ROUND_TRIP as u64)
-    );
-
-    // A list of 1,500 members replaced by one of 3: the old members are gone.
-    let replacements = [hot(1500, 7200), hot(3, 7200)];
-    writer.execute(&replacements).await?;
-
+async fn assert_redis_holds(
+    redis: &harness_infra::Redis,
+    writes: &[RedisWrite],
+) -> anyhow::Result<()> {
     let mut expected = RedisState::default();
-    for write in writes.iter().chain(&replacements) {
+    for write in writes {
         expected.apply(write);
     }
     let snapshot = verify::read_redis(redis.url(), &KeyTemplates::default()).await?;
     let report = verify::compare(&expected, &snapshot, 7200);
-    assert!(report.is_ok(), "{}", report.render());
+    anyhow::ensure!(report.is_ok(), "{}", report.render());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_realistic_batch_takes_at_most_one_round_trip_per_1000_updates() -> anyhow::Result<()> {
+    let redis = pipeline_common::redis().await?;
+    let mut writer = RedisWriter::connect(redis.url()).await?;
+    let writes = engine_writes(100_000);
+    let lists = writes
+        .iter()
+        .filter(|w| matches!(w, RedisWrite::ReplaceZset { .. }))
+        .count();
+    assert!(
+        writes.len() >= 5000 && lists > 0,
+        "not a sizeable mixed batch: {} writes, {lists} hot-item lists",
+        writes.len()
+    );
+
+    writer.execute(&writes).await?;
+    let round_trips = writer.round_trips();
+    assert!(
+        round_trips * 1000 <= writes.len() as u64,
+        "{round_trips} round trips for {} updates",
+        writes.len()
+    );
+    assert_redis_holds(&redis, &writes).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trips_respect_the_byte_and_command_caps() -> anyhow::Result<()> {
+    let redis = pipeline_common::redis().await?;
+    let mut writer = RedisWriter::connect(redis.url()).await?;
+
+    // 4 MiB of values alone: a round trip carries at most 1 MiB, and the sink
+    // fills each (the values are 1/64 MiB, so the last one of a round trip
+    // wastes at most that much of it).
+    let value = "v".repeat(MAX_BYTES_PER_ROUND_TRIP / 64);
+    let big: Vec<RedisWrite> = (0..256)
+        .map(|n| RedisWrite::Hash {
+            key: format!("user:profile:t:s:big{n}"),
+            fields: vec![("view", value.clone())],
+        })
+        .collect();
+    writer.execute(&big).await?;
+    let at_least = (256 * value.len()).div_ceil(MAX_BYTES_PER_ROUND_TRIP) as u64;
+    let round_trips = writer.round_trips();
+    assert!(
+        (at_least..=at_least + 1).contains(&round_trips),
+        "{round_trips} round trips for {at_least} MiB"
+    );
+
+    // Small writes: the command cap bounds them.
+    let before = writer.round_trips();
+    let small: Vec<RedisWrite> = (0..MAX_COMMANDS_PER_ROUND_TRIP * 2 + 1).map(hash).collect();
+    writer.execute(&small).await?;
+    assert_eq!(writer.round_trips() - before, 3);
+    assert_redis_holds(&redis, &[big, small].concat()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_item_lists_are_replaced_whole_with_their_ttl() -> anyhow::Result<()> {
+    let redis = pipeline_common::redis().await?;
+    let mut writer = RedisWriter::connect(redis.url()).await?;
+
+    // A list of 1,500 members replaced by one of 3: the old members are gone.
+    let replacements = [hot(1500, 7200), hot(3, 7200)];
+    writer.execute(&replacements).await?;
+    assert_redis_holds(&redis, &replacements).await?;
+    let snapshot = verify::read_redis(redis.url(), &KeyTemplates::default()).await?;
     let ttl = snapshot.zset_ttls["hot:items:t:s"];
     assert!((7100..=7200).contains(&ttl), "ttl {ttl}");
 
