@@ -3,18 +3,19 @@
 //! measured in the same run.
 //!
 //! Set-up: the embedded Kafka provider (librdkafka's mock cluster) and a local
-//! `redis-server`; 160,000 standard events produced once into 8 partitions,
+//! `redis-server`; 320,000 standard events produced once into 16 partitions,
 //! spread round-robin (each keeps its user key) so that every partition holds
 //! 20,000 records, about 3.2 MiB: under the mock's retention cap of 5 MiB per
 //! partition. Both sides then read that topic from offset 0 on every
 //! iteration, so nothing is consumed while producing and nothing is lost; the
 //! set-up checks the low watermarks stayed at 0, and every iteration checks it
-//! read exactly 160,000 records.
+//! read exactly 320,000 records.
 //!
 //! - `bare_consumer`: what the pipeline's Kafka source does without the
-//!   pipeline: same client settings (assigned partitions, no group,
-//!   `fetch.wait.max.ms=10`), same metadata and end-offset look-ups, same
-//!   polling, touching each payload.
+//!   pipeline: the same client settings (`harness::pipeline::
+//!   kafka_consumer_config`: assigned partitions, no group join,
+//!   `fetch.wait.max.ms=10`, `fetch.queue.backoff.ms=10`), same metadata and
+//!   end-offset look-ups, same polling, touching each payload.
 //! - `pipeline`: `harness::pipeline::Pipeline` in bounded mode, started and
 //!   run to completion: connect, consume, engine, the pipelined sink, the drain
 //!   at the end and the final checkpoint.
@@ -43,7 +44,7 @@ use std::{
 
 use anyhow::{Context as _, bail, ensure};
 use criterion::{Criterion, Throughput};
-use harness::pipeline::{Pipeline, PipelineConfig, RunSummary, SourceSpec};
+use harness::pipeline::{Pipeline, PipelineConfig, RunSummary, SourceSpec, kafka_consumer_config};
 use harness_benches::{
     Profile,
     cpu::{self, CpuMeter},
@@ -242,13 +243,8 @@ async fn pipeline(
 /// every partition from the beginning, reads to the end offsets seen at
 /// start, and returns how many records it read.
 fn drain(bootstrap: &str) -> anyhow::Result<usize> {
-    let consumer: BaseConsumer = harness_infra::kafka::client_config(bootstrap)
-        .set("group.id", "bench-bare-consumer")
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "10")
-        .set("fetch.queue.backoff.ms", "10")
+    // The source's own settings, so the two cannot drift apart.
+    let consumer: BaseConsumer = kafka_consumer_config(bootstrap)
         .create()
         .context("creating the consumer")?;
     let metadata = consumer

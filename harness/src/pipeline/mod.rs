@@ -40,5 +40,5 @@ pub use self::{
     error::{Error, Result},
     metrics::Progress,
     runtime::{Exit, Pipeline, PipelineConfig, RunSummary, SourceSpec},
-    source::read_events_file,
+    source::{kafka_consumer_config, read_events_file},
 };

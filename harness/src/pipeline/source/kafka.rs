@@ -30,7 +30,7 @@ use std::{
 use harness_infra::kafka::OffsetContinuity;
 use harness_pipeline::{SplitId, checkpoint::Checkpoint};
 use rdkafka::{
-    ClientContext, Message, Offset, TopicPartitionList,
+    ClientConfig, ClientContext, Message, Offset, TopicPartitionList,
     config::RDKafkaLogLevel,
     consumer::{BaseConsumer, Consumer, ConsumerContext},
     error::KafkaError,
@@ -45,6 +45,29 @@ const POLL_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// How long metadata requests at start may take.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The client settings of the pipeline's Kafka consumer for `bootstrap`
+/// (`host:port[,...]`). Public so that a bare consumer measured against the
+/// pipeline (the `end_to_end` bench) reads exactly as the source does.
+pub fn kafka_consumer_config(bootstrap: &str) -> ClientConfig {
+    let mut config = harness_infra::kafka::client_config(bootstrap);
+    config
+        // librdkafka refuses assign() without a group.id; nothing is
+        // committed to it and it never joins the group.
+        .set("group.id", "harness-pipeline")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        // Return fetched data at once instead of waiting up to 500 ms for more.
+        .set("fetch.wait.max.ms", "10")
+        // When the fetcher runs ahead of the engine, the local queue passes
+        // librdkafka's thresholds (queued.min.messages) and every
+        // partition's next fetch is put off by this much (default 1,000 ms):
+        // the end_to_end bench saw a ~0.9 s stall per 160,000 records.
+        // Re-check after 10 ms instead.
+        .set("fetch.queue.backoff.ms", "10");
+    config
+}
 
 /// An assigned topic.
 pub(crate) struct KafkaSource {
@@ -113,21 +136,7 @@ impl KafkaSource {
             shared: Arc::clone(&shared),
             in_outage: AtomicBool::new(false),
         };
-        let consumer: BaseConsumer<SourceContext> = harness_infra::kafka::client_config(bootstrap)
-            // librdkafka refuses assign() without a group.id; nothing is
-            // committed to it and it never joins the group.
-            .set("group.id", "harness-pipeline")
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            // Return fetched data at once instead of waiting up to 500 ms for more.
-            .set("fetch.wait.max.ms", "10")
-            // When the fetcher runs ahead of the engine, the local queue passes
-            // librdkafka's thresholds (queued.min.messages) and every
-            // partition's next fetch is put off by this much (default 1,000 ms):
-            // the end_to_end bench saw a ~0.9 s stall per 160,000 records.
-            // Re-check after 10 ms instead.
-            .set("fetch.queue.backoff.ms", "10")
+        let consumer: BaseConsumer<SourceContext> = kafka_consumer_config(bootstrap)
             .create_with_context(context)
             .map_err(|source| Error::kafka("create the kafka consumer", source))?;
         let metadata = consumer

@@ -9,7 +9,7 @@ mod kafka;
 
 use harness_pipeline::SplitId;
 
-pub use self::file::read_events_file;
+pub use self::{file::read_events_file, kafka::kafka_consumer_config};
 pub(crate) use self::{feed::KafkaFeed, file::FileSource, kafka::KafkaSource};
 use crate::pipeline::Result;
 
