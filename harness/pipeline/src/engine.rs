@@ -307,8 +307,9 @@ impl Engine {
         let engaged = event.action_type.is_engagement();
         let user_start = USER_WINDOW.pane_start(ts);
         let user_on_time = engaged && USER_WINDOW.window_at(user_start).max_timestamp() > watermark;
+        let hot_start = HOT_WINDOW.pane_start(ts);
         let hot_earliest_late = HOT_WINDOW.earliest_window(ts).max_timestamp() <= watermark;
-        let hot_any_on_time = engaged && HOT_WINDOW.latest_window(ts).max_timestamp() > watermark;
+        let hot_any_on_time = engaged && HOT_WINDOW.window_at(hot_start).max_timestamp() > watermark;
         if !metrics_on_time {
             self.stats.late.metrics += 1;
         }
@@ -336,7 +337,7 @@ impl Engine {
         if hot_any_on_time {
             group
                 .hot
-                .add(ts, &event.item_id, event.action_type, half_life_ms);
+                .add(hot_start, ts, &event.item_id, event.action_type, half_life_ms);
         }
         true
     }

@@ -15,8 +15,8 @@ use std::{
     hash::{BuildHasherDefault, Hash, Hasher},
 };
 
-/// A `HashMap` using [`FxHasher`].
-pub(crate) type FxHashMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+/// A `HashMap` using [`FxHasher`] through [`TableHasher`].
+pub(crate) type FxHashMap<K, V> = HashMap<K, V, BuildHasherDefault<TableHasher>>;
 
 /// The multiplier of rustc's Fx hash (a 64-bit odd constant close to 2^64 / golden ratio).
 const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
@@ -31,6 +31,46 @@ impl FxHasher {
     #[inline]
     fn add(&mut self, word: u64) {
         self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(SEED);
+    }
+}
+
+/// [`FxHasher`] for hash tables: the same words, but the result rotated so
+/// that its best-mixed bits land where the table looks.
+///
+/// A multiply carries entropy only upwards, so the low bits of an Fx hash
+/// depend only on the low bits of the last word mixed in, while `HashMap`
+/// (SwissTable) picks the bucket from the low bits. For ids like
+/// `video_000123` the last word is the digits' tail, whose low bits take a
+/// handful of values: the keys crowded into a few probe groups. Rotating the
+/// finished hash (as rustc-hash 2 does) brings the top bits, which depend on
+/// every byte, down to the bucket index.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TableHasher(FxHasher);
+
+impl Hasher for TableHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.write(bytes);
+    }
+
+    #[inline]
+    fn write_u8(&mut self, value: u8) {
+        self.0.write_u8(value);
+    }
+
+    #[inline]
+    fn write_u64(&mut self, value: u64) {
+        self.0.write_u64(value);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, value: usize) {
+        self.0.write_usize(value);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0.finish().rotate_left(26)
     }
 }
 
@@ -156,13 +196,28 @@ pub(crate) enum IdKey {
 }
 
 impl IdKey {
+    /// The key of `id`. Inline ids are zero-padded, so two inline keys are
+    /// equal exactly when their lengths and whole arrays are.
+    #[inline]
     pub(crate) fn new(id: &str) -> IdKey {
         let source = id.as_bytes();
-        if source.len() <= INLINE_ID {
+        let len = source.len();
+        if len <= 16 {
+            // Fixed-size loads instead of a variable-length copy (a call to
+            // `memcpy`): this runs for every event's user and item.
+            let [low, high] = padded_le_words(source);
             let mut bytes = [0u8; INLINE_ID];
-            bytes[..source.len()].copy_from_slice(source);
+            bytes[..8].copy_from_slice(&low.to_le_bytes());
+            bytes[8..16].copy_from_slice(&high.to_le_bytes());
             IdKey::Inline {
-                len: source.len() as u8,
+                len: len as u8,
+                bytes,
+            }
+        } else if len <= INLINE_ID {
+            let mut bytes = [0u8; INLINE_ID];
+            bytes[..len].copy_from_slice(source);
+            IdKey::Inline {
+                len: len as u8,
                 bytes,
             }
         } else {
@@ -180,6 +235,56 @@ impl IdKey {
     /// The id as text (see [`id_text`]).
     pub(crate) fn to_text(&self) -> String {
         id_text(self.as_bytes())
+    }
+}
+
+/// Adds `id` to `map` if absent (with `V::default()`) and applies `update` to
+/// its value. Short ids take one hash and one probe (the key is built on the
+/// stack and compared inline); long ids are looked up by their bytes first, so
+/// their key is allocated only when they are new.
+#[inline]
+pub(crate) fn update_id<V: Default>(
+    map: &mut FxHashMap<IdKey, V>,
+    id: &str,
+    update: impl FnOnce(&mut V),
+) {
+    if id.len() <= INLINE_ID {
+        update(map.entry(IdKey::new(id)).or_default());
+    } else if let Some(value) = map.get_mut(id.as_bytes()) {
+        update(value);
+    } else {
+        let mut value = V::default();
+        update(&mut value);
+        map.insert(IdKey::new(id), value);
+    }
+}
+
+/// Up to 16 bytes, zero-padded, as two little-endian words; fixed-size loads
+/// only.
+#[inline]
+fn padded_le_words(bytes: &[u8]) -> [u64; 2] {
+    let len = bytes.len();
+    debug_assert!(len <= 16);
+    if len >= 8 {
+        let [first, last] = words(bytes);
+        // `last` holds bytes `len - 8..len`; shifting drops the ones before
+        // byte 8 and leaves zeros above the end.
+        [first, last.checked_shr(8 * (16 - len as u32)).unwrap_or(0)]
+    } else if len >= 4 {
+        let mut head = [0u8; 4];
+        let mut tail = [0u8; 4];
+        head.copy_from_slice(&bytes[..4]);
+        tail.copy_from_slice(&bytes[len - 4..]);
+        // The two loads overlap on equal bytes, so or-ing them is exact.
+        let word = u64::from(u32::from_le_bytes(head))
+            | u64::from(u32::from_le_bytes(tail)) << (8 * (len as u32 - 4));
+        [word, 0]
+    } else {
+        let word = bytes
+            .iter()
+            .enumerate()
+            .fold(0, |word, (idx, byte)| word | u64::from(*byte) << (8 * idx));
+        [word, 0]
     }
 }
 
@@ -206,8 +311,19 @@ impl Hash for IdKey {
 }
 
 impl PartialEq for IdKey {
+    #[inline]
     fn eq(&self, other: &IdKey) -> bool {
-        self.as_bytes() == other.as_bytes()
+        match (self, other) {
+            // Fixed-size comparison, no call to `memcmp` (see `IdKey::new`).
+            (
+                IdKey::Inline { len, bytes },
+                IdKey::Inline {
+                    len: other_len,
+                    bytes: other_bytes,
+                },
+            ) => len == other_len && bytes == other_bytes,
+            _ => self.as_bytes() == other.as_bytes(),
+        }
     }
 }
 
@@ -258,6 +374,61 @@ mod tests {
         assert_eq!(map.get(b"a".as_slice()), Some(&1));
         assert_eq!(map.get(b"twenty-three-bytes-long".as_slice()), Some(&2));
         assert_eq!(map.get(b"b".as_slice()), None);
+    }
+
+    #[test]
+    fn table_hashes_spread_sequential_ids_over_the_low_bits() {
+        // SwissTable takes the bucket from the low bits. Raw Fx hashes of these
+        // ids share 21 values of their low 10 bits; the table's rotated hash
+        // must use nearly all 1,024.
+        let table = BuildHasherDefault::<TableHasher>::default();
+        let raw = BuildHasherDefault::<FxHasher>::default();
+        let ids: Vec<String> = (1..=5000).map(|idx| format!("video_{idx:06}")).collect();
+        let buckets = |hash_one: &dyn Fn(&[u8]) -> u64| {
+            let mut seen: Vec<u64> = ids
+                .iter()
+                .map(|id| hash_one(id.as_bytes()) & 1023)
+                .collect();
+            seen.sort_unstable();
+            seen.dedup();
+            seen.len()
+        };
+        let spread = buckets(&|id| table.hash_one(id));
+        let raw_spread = buckets(&|id| raw.hash_one(id));
+        assert!(spread > 900, "{spread} of 1024 buckets used");
+        assert!(raw_spread < 100, "the raw hash is expected to crowd: {raw_spread}");
+    }
+
+    #[test]
+    fn inline_keys_are_zero_padded_copies_at_every_length() {
+        let source = "abcdefghijklmnopqrstuvwxyz";
+        for len in 0..=source.len() {
+            let id = &source[..len];
+            let key = IdKey::new(id);
+            assert_eq!(key.as_bytes(), id.as_bytes(), "length {len}");
+            if let IdKey::Inline { bytes, .. } = key {
+                let mut expected = [0u8; INLINE_ID];
+                expected[..len].copy_from_slice(id.as_bytes());
+                assert_eq!(bytes, expected, "length {len}");
+            } else {
+                assert!(len > INLINE_ID, "length {len} should be inline");
+            }
+        }
+    }
+
+    #[test]
+    fn update_id_counts_short_and_long_ids_once_each() {
+        let long = "an-id-longer-than-twenty-two-bytes";
+        let mut map: FxHashMap<IdKey, u32> = FxHashMap::default();
+        for id in ["a", long, "a", "ab", long, "a"] {
+            update_id(&mut map, id, |count| *count += 1);
+        }
+        assert_eq!(map.len(), 3);
+        assert_eq!(map.get(b"a".as_slice()), Some(&3));
+        assert_eq!(map.get(long.as_bytes()), Some(&2));
+        assert_eq!(map.get(b"ab".as_slice()), Some(&1));
+        assert!(IdKey::new("ab") != IdKey::new("ab\0"));
+        assert!(IdKey::new(long) == IdKey::new(long));
     }
 
     #[test]

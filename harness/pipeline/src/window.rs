@@ -87,8 +87,15 @@ impl WindowSpec {
 
     /// The start of the pane holding `timestamp` (also the start of the latest
     /// window holding it).
+    #[inline]
     pub fn pane_start(self, timestamp: i64) -> i64 {
-        timestamp - timestamp.rem_euclid(self.slide_ms)
+        if timestamp >= 0 && self.slide_ms > 0 {
+            // Every valid event time: unsigned remainder is a few instructions
+            // cheaper than the signed Euclidean one, on the per-event path.
+            timestamp - (timestamp as u64 % self.slide_ms as u64) as i64
+        } else {
+            timestamp - timestamp.rem_euclid(self.slide_ms)
+        }
     }
 
     /// The window starting at `start`.

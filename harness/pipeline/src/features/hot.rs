@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     event::Action,
     features::{GroupKey, counts_plausible, ranking::RankKey, window_entry},
-    hash::{FxHashMap, IdKey, IdRef, id_text},
+    hash::{FxHashMap, IdKey, IdRef, id_text, update_id},
     window::HOT_WINDOW,
 };
 
@@ -141,6 +141,9 @@ pub(crate) struct HotConfig {
 #[derive(Debug, Default)]
 pub(crate) struct HotState {
     panes: VecDeque<Pane>,
+    /// The emptied map of the last dropped pane: the next pane starts with its
+    /// capacity instead of growing (and rehashing) from nothing.
+    spare: FxHashMap<IdKey, ItemCounts>,
 }
 
 #[derive(Debug)]
@@ -157,16 +160,18 @@ pub(crate) struct PaneSnapshot {
 }
 
 impl HotState {
-    /// Counts an engagement event in its pane. Allocates only when the pane
-    /// first sees the item.
+    /// Counts an engagement event in its pane, which starts at `start`
+    /// (`HOT_WINDOW.pane_start(timestamp)`, which the caller has already).
+    /// Allocates only when the pane first sees a long item id.
     pub(crate) fn add(
         &mut self,
+        start: i64,
         timestamp: i64,
         item_id: &str,
         action: Action,
         half_life_ms: Option<NonZeroU64>,
     ) {
-        let start = HOT_WINDOW.pane_start(timestamp);
+        debug_assert_eq!(start, HOT_WINDOW.pane_start(timestamp));
         let decayed = match half_life_ms {
             None => 0.0,
             Some(half_life) => {
@@ -174,22 +179,17 @@ impl HotState {
                     * decay_weight(start + HOT_WINDOW.slide_ms() - timestamp, half_life)
             }
         };
+        let spare = &mut self.spare;
         let pane = window_entry(
             &mut self.panes,
             start,
             |p| p.start,
             || Pane {
                 start,
-                items: FxHashMap::default(),
+                items: std::mem::take(spare),
             },
         );
-        if let Some(counts) = pane.items.get_mut(item_id.as_bytes()) {
-            counts.add(action, decayed);
-        } else {
-            let mut counts = ItemCounts::default();
-            counts.add(action, decayed);
-            pane.items.insert(IdKey::new(item_id), counts);
-        }
+        update_id(&mut pane.items, item_id, |counts| counts.add(action, decayed));
     }
 
     /// Fires every window whose last millisecond lies in `(previous, watermark]`
@@ -231,7 +231,12 @@ impl HotState {
             .front()
             .is_some_and(|pane| HOT_WINDOW.window_at(pane.start).max_timestamp() <= watermark)
         {
-            self.panes.pop_front();
+            if let Some(mut pane) = self.panes.pop_front()
+                && pane.items.capacity() > self.spare.capacity()
+            {
+                pane.items.clear();
+                self.spare = pane.items;
+            }
         }
         fired
     }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     event::Action,
     features::{GroupKey, counts_plausible, window_entry},
-    hash::{FxHashMap, FxHasher, IdKey},
+    hash::{FxHashMap, FxHasher, IdKey, update_id},
     window::{HOUR_MS, USER_WINDOW},
 };
 
@@ -81,7 +81,9 @@ pub struct UserFeatures {
     pub active_period: ActivePeriod,
 }
 
-/// The sort key of a user's row within its window.
+/// The sort key of a user's row within its window: the plain Fx hash of the
+/// id (not the maps' [`crate::hash::TableHasher`]). Row order is part of the
+/// output, so this function must not change.
 fn id_order(id: &IdKey) -> u64 {
     BuildHasherDefault::<FxHasher>::default().hash_one(id)
 }
@@ -129,7 +131,7 @@ pub(crate) struct UserWindowSnapshot {
 
 impl UserState {
     /// Counts an engagement event in the window starting at `start`. Allocates
-    /// only when the window first sees the user.
+    /// only when the window first sees a long user id.
     pub(crate) fn add(&mut self, start: i64, user_id: &str, action: Action) {
         let spare = &mut self.spare;
         let window = window_entry(
@@ -141,13 +143,7 @@ impl UserState {
                 users: std::mem::take(spare),
             },
         );
-        if let Some(counts) = window.users.get_mut(user_id.as_bytes()) {
-            counts.add(action);
-        } else {
-            let mut counts = EngagementCounts::default();
-            counts.add(action);
-            window.users.insert(IdKey::new(user_id), counts);
-        }
+        update_id(&mut window.users, user_id, |counts| counts.add(action));
     }
 
     /// Fires every window whose last millisecond the watermark has reached;
