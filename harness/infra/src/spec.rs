@@ -4,7 +4,11 @@
 //! One place decides providers for the pipeline, the load generator and
 //! scenarios; [`InfraSpec::start`] turns a spec into running handles.
 
-use std::{fmt, path::PathBuf, str::FromStr};
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+    str::FromStr,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -186,10 +190,7 @@ impl KafkaSpec {
             KafkaSpec::Local { binary } => vec![format!(
                 "kafka local: {} broker --listener-url tcp://127.0.0.1:<port> --advertised-listener-url \
                  tcp://127.0.0.1:<port> --storage-engine sqlite://<tmp>/broker.db (memory:// without libsql)",
-                binary.as_ref().map_or_else(
-                    || "nisshi|tansu".to_owned(),
-                    |path| path.display().to_string()
-                )
+                program_shown(binary.as_deref(), "nisshi|tansu")
             )],
             KafkaSpec::Containers { image } => {
                 container_lines("kafka containers", &kafka::containers::plan(image, 0))
@@ -207,10 +208,7 @@ impl RedisSpec {
         match self {
             RedisSpec::Local { binary } => vec![format!(
                 "redis local: {} --bind 127.0.0.1 --port <port> --dir <tmp> --appendonly yes --save \"\"",
-                binary.as_ref().map_or_else(
-                    || redis::local::PROGRAM.to_owned(),
-                    |path| path.display().to_string()
-                )
+                program_shown(binary.as_deref(), redis::local::PROGRAM)
             )],
             RedisSpec::Containers { image } => {
                 container_lines("redis containers", &redis::containers::plan(image, 0))
@@ -218,6 +216,11 @@ impl RedisSpec {
             RedisSpec::External { url } => vec![format!("redis external: {url}")],
         }
     }
+}
+
+/// The binary a `local` provider runs: the one given, or what PATH offers.
+fn program_shown(binary: Option<&Path>, from_path: &str) -> String {
+    binary.map_or_else(|| from_path.to_owned(), |path| path.display().to_string())
 }
 
 fn container_lines(prefix: &str, plan: &ContainerPlan) -> Vec<String> {
@@ -242,11 +245,7 @@ impl FromStr for KafkaSpec {
     /// `containers:image:tag`, `external:host:port[,...]`.
     fn from_str(input: &str) -> Result<Self> {
         let (kind, arg) = split_kind(input);
-        let invalid = |reason: &str| Error::InvalidSpec {
-            what: "kafka",
-            input: input.to_owned(),
-            reason: reason.into(),
-        };
+        let invalid = invalid_spec("kafka", input.to_owned());
         match (kind, arg) {
             ("embedded", None) => Ok(KafkaSpec::default()),
             ("local", binary) => Ok(KafkaSpec::Local {
@@ -275,11 +274,7 @@ impl FromStr for RedisSpec {
     /// `containers:image:tag`, `external:redis://host:port`.
     fn from_str(input: &str) -> Result<Self> {
         let (kind, arg) = split_kind(input);
-        let invalid = |reason: &str| Error::InvalidSpec {
-            what: "redis",
-            input: redis::redact(input),
-            reason: reason.into(),
-        };
+        let invalid = invalid_spec("redis", redis::redact(input));
         match (kind, arg) {
             ("local", binary) => Ok(RedisSpec::Local {
                 binary: binary.map(PathBuf::from),
@@ -300,11 +295,7 @@ impl FromStr for TopicSpec {
     type Err = Error;
 
     fn from_str(input: &str) -> Result<Self> {
-        let invalid = |reason: &str| Error::InvalidSpec {
-            what: "topic",
-            input: input.to_owned(),
-            reason: reason.into(),
-        };
+        let invalid = invalid_spec("topic", input.to_owned());
         let (name, partitions) = match input.rsplit_once(':') {
             Some((name, count)) => {
                 let partitions = count.parse::<i32>().ok().filter(|n| *n > 0);
@@ -323,6 +314,16 @@ impl FromStr for TopicSpec {
             name: name.to_owned(),
             partitions,
         })
+    }
+}
+
+/// How a rejected spec of `what` reports `input` (already redacted where it
+/// may hold a password) and the reason.
+fn invalid_spec(what: &'static str, input: String) -> impl Fn(&str) -> Error {
+    move |reason| Error::InvalidSpec {
+        what,
+        input: input.clone(),
+        reason: reason.into(),
     }
 }
 
