@@ -123,5 +123,20 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// [`Error::KafkaFailed`] for `step` against `bootstrap`.
+    pub(crate) fn kafka(
+        step: impl Into<String>,
+        bootstrap: &str,
+        source: rdkafka::error::KafkaError,
+    ) -> Self {
+        Error::KafkaFailed {
+            step: step.into(),
+            bootstrap: bootstrap.to_owned(),
+            source: Box::new(source),
+        }
+    }
+}
+
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -154,11 +154,7 @@ fn own_cluster(brokers: i32, ready: &Sender<Result<String>>, inbox: &Receiver<Re
         return;
     }
     let bootstrap = cluster.bootstrap_servers();
-    let kafka_failed = |step: String, source| Error::KafkaFailed {
-        step,
-        bootstrap: bootstrap.clone(),
-        source: Box::new(source),
-    };
+    let kafka_failed = |step: String, source| Error::kafka(step, &bootstrap, source);
     for request in inbox {
         match request {
             Request::CreateTopic {
