@@ -1,12 +1,19 @@
 //! A container run by testcontainers on behalf of a `containers` provider,
-//! with the stop/start/kill faults mapped to Docker operations.
+//! with the stop/start/kill faults mapped to Docker operations, and the wait
+//! until the service inside answers after every (re)start.
 //!
 //! The handle must be dropped inside a tokio runtime: testcontainers removes
 //! the container from its `Drop` by running an async Docker call.
 
+use std::time::Duration;
+
 use testcontainers::{ContainerAsync, GenericImage, runners::AsyncRunner};
 
 use crate::{Error, Fault, Result, docker::ContainerPlan};
+
+/// How long a (re)started container's service may take to answer its
+/// provider's readiness probe.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Seconds Docker waits after SIGTERM before SIGKILL on a graceful stop.
 const STOP_GRACE_SECS: i32 = 10;
@@ -28,27 +35,43 @@ impl std::fmt::Debug for ContainerService {
 }
 
 impl ContainerService {
-    /// Checks for a Docker engine, then starts the container and waits for
-    /// the plan's ready log line.
-    pub(crate) async fn start(plan: ContainerPlan) -> Result<Self> {
+    /// Checks for a Docker engine, starts the container, waits for the plan's
+    /// ready log line, then for `ready` (given how long it may take).
+    pub(crate) async fn start<F, Fut>(plan: ContainerPlan, ready: F) -> Result<Self>
+    where
+        F: FnOnce(Duration) -> Fut,
+        Fut: Future<Output = Result<()>>,
+    {
         crate::docker::find_engine()?;
         let container = plan
             .request()
             .start()
             .await
             .map_err(|source| container_failed("start", &plan, source))?;
-        Ok(ContainerService { plan, container })
+        let service = ContainerService { plan, container };
+        ready(READY_TIMEOUT).await?;
+        Ok(service)
     }
 
-    /// Applies a fault with Docker stop/start.
-    pub(crate) async fn apply(&mut self, fault: Fault) -> Result<()> {
+    /// Applies a fault with Docker stop/start; `start` and `restart` then
+    /// wait for `ready`, since Docker reports "running" before the service
+    /// listens.
+    pub(crate) async fn apply<F, Fut>(&mut self, fault: Fault, ready: F) -> Result<()>
+    where
+        F: FnOnce(Duration) -> Fut,
+        Fut: Future<Output = Result<()>>,
+    {
         match fault {
             Fault::Stop => self.stop(Some(STOP_GRACE_SECS)).await,
             Fault::Kill => self.stop(Some(0)).await,
-            Fault::Start => self.start_again().await,
+            Fault::Start => {
+                self.start_again().await?;
+                ready(READY_TIMEOUT).await
+            }
             Fault::Restart => {
                 self.stop(Some(STOP_GRACE_SECS)).await?;
-                self.start_again().await
+                self.start_again().await?;
+                ready(READY_TIMEOUT).await
             }
         }
     }
@@ -61,8 +84,6 @@ impl ContainerService {
     }
 
     async fn start_again(&self) -> Result<()> {
-        // Docker reports "running" before the service listens; the provider
-        // handles probe their endpoint after this returns.
         self.container
             .start()
             .await

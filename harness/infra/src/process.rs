@@ -1,7 +1,7 @@
 //! Supervision of provider processes (`redis-server`, a local Kafka broker):
-//! spawn with output to a log file, graceful stop (SIGTERM, then SIGKILL after
-//! a grace period), kill, and kill-and-reap on drop so no process outlives its
-//! handle.
+//! spawn with output to a log file, start-and-wait-ready, graceful stop
+//! (SIGTERM, then SIGKILL after a grace period), kill, the [`Fault`]s mapped
+//! onto those, and kill-and-reap on drop so no process outlives its handle.
 //!
 //! Children run in their own process group so that Ctrl-C in a terminal
 //! reaches only the harness, which then stops them in order. A harness that is
@@ -20,10 +20,20 @@ use std::{
 
 use rustix::process::{Pid, Signal, kill_process};
 
-use crate::{Error, Result};
+use crate::{Error, Fault, Result};
 
 /// How often a stopping process is checked for exit.
 const EXIT_POLL: Duration = Duration::from_millis(10);
+
+/// How long a provider's process may take to become ready, and to exit after
+/// SIGTERM before it is killed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Patience {
+    /// From spawn until the readiness probe first succeeds.
+    pub(crate) ready: Duration,
+    /// From SIGTERM until SIGKILL.
+    pub(crate) stop_grace: Duration,
+}
 
 /// A provider process that can be stopped and started again with the same
 /// command line (same port, same data directory).
@@ -86,6 +96,47 @@ impl Supervised {
         tracing::debug!(what = %self.what, pid = child.id(), "spawned");
         self.child = Some(child);
         Ok(())
+    }
+
+    /// Starts the process unless it is running, then polls `probe` until it
+    /// succeeds or `timeout` passes; an exit meanwhile fails at once with the
+    /// log's tail.
+    async fn start_ready<P, Fut, E>(&mut self, timeout: Duration, probe: P) -> Result<()>
+    where
+        P: FnMut() -> Fut,
+        Fut: Future<Output = std::result::Result<(), E>>,
+        E: std::fmt::Display,
+    {
+        if self.is_running() {
+            return Ok(());
+        }
+        self.spawn()?;
+        let what = self.what.clone();
+        poll_ready(&what, timeout, || self.check_alive(), probe).await
+    }
+
+    /// Applies a process fault: `stop` terminates within the grace period,
+    /// `kill` kills, and `start` and `restart` wait until `probe` succeeds.
+    pub(crate) async fn apply<P, Fut, E>(
+        &mut self,
+        fault: Fault,
+        patience: Patience,
+        probe: P,
+    ) -> Result<()>
+    where
+        P: FnMut() -> Fut,
+        Fut: Future<Output = std::result::Result<(), E>>,
+        E: std::fmt::Display,
+    {
+        match fault {
+            Fault::Stop => self.terminate(patience.stop_grace).await,
+            Fault::Kill => self.kill(),
+            Fault::Start => self.start_ready(patience.ready, probe).await,
+            Fault::Restart => {
+                self.terminate(patience.stop_grace).await?;
+                self.start_ready(patience.ready, probe).await
+            }
+        }
     }
 
     /// The OS process id while running.
@@ -289,6 +340,41 @@ mod tests {
             !Path::new(&format!("/proc/{pid}")).exists(),
             "process {pid} leaked"
         );
+    }
+
+    #[tokio::test]
+    async fn faults_stop_start_and_restart_the_same_command() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut sleeper = Supervised::new("sleep", "sleep".into(), vec!["30".into()], dir.path());
+        let patience = Patience {
+            ready: Duration::from_secs(5),
+            stop_grace: Duration::from_secs(5),
+        };
+        let probes = std::cell::Cell::new(0);
+        let probe = || {
+            probes.set(probes.get() + 1);
+            async { Ok::<(), String>(()) }
+        };
+        sleeper
+            .apply(Fault::Start, patience, probe)
+            .await
+            .expect("start");
+        let first = sleeper.pid().expect("started");
+        sleeper
+            .apply(Fault::Restart, patience, probe)
+            .await
+            .expect("restart");
+        let second = sleeper.pid().expect("restarted");
+        assert_ne!(first, second);
+        assert!(!Path::new(&format!("/proc/{first}")).exists());
+        assert_eq!(probes.get(), 2, "start and restart each wait for the probe");
+        sleeper
+            .apply(Fault::Stop, patience, probe)
+            .await
+            .expect("stop");
+        assert_eq!(sleeper.pid(), None);
+        assert!(!Path::new(&format!("/proc/{second}")).exists());
+        assert_eq!(probes.get(), 2, "a stop does not probe");
     }
 
     #[tokio::test]

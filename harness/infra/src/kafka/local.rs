@@ -22,7 +22,7 @@ use tempfile::TempDir;
 
 use crate::{
     Error, Fault, Result,
-    process::{Supervised, free_port, poll_ready, which},
+    process::{Patience, Supervised, free_port, which},
 };
 
 /// The broker names looked up on PATH, in order.
@@ -38,11 +38,12 @@ pub fn find_broker() -> Option<PathBuf> {
     BROKER_PROGRAMS.iter().find_map(|name| which(name))
 }
 
-/// How long a broker may take to answer its first metadata request.
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How long a broker gets to exit after SIGTERM (it is slow to exit: >1 s).
-const STOP_GRACE: Duration = Duration::from_secs(10);
+/// A broker may take 30 s to answer its first metadata request, and gets 10 s
+/// to exit after SIGTERM (it is slow to exit: >1 s).
+const PATIENCE: Patience = Patience {
+    ready: Duration::from_secs(30),
+    stop_grace: Duration::from_secs(10),
+};
 
 /// The SQLite file, relative to the broker's working directory.
 const SQLITE_FILE: &str = "broker.db";
@@ -127,7 +128,7 @@ impl LocalBroker {
             storage,
             _dir: dir,
         };
-        broker.start_process().await?;
+        broker.apply(Fault::Start).await?;
         Ok(broker)
     }
 
@@ -155,31 +156,10 @@ impl LocalBroker {
                 "the local broker uses memory storage: this {fault} loses every topic and record"
             );
         }
-        match fault {
-            Fault::Stop => self.process.terminate(STOP_GRACE).await,
-            Fault::Kill => self.process.kill(),
-            Fault::Start => self.start_process().await,
-            Fault::Restart => {
-                self.process.terminate(STOP_GRACE).await?;
-                self.start_process().await
-            }
-        }
-    }
-
-    async fn start_process(&mut self) -> Result<()> {
-        if self.process.is_running() {
-            return Ok(());
-        }
-        self.process.spawn()?;
-        let bootstrap = self.bootstrap.clone();
-        let process = &mut self.process;
-        poll_ready(
-            "kafka broker",
-            READY_TIMEOUT,
-            || process.check_alive(),
-            || super::probe_metadata(bootstrap.clone()),
-        )
-        .await
+        let bootstrap = &self.bootstrap;
+        self.process
+            .apply(fault, PATIENCE, || super::probe_metadata(bootstrap.clone()))
+            .await
     }
 }
 

@@ -14,6 +14,7 @@ use rdkafka::{
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
     consumer::{BaseConsumer, Consumer},
+    metadata::Metadata,
     types::RDKafkaErrorCode,
 };
 
@@ -28,9 +29,6 @@ use crate::{
 
 /// How long one metadata or admin request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How long a (re)started container may take to serve metadata.
-const CONTAINER_READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Which provider runs a [`Kafka`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,9 +89,11 @@ impl Kafka {
             }
             KafkaSpec::Containers { image } => {
                 let host_port = free_port()?;
-                let service = ContainerService::start(containers::plan(image, host_port)).await?;
                 let bootstrap = format!("127.0.0.1:{host_port}");
-                wait_for_metadata(&bootstrap, CONTAINER_READY_TIMEOUT).await?;
+                let service = ContainerService::start(containers::plan(image, host_port), |t| {
+                    wait_for_metadata(&bootstrap, t)
+                })
+                .await?;
                 (bootstrap, Running::Containers(Box::new(service)))
             }
             KafkaSpec::External { bootstrap_servers } => {
@@ -168,11 +168,10 @@ impl Kafka {
             },
             Running::Local(broker) => broker.apply(fault).await,
             Running::Containers(service) => {
-                service.apply(fault).await?;
-                if matches!(fault, Fault::Start | Fault::Restart) {
-                    wait_for_metadata(&self.bootstrap, CONTAINER_READY_TIMEOUT).await?;
-                }
-                Ok(())
+                let bootstrap = &self.bootstrap;
+                service
+                    .apply(fault, |t| wait_for_metadata(bootstrap, t))
+                    .await
             }
             Running::External => Err(Error::FaultUnsupported {
                 fault,
@@ -192,23 +191,19 @@ impl Kafka {
 /// records, so on the embedded provider this is its retention cap at work
 /// (see [`embedded`]); a consumer starting from 0 will miss them.
 pub async fn retention_loss(bootstrap: &str, topic: &str) -> Result<Vec<(i32, i64)>> {
-    let bootstrap = bootstrap.to_owned();
-    let topic = topic.to_owned();
-    blocking(move || {
-        let consumer = consumer_for_metadata(&bootstrap)?;
-        let kafka_failed = |step: String, source| Error::KafkaFailed {
-            step,
-            bootstrap: bootstrap.clone(),
-            source: Box::new(source),
-        };
-        let metadata = consumer
-            .fetch_metadata(Some(&topic), REQUEST_TIMEOUT)
-            .map_err(|source| kafka_failed(format!("fetch metadata of {topic}"), source))?;
+    let (bootstrap_owned, topic_owned) = (bootstrap.to_owned(), topic.to_owned());
+    with_topic_metadata(bootstrap, topic, move |consumer, metadata| {
         let mut lost = Vec::new();
         for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
             let (low, _) = consumer
-                .fetch_watermarks(&topic, partition.id(), REQUEST_TIMEOUT)
-                .map_err(|source| kafka_failed(format!("fetch watermarks of {topic}"), source))?;
+                .fetch_watermarks(&topic_owned, partition.id(), REQUEST_TIMEOUT)
+                .map_err(|source| {
+                    Error::kafka(
+                        format!("fetch watermarks of {topic_owned}"),
+                        &bootstrap_owned,
+                        source,
+                    )
+                })?;
             if low > 0 {
                 lost.push((partition.id(), low));
             }
@@ -220,24 +215,36 @@ pub async fn retention_loss(bootstrap: &str, topic: &str) -> Result<Vec<(i32, i6
 
 /// The number of partitions of `topic` (0 when it does not exist).
 pub async fn partition_count(bootstrap: &str, topic: &str) -> Result<i32> {
+    let topic_owned = topic.to_owned();
+    with_topic_metadata(bootstrap, topic, move |_, metadata| {
+        let count = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic_owned)
+            .map(|t| t.partitions().len())
+            .sum::<usize>();
+        Ok(i32::try_from(count).unwrap_or(i32::MAX))
+    })
+    .await
+}
+
+/// Fetches `topic`'s metadata off the async workers and hands it, with the
+/// client that fetched it, to `read`.
+async fn with_topic_metadata<T, F>(bootstrap: &str, topic: &str, read: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&BaseConsumer, &Metadata) -> Result<T> + Send + 'static,
+{
     let bootstrap = bootstrap.to_owned();
     let topic = topic.to_owned();
     blocking(move || {
         let consumer = consumer_for_metadata(&bootstrap)?;
         let metadata = consumer
             .fetch_metadata(Some(&topic), REQUEST_TIMEOUT)
-            .map_err(|source| Error::KafkaFailed {
-                step: format!("fetch metadata of {topic}"),
-                bootstrap: bootstrap.clone(),
-                source: Box::new(source),
+            .map_err(|source| {
+                Error::kafka(format!("fetch metadata of {topic}"), &bootstrap, source)
             })?;
-        let count = metadata
-            .topics()
-            .iter()
-            .filter(|t| t.name() == topic)
-            .map(|t| t.partitions().len())
-            .sum::<usize>();
-        Ok(i32::try_from(count).unwrap_or(i32::MAX))
+        read(&consumer, &metadata)
     })
     .await
 }
@@ -273,11 +280,7 @@ pub(crate) async fn probe_metadata(bootstrap: String) -> Result<()> {
         consumer
             .fetch_metadata(None, Duration::from_secs(1))
             .map(drop)
-            .map_err(|source| Error::KafkaFailed {
-                step: "fetch metadata".into(),
-                bootstrap,
-                source: Box::new(source),
-            })
+            .map_err(|source| Error::kafka("fetch metadata", &bootstrap, source))
     })
     .await
 }
@@ -286,11 +289,7 @@ pub(crate) async fn probe_metadata(bootstrap: String) -> Result<()> {
 /// existing topic is not an error. The embedded mock cluster does not serve
 /// this API: use [`Kafka::create_topic`] there.
 pub async fn create_topic(bootstrap: &str, name: &str, partitions: i32) -> Result<()> {
-    let kafka_failed = |source| Error::KafkaFailed {
-        step: format!("create topic {name}"),
-        bootstrap: bootstrap.to_owned(),
-        source: Box::new(source),
-    };
+    let kafka_failed = |source| Error::kafka(format!("create topic {name}"), bootstrap, source);
     let admin: AdminClient<DefaultClientContext> =
         client_config(bootstrap).create().map_err(kafka_failed)?;
     let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
@@ -313,11 +312,7 @@ pub async fn create_topic(bootstrap: &str, name: &str, partitions: i32) -> Resul
 fn consumer_for_metadata(bootstrap: &str) -> Result<BaseConsumer> {
     client_config(bootstrap)
         .create()
-        .map_err(|source| Error::KafkaFailed {
-            step: "create a metadata client".into(),
-            bootstrap: bootstrap.to_owned(),
-            source: Box::new(source),
-        })
+        .map_err(|source| Error::kafka("create a metadata client", bootstrap, source))
 }
 
 /// Runs blocking librdkafka calls off the async worker threads.

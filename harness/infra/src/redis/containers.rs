@@ -17,17 +17,10 @@ pub fn plan(image: &str, host_port: u16) -> ContainerPlan {
     ContainerPlan {
         image: name,
         tag,
-        cmd: [
-            "redis-server",
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "everysec",
-            "--save",
-            "",
-        ]
-        .map(str::to_owned)
-        .to_vec(),
+        cmd: std::iter::once("redis-server")
+            .chain(super::DURABILITY_ARGS)
+            .map(str::to_owned)
+            .collect(),
         env: BTreeMap::new(),
         ports: vec![(host_port, CONTAINER_PORT)],
         ready_log_line: "Ready to accept connections".into(),

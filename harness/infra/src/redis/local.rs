@@ -14,7 +14,7 @@ use tempfile::TempDir;
 
 use crate::{
     Error, Fault, Result,
-    process::{Supervised, free_port, poll_ready, which},
+    process::{Patience, Supervised, free_port, which},
 };
 
 /// The program looked up on PATH.
@@ -23,11 +23,12 @@ pub const PROGRAM: &str = "redis-server";
 /// What to do when it is missing.
 pub const INSTALL_HINT: &str = "`cargo xtask setup` installs Debian's redis-server";
 
-/// How long a start (including loading the AOF) may take.
-const READY_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// How long redis-server gets to flush and exit after SIGTERM.
-const STOP_GRACE: Duration = Duration::from_secs(10);
+/// A start (including loading the AOF) may take 20 s; redis-server gets 10 s
+/// to flush and exit after SIGTERM.
+const PATIENCE: Patience = Patience {
+    ready: Duration::from_secs(20),
+    stop_grace: Duration::from_secs(10),
+};
 
 /// How many fresh ports to try when the first start loses a port race.
 const START_ATTEMPTS: usize = 3;
@@ -75,7 +76,7 @@ impl LocalRedis {
                 url: format!("redis://127.0.0.1:{port}/"),
                 dir,
             };
-            match redis.start_process().await {
+            match redis.apply(Fault::Start).await {
                 // Another process took the port between reservation and bind.
                 Err(Error::ExitedEarly { log, .. })
                     if attempt < START_ATTEMPTS && log.contains("Address already in use") =>
@@ -105,31 +106,10 @@ impl LocalRedis {
 
     /// Applies a process fault; `start` and `restart` wait for PING.
     pub(crate) async fn apply(&mut self, fault: Fault) -> Result<()> {
-        match fault {
-            Fault::Stop => self.process.terminate(STOP_GRACE).await,
-            Fault::Kill => self.process.kill(),
-            Fault::Start => self.start_process().await,
-            Fault::Restart => {
-                self.process.terminate(STOP_GRACE).await?;
-                self.start_process().await
-            }
-        }
-    }
-
-    async fn start_process(&mut self) -> Result<()> {
-        if self.process.is_running() {
-            return Ok(());
-        }
-        self.process.spawn()?;
-        let url = self.url.clone();
-        let process = &mut self.process;
-        poll_ready(
-            PROGRAM,
-            READY_TIMEOUT,
-            || process.check_alive(),
-            || super::ping(url.clone()),
-        )
-        .await
+        let url = &self.url;
+        self.process
+            .apply(fault, PATIENCE, || super::ping(url.clone()))
+            .await
     }
 }
 
@@ -144,20 +124,37 @@ fn args(port: u16, dir: &Path) -> Vec<OsString> {
         "yes",
         "--daemonize",
         "no",
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "everysec",
-        "--save",
-        "",
         // Log to stdout, which the supervisor appends to the log file.
         "--logfile",
         "",
-        "--dir",
     ]
     .into_iter()
+    .chain(super::DURABILITY_ARGS)
+    .chain(["--dir"])
     .map(OsString::from)
     .collect();
     args.push(dir.as_os_str().to_owned());
     args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn args_bind_loopback_keep_the_durability_and_end_with_the_data_dir() {
+        let args = args(6390, Path::new("/tmp/data"));
+        let text: Vec<&str> = args.iter().filter_map(|arg| arg.to_str()).collect();
+        let pair = |flag: &str| {
+            let at = text.iter().position(|arg| *arg == flag);
+            at.and_then(|at| text.get(at + 1).copied())
+        };
+        assert_eq!(pair("--bind"), Some("127.0.0.1"));
+        assert_eq!(pair("--port"), Some("6390"));
+        assert_eq!(pair("--appendonly"), Some("yes"));
+        assert_eq!(pair("--appendfsync"), Some("everysec"));
+        assert_eq!(pair("--save"), Some(""));
+        assert_eq!(pair("--dir"), Some("/tmp/data"));
+        assert_eq!(text.last(), Some(&"/tmp/data"));
+    }
 }

@@ -13,8 +13,17 @@ use crate::{
     Error, Fault, Result, containers::ContainerService, process::free_port, spec::RedisSpec,
 };
 
-/// How long a (re)started container may take to answer PING.
-const CONTAINER_READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// The durability every Redis the harness runs is configured with: an
+/// append-only file synced every second, no RDB snapshots (see [`local`] for
+/// what that loses on a kill).
+const DURABILITY_ARGS: [&str; 6] = [
+    "--appendonly",
+    "yes",
+    "--appendfsync",
+    "everysec",
+    "--save",
+    "",
+];
 
 /// Which provider runs a [`Redis`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,9 +73,11 @@ impl Redis {
             }
             RedisSpec::Containers { image } => {
                 let host_port = free_port()?;
-                let service = ContainerService::start(containers::plan(image, host_port)).await?;
                 let url: RedisUrl = format!("redis://127.0.0.1:{host_port}/").parse()?;
-                wait_for_ping(&url, CONTAINER_READY_TIMEOUT).await?;
+                let service = ContainerService::start(containers::plan(image, host_port), |t| {
+                    wait_for_ping(&url, t)
+                })
+                .await?;
                 (url, Running::Containers(Box::new(service)))
             }
             RedisSpec::External { url } => (url.clone(), Running::External),
@@ -115,11 +126,8 @@ impl Redis {
         match &mut self.running {
             Running::Local(redis) => redis.apply(fault).await,
             Running::Containers(service) => {
-                service.apply(fault).await?;
-                if matches!(fault, Fault::Start | Fault::Restart) {
-                    wait_for_ping(&self.url, CONTAINER_READY_TIMEOUT).await?;
-                }
-                Ok(())
+                let url = &self.url;
+                service.apply(fault, |t| wait_for_ping(url, t)).await
             }
             Running::External => Err(Error::FaultUnsupported {
                 fault,
