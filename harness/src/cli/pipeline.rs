@@ -13,9 +13,7 @@ use std::{
 
 use anyhow::{Context, bail};
 use harness_infra::{InfraSpec, KafkaSpec, RedisSpec, RedisUrl, TopicSpec};
-use harness_pipeline::{
-    EngineConfig, GeneratorConfig, KeyTemplates, RedisState, oracle::REDIS_STATE_FILE,
-};
+use harness_pipeline::{EngineConfig, KeyTemplates, RedisState, oracle::REDIS_STATE_FILE};
 
 use crate::{
     pipeline::{
@@ -23,7 +21,7 @@ use crate::{
         load::{LoadConfig, LoadTarget},
         read_events_file, verify,
     },
-    scenario::duration::Duration as SpecDuration,
+    scenario::{duration::Duration as SpecDuration, pipeline_verbs::Generate},
 };
 
 /// The input topic of the seed's jobs.
@@ -46,65 +44,13 @@ pub struct LoadArgs {
     /// Partitions to create the topic with, if it does not exist.
     #[arg(long, default_value_t = 1)]
     pub partitions: i32,
-    /// How many events.
-    #[arg(long)]
-    pub count: u64,
     /// Wall-clock events per second (default: as fast as possible).
     #[arg(long, value_name = "EVENTS_PER_SEC")]
     pub rate: Option<f64>,
-    /// Generator settings.
+    /// How many events, and the generator's settings (the same knobs as a
+    /// scenario's `produce.generate`).
     #[command(flatten)]
-    pub generator: GeneratorArgs,
-}
-
-/// The generator's knobs (defaults: the generator's own).
-#[derive(Debug, clap::Args)]
-pub struct GeneratorArgs {
-    /// The seed: the same settings and seed give the same events.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Distinct users.
-    #[arg(long)]
-    pub users: Option<u32>,
-    /// Distinct items.
-    #[arg(long)]
-    pub items: Option<u32>,
-    /// Tenants.
-    #[arg(long)]
-    pub tenants: Option<u32>,
-    /// Scenarios per tenant.
-    #[arg(long)]
-    pub scenarios: Option<u32>,
-    /// Share of malformed events (0..1).
-    #[arg(long)]
-    pub malformed_ratio: Option<f64>,
-    /// Share of deliberately late events (0..1).
-    #[arg(long)]
-    pub late_ratio: Option<f64>,
-    /// Event time of the first event (epoch ms).
-    #[arg(long)]
-    pub start_ms: Option<i64>,
-    /// Events per second of event time (how fast windows pass).
-    #[arg(long)]
-    pub event_time_rate: Option<f64>,
-}
-
-impl GeneratorArgs {
-    fn config(&self) -> GeneratorConfig {
-        let defaults = GeneratorConfig::default();
-        GeneratorConfig {
-            seed: self.seed,
-            users: self.users.unwrap_or(defaults.users),
-            items: self.items.unwrap_or(defaults.items),
-            tenants: self.tenants.unwrap_or(defaults.tenants),
-            scenarios: self.scenarios.unwrap_or(defaults.scenarios),
-            malformed_ratio: self.malformed_ratio.unwrap_or(defaults.malformed_ratio),
-            late_ratio: self.late_ratio.unwrap_or(defaults.late_ratio),
-            start_ms: self.start_ms.unwrap_or(defaults.start_ms),
-            events_per_second: self.event_time_rate.unwrap_or(defaults.events_per_second),
-            ..defaults
-        }
-    }
+    pub generator: Generate,
 }
 
 /// Where features are written in Redis (shared by `pipeline run`, `oracle`, `verify`).
@@ -256,7 +202,7 @@ pub fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
     };
     let config = LoadConfig {
         generator: args.generator.config(),
-        count: args.count,
+        count: args.generator.count,
         rate: args.rate,
         target,
     };

@@ -1,7 +1,8 @@
 //! The verbs that feed and check the feature pipeline, exactly as written
 //! in YAML: `produce` (a seeded generated dataset or a JSON-lines file into a
 //! Kafka topic) and `verify` (live Redis against the oracle of what was
-//! produced). Cross-field rules are checked by `super::validate`.
+//! produced). Cross-field rules are checked by `super::validate`. The
+//! generator knobs, [`Generate`], are also the flags of `harness load`.
 
 use std::fmt;
 
@@ -34,41 +35,58 @@ pub struct Produce {
 }
 
 /// The seeded generator's knobs; unset ones take the generator's defaults.
-#[derive(Debug, Clone, Deserialize)]
+/// One type for both front ends: `produce.generate` in a scenario (serde,
+/// camelCase) and the flags of `harness load` (clap, kebab-case), so the knobs
+/// and their overlay onto [`GeneratorConfig`] are written once.
+#[derive(Debug, Clone, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Generate {
     /// The seed: the same knobs and seed give the same events.
     #[serde(default)]
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// How many events to produce.
+    #[arg(long)]
     pub count: u64,
     /// Skip this many events of the seeded stream first, so a later step can
     /// produce the rest of the same dataset (`from: 3000` after `count: 3000`).
+    /// Scenarios only: `harness load` always starts at the first event.
     #[serde(default)]
+    #[arg(skip)]
     pub from: u64,
     /// Distinct users.
     #[serde(default)]
+    #[arg(long)]
     pub users: Option<u32>,
     /// Distinct items.
     #[serde(default)]
+    #[arg(long)]
     pub items: Option<u32>,
     /// Tenants.
     #[serde(default)]
+    #[arg(long)]
     pub tenants: Option<u32>,
     /// Scenarios per tenant.
     #[serde(default)]
+    #[arg(long)]
     pub scenarios: Option<u32>,
     /// Share of malformed events (0..1).
     #[serde(default)]
+    #[arg(long)]
     pub malformed_ratio: Option<f64>,
     /// Share of deliberately late events (0..1).
     #[serde(default)]
+    #[arg(long)]
     pub late_ratio: Option<f64>,
-    /// Event time of the first event of the stream: epoch milliseconds or RFC 3339.
+    /// Event time of the first event: epoch milliseconds (`--start-ms`), or
+    /// in a scenario also an RFC 3339 time (`startTime`).
     #[serde(default)]
+    #[arg(long = "start-ms", value_name = "START_MS", value_parser = StartTime::parse_millis)]
     pub start_time: Option<StartTime>,
-    /// Events per second of event time (small values make windows fire often).
+    /// Events per second of event time (how fast windows pass; small values
+    /// make windows fire often).
     #[serde(default)]
+    #[arg(long)]
     pub event_time_rate: Option<f64>,
 }
 
@@ -95,6 +113,19 @@ impl Generate {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StartTime(pub i64);
 
+impl StartTime {
+    /// Epoch milliseconds, not before 1970.
+    fn from_millis(millis: i64) -> Result<Self, String> {
+        if millis < 0 { Err(format!("invalid start time {millis}: before 1970")) } else { Ok(StartTime(millis)) }
+    }
+
+    /// The `--start-ms` flag: epoch milliseconds.
+    fn parse_millis(text: &str) -> Result<Self, String> {
+        let millis = text.parse::<i64>().map_err(|err| format!("invalid start time {text:?}: {err}"))?;
+        StartTime::from_millis(millis)
+    }
+}
+
 impl<'de> Deserialize<'de> for StartTime {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct StartTimeVisitor;
@@ -104,7 +135,7 @@ impl<'de> Deserialize<'de> for StartTime {
                 f.write_str("epoch milliseconds or an RFC 3339 time such as \"2024-11-05T09:46:40Z\"")
             }
             fn visit_i64<E: de::Error>(self, millis: i64) -> Result<StartTime, E> {
-                if millis < 0 { Err(E::custom(format!("invalid start time {millis}: before 1970"))) } else { Ok(StartTime(millis)) }
+                StartTime::from_millis(millis).map_err(E::custom)
             }
             fn visit_u64<E: de::Error>(self, millis: u64) -> Result<StartTime, E> {
                 i64::try_from(millis).map(StartTime).map_err(|_| E::custom(format!("invalid start time {millis}: too large")))
@@ -179,4 +210,57 @@ pub struct KeyTemplateSpec {
     /// The hot-items sorted-set key.
     #[serde(default)]
     pub hot: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    /// `harness load`'s generator flags, alone.
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        generate: Generate,
+    }
+
+    #[test]
+    fn flags_and_yaml_set_the_same_knobs() {
+        let flags = Flags::try_parse_from([
+            "load",
+            "--count",
+            "10",
+            "--seed",
+            "7",
+            "--users",
+            "30",
+            "--malformed-ratio",
+            "0.25",
+            "--start-ms",
+            "1730800000000",
+            "--event-time-rate",
+            "2.5",
+        ])
+        .expect("flags")
+        .generate;
+        let yaml: Generate = serde_yaml::from_str(
+            "{count: 10, seed: 7, users: 30, malformedRatio: 0.25, startTime: '2024-11-05T09:46:40Z', eventTimeRate: 2.5}",
+        )
+        .expect("yaml");
+        assert_eq!(flags.config(), yaml.config());
+        assert_eq!((flags.count, flags.from), (10, 0));
+        let config = flags.config();
+        let defaults = GeneratorConfig::default();
+        assert_eq!((config.seed, config.users, config.start_ms), (7, 30, 1_730_800_000_000));
+        assert_ne!(config.users, defaults.users, "the knob must differ from the default to show it is applied");
+        assert_eq!((config.items, config.late_ratio), (defaults.items, defaults.late_ratio));
+    }
+
+    #[test]
+    fn start_ms_before_1970_is_refused_by_both() {
+        assert!(Flags::try_parse_from(["load", "--count", "1", "--start-ms=-1"]).is_err());
+        assert!(Flags::try_parse_from(["load", "--count", "1", "--start-ms", "soon"]).is_err());
+        assert!(serde_yaml::from_str::<Generate>("{count: 1, startTime: -1}").is_err());
+    }
 }
