@@ -13,11 +13,7 @@ use harness::pipeline::{
     Exit, Pipeline, SourceSpec, dead_letters::DEAD_LETTER_TOPIC, http_client, verify,
 };
 use pipeline_common::{assert_redis_matches, config, dataset, kafka, produce, redis, wait_for};
-use rdkafka::{
-    Message, Offset, TopicPartitionList,
-    consumer::{BaseConsumer, Consumer},
-    message::Headers,
-};
+use rdkafka::{Message, message::Headers};
 
 const TOPIC: &str = "user_behaviors";
 
@@ -152,14 +148,7 @@ fn consume_all(
     topic: &str,
     expected: usize,
 ) -> anyhow::Result<Vec<(Vec<u8>, String, String)>> {
-    let consumer: BaseConsumer = harness_infra::kafka::client_config(bootstrap)
-        .set("group.id", "dlq-reader")
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "10")
-        .create()?;
-    let mut assignment = TopicPartitionList::new();
-    assignment.add_partition_offset(topic, 0, Offset::Beginning)?;
-    consumer.assign(&assignment)?;
+    let consumer = harness_infra::kafka::partition_reader(bootstrap, "dlq-reader", topic, 0)?;
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut letters = Vec::new();
     while letters.len() < expected && Instant::now() < deadline {

@@ -10,7 +10,7 @@ pub mod local;
 use std::time::Duration;
 
 use rdkafka::{
-    ClientConfig,
+    ClientConfig, Offset, TopicPartitionList,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
     consumer::{BaseConsumer, Consumer},
@@ -260,6 +260,32 @@ pub fn client_config(bootstrap: &str) -> ClientConfig {
         .set("broker.address.family", "v4")
         .set("reconnect.backoff.max.ms", "1000");
     config
+}
+
+/// A consumer of `partition` of `topic` from its first retained record that
+/// commits nothing: how tests and checks read a topic back. `group` only
+/// names it (librdkafka refuses to assign without one). Fetches return at
+/// once rather than after up to 500 ms, which the `local` broker needs (see
+/// [`local`]).
+pub fn partition_reader(
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+    partition: i32,
+) -> Result<BaseConsumer> {
+    let kafka_failed = |step: String, source| Error::kafka(step, bootstrap, source);
+    let consumer: BaseConsumer = client_config(bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .map_err(|source| kafka_failed(format!("create a reader of {topic}"), source))?;
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, partition, Offset::Beginning)
+        .and_then(|()| consumer.assign(&assignment))
+        .map_err(|source| kafka_failed(format!("assign {topic}/{partition}"), source))?;
+    Ok(consumer)
 }
 
 /// Polls a metadata request until it succeeds or `timeout` passes.

@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use harness_infra::{Kafka, RedisUrl};
 use rdkafka::{
-    Message, Offset, TopicPartitionList,
-    consumer::{BaseConsumer, Consumer},
+    Message,
     producer::{FutureProducer, FutureRecord},
 };
 
@@ -30,15 +29,8 @@ pub async fn kafka_round_trip(kafka: &Kafka, topic: &str, payload: &str) -> anyh
         .await
         .map_err(|(err, _)| err)
         .context("produce")?;
-    let consumer: BaseConsumer = kafka
-        .client_config()
-        .set("group.id", "infra-tests")
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "10")
-        .create()?;
-    let mut assignment = TopicPartitionList::new();
-    assignment.add_partition_offset(topic, 0, Offset::Beginning)?;
-    consumer.assign(&assignment)?;
+    let consumer =
+        harness_infra::kafka::partition_reader(kafka.bootstrap_servers(), "infra-tests", topic, 0)?;
     let payload = payload.to_owned();
     tokio::task::spawn_blocking(move || {
         let deadline = Instant::now() + Duration::from_secs(20);
