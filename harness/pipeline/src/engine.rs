@@ -255,11 +255,14 @@ impl Engine {
         }
         progress.next_offset = Some(offset.saturating_add(1));
         self.stats.events += 1;
-        let event = match decode(payload) {
+        // Matched in place: moving the decoded event out of the `Result` cost
+        // a copy of it (and a stall reading what `decode` had just written).
+        let decoded = decode(payload);
+        let event = match &decoded {
             Ok(event) => event,
             Err(reason) => {
                 self.stats.malformed += 1;
-                let reason = DeadLetterReason::Malformed(reason);
+                let reason = DeadLetterReason::Malformed(reason.clone());
                 out.push(Output::DeadLetter(DeadLetter {
                     split,
                     offset,
@@ -270,7 +273,7 @@ impl Engine {
             }
         };
         self.stats.valid += 1;
-        if !self.aggregate(&event) {
+        if !self.aggregate(event) {
             self.stats.fully_late += 1;
             out.push(Output::DeadLetter(DeadLetter {
                 split,
@@ -309,7 +312,8 @@ impl Engine {
         let user_on_time = engaged && USER_WINDOW.window_at(user_start).max_timestamp() > watermark;
         let hot_start = HOT_WINDOW.pane_start(ts);
         let hot_earliest_late = HOT_WINDOW.earliest_window(ts).max_timestamp() <= watermark;
-        let hot_any_on_time = engaged && HOT_WINDOW.window_at(hot_start).max_timestamp() > watermark;
+        let hot_any_on_time =
+            engaged && HOT_WINDOW.window_at(hot_start).max_timestamp() > watermark;
         if !metrics_on_time {
             self.stats.late.metrics += 1;
         }
@@ -335,9 +339,13 @@ impl Engine {
                 .add(user_start, &event.user_id, event.action_type);
         }
         if hot_any_on_time {
-            group
-                .hot
-                .add(hot_start, ts, &event.item_id, event.action_type, half_life_ms);
+            group.hot.add(
+                hot_start,
+                ts,
+                &event.item_id,
+                event.action_type,
+                half_life_ms,
+            );
         }
         true
     }

@@ -100,8 +100,23 @@ impl Groups {
     #[inline]
     fn find_probe(&self, probe: &Probe, tenant_id: &str, scenario_id: &str) -> Option<usize> {
         if self.groups.len() <= LINEAR_GROUPS {
-            // Scan one folded word per group; confirm on the full probe.
+            // Scan one folded word per group without branching on the data
+            // (events come from groups in no predictable order, so an early
+            // exit mispredicted on most lookups); confirm on the full probe.
             let folded = probe.folded();
+            let last_match = self
+                .folded
+                .iter()
+                .enumerate()
+                .fold(
+                    None,
+                    |found, (idx, word)| if *word == folded { Some(idx) } else { found },
+                );
+            let idx = last_match?;
+            if self.matches(idx, probe, tenant_id, scenario_id) {
+                return Some(idx);
+            }
+            // Another group folds to the same word: look at each candidate.
             let mut from = 0;
             while let Some(found) = self.folded[from..].iter().position(|word| *word == folded) {
                 let idx = from + found;

@@ -38,6 +38,11 @@ pub(crate) fn window_entry<T>(
     start_of: impl Fn(&T) -> i64,
     create: impl FnOnce() -> T,
 ) -> &mut T {
+    // Nearly every event: the newest window.
+    if windows.back().is_some_and(|w| start_of(w) == start) {
+        let last = windows.len() - 1;
+        return &mut windows[last];
+    }
     let mut idx = windows.len();
     while idx > 0 && start_of(&windows[idx - 1]) > start {
         idx -= 1;
