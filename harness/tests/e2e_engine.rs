@@ -13,20 +13,51 @@ use predicates::prelude::*;
 #[test]
 fn every_verb_passes_on_the_simulator() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let output = e2e(dir.path()).arg(test_scenario("all-verbs.yaml")).timeout(Duration::from_secs(60)).output().expect("runs");
+    let output = e2e(dir.path())
+        .arg(test_scenario("all-verbs.yaml"))
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let report = read_report(dir.path());
     let all = steps(&report, "all-verbs");
-    let outcome = |name: &str| all.iter().find(|s| s["name"] == name).map(|s| s["outcome"].clone());
-    assert_eq!(outcome("catch is skipped when try passes"), Some("skip".into()));
-    assert_eq!(outcome("kubectl sees what the harness sees"), Some("pass".into()));
-    let captured = all.iter().find(|s| s["name"] == "capture the patched color").expect("capture step");
+    let outcome = |name: &str| {
+        all.iter()
+            .find(|s| s["name"] == name)
+            .map(|s| s["outcome"].clone())
+    };
+    assert_eq!(
+        outcome("catch is skipped when try passes"),
+        Some("skip".into())
+    );
+    assert_eq!(
+        outcome("kubectl sees what the harness sees"),
+        Some("pass".into())
+    );
+    let captured = all
+        .iter()
+        .find(|s| s["name"] == "capture the patched color")
+        .expect("capture step");
     assert_eq!(captured["notes"][0], "captured color = \"green\"");
     // `sleep: 30s` costs 30 s of cluster time but a fraction of a second at speed 100.
-    let sleep = all.iter().find(|s| s["verb"] == "sleep").expect("sleep step");
-    assert!(sleep["durations"]["clusterMs"].as_u64().unwrap_or(0) >= 30_000, "{sleep}");
-    assert!(sleep["durations"]["realMs"].as_u64().unwrap_or(u64::MAX) < 5_000, "{sleep}");
+    let sleep = all
+        .iter()
+        .find(|s| s["verb"] == "sleep")
+        .expect("sleep step");
+    assert!(
+        sleep["durations"]["clusterMs"].as_u64().unwrap_or(0) >= 30_000,
+        "{sleep}"
+    );
+    assert!(
+        sleep["durations"]["realMs"].as_u64().unwrap_or(u64::MAX) < 5_000,
+        "{sleep}"
+    );
     let cleanup = &report["scenarios"][0]["cleanup"];
     assert_eq!(cleanup["result"], "deleted", "{cleanup}");
 }
@@ -34,17 +65,31 @@ fn every_verb_passes_on_the_simulator() {
 #[test]
 fn a_failing_scenario_names_the_deadline_shows_the_diff_and_keeps_diagnostics() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let output = e2e(dir.path()).arg(test_scenario("failing.yaml")).timeout(Duration::from_secs(60)).output().expect("runs");
+    let output = e2e(dir.path())
+        .arg(test_scenario("failing.yaml"))
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "stdout:\n{stdout}");
     // The table shows the failure and its diff under the failing row.
-    assert!(stdout.contains(r#"data.mode: expected "green", got "blue""#), "{stdout}");
-    assert!(stdout.contains("assert timed out after 5s (cluster time; "), "{stdout}");
+    assert!(
+        stdout.contains(r#"data.mode: expected "green", got "blue""#),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("assert timed out after 5s (cluster time; "),
+        "{stdout}"
+    );
 
     let report = read_report(dir.path());
     assert_eq!(report["outcome"], "fail");
     let all = steps(&report, "failing");
-    let by_id = |id: &str| all.iter().find(|s| s["id"] == id).unwrap_or_else(|| panic!("step {id} in {all:?}"));
+    let by_id = |id: &str| {
+        all.iter()
+            .find(|s| s["id"] == id)
+            .unwrap_or_else(|| panic!("step {id} in {all:?}"))
+    };
     assert_eq!(by_id("1")["outcome"], "pass");
     let failed = by_id("2.try.1");
     assert_eq!(failed["outcome"], "fail");
@@ -52,7 +97,10 @@ fn a_failing_scenario_names_the_deadline_shows_the_diff_and_keeps_diagnostics() 
     assert_eq!(failure["deadline"]["kind"], "assert");
     assert_eq!(failure["deadline"]["timeout"], "5s");
     assert_eq!(failure["deadline"]["clock"], "cluster");
-    assert_eq!(failure["diff"], serde_json::json!([r#"data.mode: expected "green", got "blue""#]));
+    assert_eq!(
+        failure["diff"],
+        serde_json::json!([r#"data.mode: expected "green", got "blue""#])
+    );
     assert_eq!(by_id("2.try.2")["outcome"], "skip");
     assert_eq!(by_id("2.catch.1")["outcome"], "pass");
     assert_eq!(by_id("2.finally.1")["outcome"], "pass");
@@ -61,21 +109,47 @@ fn a_failing_scenario_names_the_deadline_shows_the_diff_and_keeps_diagnostics() 
     // The bundle was taken at the failure, before `finally` deleted the object.
     let bundle = dir.path().join("failing/diagnostics");
     let failure_text = std::fs::read_to_string(bundle.join("failure.txt")).expect("failure.txt");
-    assert!(failure_text.contains("step: 2.try.1 the mode is green (it is not)"), "{failure_text}");
-    assert!(failure_text.contains(r#"data.mode: expected "green", got "blue""#), "{failure_text}");
-    let configmaps = std::fs::read_to_string(bundle.join("objects/configmaps.core.yaml")).expect("configmaps dumped");
-    assert!(configmaps.contains("name: settings") && configmaps.contains("mode: blue"), "{configmaps}");
+    assert!(
+        failure_text.contains("step: 2.try.1 the mode is green (it is not)"),
+        "{failure_text}"
+    );
+    assert!(
+        failure_text.contains(r#"data.mode: expected "green", got "blue""#),
+        "{failure_text}"
+    );
+    let configmaps = std::fs::read_to_string(bundle.join("objects/configmaps.core.yaml"))
+        .expect("configmaps dumped");
+    assert!(
+        configmaps.contains("name: settings") && configmaps.contains("mode: blue"),
+        "{configmaps}"
+    );
     assert!(bundle.join("events.yaml").exists());
-    assert_eq!(report["scenarios"][0]["diagnostics"], bundle.to_string_lossy().as_ref());
+    assert_eq!(
+        report["scenarios"][0]["diagnostics"],
+        bundle.to_string_lossy().as_ref()
+    );
 
     // JUnit: one testcase per step, the failure escaped into an attribute.
     let junit = std::fs::read_to_string(dir.path().join("junit.xml")).expect("junit.xml");
     check_xml(&junit).expect("well-formed junit");
-    assert_eq!(testcases_per_suite(&junit), vec![("failing".to_owned(), all.len())]);
-    assert!(junit.contains(r#"<failure message="assert timed out after 5s (cluster time; "#), "{junit}");
-    assert!(junit.contains("data.mode: expected &quot;green&quot;, got &quot;blue&quot;") || junit.contains(r#"data.mode: expected "green", got "blue""#));
+    assert_eq!(
+        testcases_per_suite(&junit),
+        vec![("failing".to_owned(), all.len())]
+    );
+    assert!(
+        junit.contains(r#"<failure message="assert timed out after 5s (cluster time; "#),
+        "{junit}"
+    );
+    assert!(
+        junit.contains("data.mode: expected &quot;green&quot;, got &quot;blue&quot;")
+            || junit.contains(r#"data.mode: expected "green", got "blue""#)
+    );
     let summary = std::fs::read_to_string(dir.path().join("summary.md")).expect("summary.md");
-    assert!(summary.contains("**FAIL**") && summary.contains(r#"data.mode: expected "green", got "blue""#), "{summary}");
+    assert!(
+        summary.contains("**FAIL**")
+            && summary.contains(r#"data.mode: expected "green", got "blue""#),
+        "{summary}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,13 +157,25 @@ async fn a_typo_stops_the_run_before_anything_is_applied() {
     // A simulator of our own, so the test can look at the cluster afterwards.
     let dir = tempfile::tempdir().expect("temp dir");
     let origin = harness_sim::clock::VirtualClock::starting_now(1.0).now();
-    let config = harness_sim::api::SimConfig { speed: 100.0, kubeconfig: Some(dir.path().join("kubeconfig")), origin: Some(origin) };
-    let sim = harness_sim::api::serve(harness_sim::standard_cluster(7, origin), config).await.expect("simulator starts");
+    let config = harness_sim::api::SimConfig {
+        speed: 100.0,
+        kubeconfig: Some(dir.path().join("kubeconfig")),
+        origin: Some(origin),
+    };
+    let sim = harness_sim::api::serve(harness_sim::standard_cluster(7, origin), config)
+        .await
+        .expect("simulator starts");
     let kubeconfig = sim.kubeconfig.clone();
     let reports = dir.path().join("reports");
     let mut cmd = e2e(&reports);
-    cmd.args(["--cluster", "kubeconfig", "--kubeconfig"]).arg(&kubeconfig).arg(test_scenario("good.yaml")).arg(test_scenario("typo.yaml"));
-    let output = tokio::task::spawn_blocking(move || cmd.timeout(Duration::from_secs(60)).output()).await.expect("joins").expect("runs");
+    cmd.args(["--cluster", "kubeconfig", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .arg(test_scenario("good.yaml"))
+        .arg(test_scenario("typo.yaml"));
+    let output = tokio::task::spawn_blocking(move || cmd.timeout(Duration::from_secs(60)).output())
+        .await
+        .expect("joins")
+        .expect("runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "stderr:\n{stderr}");
     let typo = test_scenario("typo.yaml");
@@ -97,19 +183,34 @@ async fn a_typo_stops_the_run_before_anything_is_applied() {
         r#"{}:9:7: spec.steps[0].assert: unknown field "lsits", expected one of "resource", "resources", "file", "mode", "window", "match", "count", "lists", "capture" (did you mean "lists"?)"#,
         typo.display()
     );
-    assert!(stderr.contains(&expected), "stderr:\n{stderr}\nexpected:\n{expected}");
+    assert!(
+        stderr.contains(&expected),
+        "stderr:\n{stderr}\nexpected:\n{expected}"
+    );
     assert!(stderr.contains("nothing was run"), "{stderr}");
-    assert!(!reports.exists(), "no reports are written for a run that never started");
+    assert!(
+        !reports.exists(),
+        "no reports are written for a run that never started"
+    );
 
     // The valid file was not applied either: its namespace does not exist.
     let client = kube::Client::try_from(
-        kube::Config::from_custom_kubeconfig(kube::config::Kubeconfig::read_from(&kubeconfig).expect("kubeconfig"), &Default::default())
-            .await
-            .expect("config"),
+        kube::Config::from_custom_kubeconfig(
+            kube::config::Kubeconfig::read_from(&kubeconfig).expect("kubeconfig"),
+            &Default::default(),
+        )
+        .await
+        .expect("config"),
     )
     .expect("client");
     let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client);
-    assert!(namespaces.get_opt("validation-probe").await.expect("get").is_none());
+    assert!(
+        namespaces
+            .get_opt("validation-probe")
+            .await
+            .expect("get")
+            .is_none()
+    );
     drop(sim);
 }
 
@@ -134,14 +235,18 @@ fn backends_that_cannot_run_say_so() {
         .arg(test_scenario("good.yaml"))
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("the k3d backend is not yet supported; see ROADMAP.md"));
+        .stderr(predicate::str::contains(
+            "the k3d backend is not yet supported; see ROADMAP.md",
+        ));
     e2e(dir.path())
         .args(["--cluster", "kubeconfig"])
         .env_remove("KUBECONFIG")
         .arg(test_scenario("good.yaml"))
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("no kubeconfig: pass --kubeconfig PATH or set KUBECONFIG"));
+        .stderr(predicate::str::contains(
+            "no kubeconfig: pass --kubeconfig PATH or set KUBECONFIG",
+        ));
     e2e(dir.path())
         .args(["--speed", "0"])
         .arg(test_scenario("good.yaml"))
@@ -154,21 +259,47 @@ fn backends_that_cannot_run_say_so() {
 async fn the_kubeconfig_backend_learns_a_simulators_clock() {
     let dir = tempfile::tempdir().expect("temp dir");
     let origin = harness_sim::clock::VirtualClock::starting_now(1.0).now();
-    let config = harness_sim::api::SimConfig { speed: 200.0, kubeconfig: Some(dir.path().join("kubeconfig")), origin: Some(origin) };
-    let sim = harness_sim::api::serve(harness_sim::standard_cluster(3, origin), config).await.expect("simulator starts");
+    let config = harness_sim::api::SimConfig {
+        speed: 200.0,
+        kubeconfig: Some(dir.path().join("kubeconfig")),
+        origin: Some(origin),
+    };
+    let sim = harness_sim::api::serve(harness_sim::standard_cluster(3, origin), config)
+        .await
+        .expect("simulator starts");
     let reports = dir.path().join("reports");
     let mut cmd = e2e(&reports);
     // No --cluster: a --kubeconfig alone selects the kubeconfig backend.
-    cmd.arg("--kubeconfig").arg(&sim.kubeconfig).arg(test_scenario("all-verbs.yaml"));
-    let output = tokio::task::spawn_blocking(move || cmd.timeout(Duration::from_secs(60)).output()).await.expect("joins").expect("runs");
-    assert_eq!(output.status.code(), Some(0), "stdout:\n{}", String::from_utf8_lossy(&output.stdout));
+    cmd.arg("--kubeconfig")
+        .arg(&sim.kubeconfig)
+        .arg(test_scenario("all-verbs.yaml"));
+    let output = tokio::task::spawn_blocking(move || cmd.timeout(Duration::from_secs(60)).output())
+        .await
+        .expect("joins")
+        .expect("runs");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stdout:\n{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     let report = read_report(&reports);
     assert_eq!(report["backend"]["backend"], "kubeconfig");
     assert_eq!(report["backend"]["virtualTime"], true);
     assert_eq!(report["backend"]["speed"], 200.0);
-    let sleep = steps(&report, "all-verbs").iter().find(|s| s["verb"] == "sleep").cloned().expect("sleep step");
-    assert!(sleep["durations"]["clusterMs"].as_u64().unwrap_or(0) >= 30_000, "{sleep}");
-    assert!(sleep["durations"]["realMs"].as_u64().unwrap_or(u64::MAX) < 5_000, "{sleep}");
+    let sleep = steps(&report, "all-verbs")
+        .iter()
+        .find(|s| s["verb"] == "sleep")
+        .cloned()
+        .expect("sleep step");
+    assert!(
+        sleep["durations"]["clusterMs"].as_u64().unwrap_or(0) >= 30_000,
+        "{sleep}"
+    );
+    assert!(
+        sleep["durations"]["realMs"].as_u64().unwrap_or(u64::MAX) < 5_000,
+        "{sleep}"
+    );
     drop(sim);
 }
 
@@ -187,7 +318,11 @@ fn fail_fast_skips_the_scenarios_after_a_failure() {
     assert_eq!(report["scenarios"][0]["outcome"], "fail");
     assert_eq!(report["scenarios"][1]["outcome"], "skip");
     let skipped = steps(&report, "all-verbs");
-    assert!(skipped.iter().all(|s| s["outcome"] == "skip" && s["skipReason"] == "--fail-fast: an earlier scenario failed"), "{skipped:?}");
+    assert!(
+        skipped.iter().all(|s| s["outcome"] == "skip"
+            && s["skipReason"] == "--fail-fast: an earlier scenario failed"),
+        "{skipped:?}"
+    );
     assert_eq!(report["totals"]["scenariosSkipped"], 1);
 }
 
@@ -204,6 +339,11 @@ fn a_relative_report_dir_still_gives_exec_a_usable_kubeconfig() {
         .timeout(Duration::from_secs(60))
         .output()
         .expect("runs");
-    assert_eq!(output.status.code(), Some(0), "stdout:\n{}", String::from_utf8_lossy(&output.stdout));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stdout:\n{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     assert!(dir.path().join("reports/report.json").exists());
 }

@@ -18,7 +18,11 @@ fn leaf_steps(steps: &[Step]) -> usize {
     steps
         .iter()
         .map(|step| match &step.action {
-            Action::Block(block) => leaf_steps(&block.try_steps) + leaf_steps(&block.catch_steps) + leaf_steps(&block.finally_steps),
+            Action::Block(block) => {
+                leaf_steps(&block.try_steps)
+                    + leaf_steps(&block.catch_steps)
+                    + leaf_steps(&block.finally_steps)
+            }
             _ => 1,
         })
         .sum()
@@ -28,18 +32,35 @@ fn leaf_steps(steps: &[Step]) -> usize {
 fn the_shipped_scenarios_pass_and_report_every_step() {
     let dir = tempfile::tempdir().expect("temp dir");
     let started = Instant::now();
-    let output = e2e(dir.path()).timeout(Duration::from_secs(120)).output().expect("runs");
+    let output = e2e(dir.path())
+        .timeout(Duration::from_secs(120))
+        .output()
+        .expect("runs");
     let elapsed = started.elapsed();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     // The budget is 15 s for every shipped scenario; allow for a loaded test machine.
     assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
 
-    let files = scenario::scenario_files(&[workspace_root().join("scenarios")]).expect("scenario files");
+    let files =
+        scenario::scenario_files(&[workspace_root().join("scenarios")]).expect("scenario files");
     let scenarios = scenario::load_all(&files).expect("the shipped scenarios are valid");
-    let expected: Vec<(String, usize)> = scenarios.iter().map(|s| (s.metadata.name.clone(), leaf_steps(&s.spec.steps))).collect();
+    let expected: Vec<(String, usize)> = scenarios
+        .iter()
+        .map(|s| (s.metadata.name.clone(), leaf_steps(&s.spec.steps)))
+        .collect();
     let names: Vec<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
-    assert!(names.contains(&"operator-lifecycle") && names.contains(&"invalid-specs") && names.contains(&"feature-pipeline"), "{names:?}");
+    assert!(
+        names.contains(&"operator-lifecycle")
+            && names.contains(&"invalid-specs")
+            && names.contains(&"feature-pipeline"),
+        "{names:?}"
+    );
 
     let report = read_report(dir.path());
     assert_eq!(report["schemaVersion"], "harness.flink.dev/report/v1");
@@ -50,25 +71,59 @@ fn the_shipped_scenarios_pass_and_report_every_step() {
         .as_array()
         .expect("scenarios")
         .iter()
-        .map(|s| (s["name"].as_str().unwrap_or_default().to_owned(), s["steps"].as_array().map_or(0, Vec::len)))
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap_or_default().to_owned(),
+                s["steps"].as_array().map_or(0, Vec::len),
+            )
+        })
         .collect();
     assert_eq!(reported, expected);
-    for step in report["scenarios"].as_array().into_iter().flatten().flat_map(|s| s["steps"].as_array().into_iter().flatten()) {
+    for step in report["scenarios"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["steps"].as_array().into_iter().flatten())
+    {
         assert_eq!(step["outcome"], "pass", "{step}");
-        assert!(step["durations"]["realMs"].is_u64() && step["durations"]["clusterMs"].is_u64(), "{step}");
+        assert!(
+            step["durations"]["realMs"].is_u64() && step["durations"]["clusterMs"].is_u64(),
+            "{step}"
+        );
     }
     // The pipeline scenario compared a non-trivial Redis state, and its dead
     // letters, with the oracle after the savepoint restore.
     let pipeline = steps(&report, "feature-pipeline");
-    let last = pipeline.iter().rev().find(|s| s["verb"] == "verify").expect("a verify step");
-    let notes: Vec<&str> = last["notes"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-    let compared = notes.first().and_then(|n| n.strip_prefix("compared ")).and_then(|n| n.split(' ').next()).and_then(|n| n.parse::<usize>().ok());
+    let last = pipeline
+        .iter()
+        .rev()
+        .find(|s| s["verb"] == "verify")
+        .expect("a verify step");
+    let notes: Vec<&str> = last["notes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let compared = notes
+        .first()
+        .and_then(|n| n.strip_prefix("compared "))
+        .and_then(|n| n.split(' ').next())
+        .and_then(|n| n.parse::<usize>().ok());
     assert!(compared.is_some_and(|keys| keys > 100), "{notes:?}");
-    assert!(notes.iter().any(|n| n.ends_with("dead letters, each exactly once with the oracle's reason") && !n.starts_with("0 ")), "{notes:?}");
+    assert!(
+        notes.iter().any(|n| n
+            .ends_with("dead letters, each exactly once with the oracle's reason")
+            && !n.starts_with("0 ")),
+        "{notes:?}"
+    );
     // Virtual time: the run covered minutes of cluster time in seconds.
     let cluster_ms = report["durations"]["clusterMs"].as_u64().unwrap_or(0);
     let real_ms = report["durations"]["realMs"].as_u64().unwrap_or(u64::MAX);
-    assert!(cluster_ms > 10 * real_ms, "cluster {cluster_ms} ms vs real {real_ms} ms");
+    assert!(
+        cluster_ms > 10 * real_ms,
+        "cluster {cluster_ms} ms vs real {real_ms} ms"
+    );
 
     let junit = std::fs::read_to_string(dir.path().join("junit.xml")).expect("junit.xml");
     let elements = check_xml(&junit).expect("well-formed junit.xml");
@@ -85,15 +140,34 @@ fn the_shipped_scenarios_pass_and_report_every_step() {
 fn reports_never_contain_the_simulators_token() {
     let dir = tempfile::tempdir().expect("temp dir");
     // A failing scenario too, so the diagnostics bundle is written as well.
-    let failing = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/scenarios/failing.yaml");
-    let output = e2e(dir.path()).arg(workspace_root().join("scenarios/invalid-specs.yaml")).arg(failing).timeout(Duration::from_secs(120)).output().expect("runs");
+    let failing =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/scenarios/failing.yaml");
+    let output = e2e(dir.path())
+        .arg(workspace_root().join("scenarios/invalid-specs.yaml"))
+        .arg(failing)
+        .timeout(Duration::from_secs(120))
+        .output()
+        .expect("runs");
     assert_eq!(output.status.code(), Some(1));
     // A failing scenario does not stop the others.
     let report = read_report(dir.path());
-    let outcomes: Vec<(&str, &str)> =
-        report["scenarios"].as_array().expect("scenarios").iter().map(|s| (s["name"].as_str().unwrap_or(""), s["outcome"].as_str().unwrap_or(""))).collect();
-    assert_eq!(outcomes, vec![("invalid-specs", "pass"), ("failing", "fail")]);
-    let kubeconfig = std::fs::read_to_string(dir.path().join("sim/kubeconfig")).expect("the run's kubeconfig");
+    let outcomes: Vec<(&str, &str)> = report["scenarios"]
+        .as_array()
+        .expect("scenarios")
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap_or(""),
+                s["outcome"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![("invalid-specs", "pass"), ("failing", "fail")]
+    );
+    let kubeconfig =
+        std::fs::read_to_string(dir.path().join("sim/kubeconfig")).expect("the run's kubeconfig");
     let token = kubeconfig
         .lines()
         .find_map(|line| line.trim().strip_prefix("token:"))
@@ -104,10 +178,19 @@ fn reports_never_contain_the_simulators_token() {
     let mut stack = vec![dir.path().to_path_buf()];
     while let Some(path) = stack.pop() {
         if path.is_dir() {
-            stack.extend(std::fs::read_dir(&path).expect("readable").filter_map(|e| e.ok()).map(|e| e.path()));
+            stack.extend(
+                std::fs::read_dir(&path)
+                    .expect("readable")
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.path()),
+            );
         } else if path.file_name().is_some_and(|n| n != "kubeconfig") {
             let text = std::fs::read_to_string(&path).unwrap_or_default();
-            assert!(!text.contains(&token), "{} contains the token", path.display());
+            assert!(
+                !text.contains(&token),
+                "{} contains the token",
+                path.display()
+            );
             checked += 1;
         }
     }

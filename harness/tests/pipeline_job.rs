@@ -9,13 +9,17 @@ mod pipeline_common;
 
 use std::{collections::BTreeMap, time::Duration};
 
-use harness::cluster::pipeline_job::{DataRoot, FEATURE_PIPELINE, JOB_ANNOTATION, PipelineJobs, settings};
+use harness::cluster::pipeline_job::{
+    DataRoot, FEATURE_PIPELINE, JOB_ANNOTATION, PipelineJobs, settings,
+};
 use harness_infra::{Kafka, RedisUrl};
 use harness_sim::{
     clock::SimTime,
     operator::{
         Timings,
-        flink::job::{JobFactory, JobModel, JobSubmission, ModelledJobs, Resources, SavepointStatus},
+        flink::job::{
+            JobFactory, JobModel, JobSubmission, ModelledJobs, Resources, SavepointStatus,
+        },
         status::FlinkJobState,
     },
 };
@@ -31,7 +35,12 @@ const WAIT: Duration = Duration::from_secs(30);
 
 fn factory(root: &std::path::Path) -> PipelineJobs {
     let timings = Timings::helm_defaults().job();
-    PipelineJobs::new(ModelledJobs { timings }, tokio::runtime::Handle::current(), DataRoot::new(root), 100.0)
+    PipelineJobs::new(
+        ModelledJobs { timings },
+        tokio::runtime::Handle::current(),
+        DataRoot::new(root),
+        100.0,
+    )
 }
 
 fn conf(bootstrap: &str, redis: &RedisUrl) -> BTreeMap<String, String> {
@@ -50,7 +59,13 @@ fn marked() -> BTreeMap<String, String> {
     [(JOB_ANNOTATION.to_owned(), FEATURE_PIPELINE.to_owned())].into()
 }
 
-fn submit(factory: &PipelineJobs, job_id: &str, conf: &BTreeMap<String, String>, annotations: &BTreeMap<String, String>, restore: Option<&str>) -> Box<dyn JobModel> {
+fn submit(
+    factory: &PipelineJobs,
+    job_id: &str,
+    conf: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
+    restore: Option<&str>,
+) -> Box<dyn JobModel> {
     factory.create(&JobSubmission {
         namespace: "ns",
         cluster: "feature-pipeline",
@@ -63,7 +78,9 @@ fn submit(factory: &PipelineJobs, job_id: &str, conf: &BTreeMap<String, String>,
     })
 }
 
-const READY: Resources = Resources { slots_ready_at: Some(T) };
+const READY: Resources = Resources {
+    slots_ready_at: Some(T),
+};
 
 /// Advances `job` (as the JobManager does on every pass) until it reports `state`.
 async fn until_state(job: &mut Box<dyn JobModel>, state: FlinkJobState) -> anyhow::Result<()> {
@@ -74,10 +91,18 @@ async fn until_state(job: &mut Box<dyn JobModel>, state: FlinkJobState) -> anyho
         if job.state() == state {
             return Ok(());
         }
-        anyhow::ensure!(std::time::Instant::now() < deadline, "not {state} within {WAIT:?}: {} ({:?})", job.state(), job.failure_cause());
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "not {state} within {WAIT:?}: {} ({:?})",
+            job.state(),
+            job.failure_cause()
+        );
         // While it starts, the job asks to be looked at again soon.
         let next = job.next_change(now, READY);
-        anyhow::ensure!(next.is_some_and(|at| at > now), "a starting job must ask for a wake-up, got {next:?}");
+        anyhow::ensure!(
+            next.is_some_and(|at| at > now),
+            "a starting job must ask for a wake-up, got {next:?}"
+        );
         now = next.unwrap_or(now);
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -85,14 +110,22 @@ async fn until_state(job: &mut Box<dyn JobModel>, state: FlinkJobState) -> anyho
 
 /// Stops `job` with a savepoint into the standard directory; returns its location.
 async fn stop(job: &mut Box<dyn JobModel>, drain: bool) -> anyhow::Result<String> {
-    let trigger = job.stop_with_savepoint("file:///flink-data/savepoints", drain, T).map_err(anyhow::Error::msg)?;
+    let trigger = job
+        .stop_with_savepoint("file:///flink-data/savepoints", drain, T)
+        .map_err(anyhow::Error::msg)?;
     let deadline = std::time::Instant::now() + WAIT;
     loop {
         match job.savepoint_status(&trigger) {
             Some(SavepointStatus::Completed(location)) => return Ok(location),
             Some(SavepointStatus::InProgress) => {
-                anyhow::ensure!(job.state() == FlinkJobState::Running, "running while the savepoint is written");
-                anyhow::ensure!(std::time::Instant::now() < deadline, "savepoint not written within {WAIT:?}");
+                anyhow::ensure!(
+                    job.state() == FlinkJobState::Running,
+                    "running while the savepoint is written"
+                );
+                anyhow::ensure!(
+                    std::time::Instant::now() < deadline,
+                    "savepoint not written within {WAIT:?}"
+                );
             }
             other => anyhow::bail!("savepoint {trigger}: {other:?}"),
         }
@@ -102,7 +135,10 @@ async fn stop(job: &mut Box<dyn JobModel>, drain: bool) -> anyhow::Result<String
 
 /// The offset the job's consumer group has committed for partition 0.
 fn committed(kafka: &Kafka) -> anyhow::Result<Option<i64>> {
-    let consumer: BaseConsumer = kafka.client_config().set("group.id", settings::DEFAULT_GROUP_ID).create()?;
+    let consumer: BaseConsumer = kafka
+        .client_config()
+        .set("group.id", settings::DEFAULT_GROUP_ID)
+        .create()?;
     let mut partitions = TopicPartitionList::new();
     partitions.add_partition(TOPIC, 0);
     let offsets = consumer.committed_offsets(partitions, Duration::from_secs(5))?;
@@ -113,7 +149,10 @@ fn committed(kafka: &Kafka) -> anyhow::Result<Option<i64>> {
 }
 
 async fn until_committed(kafka: &Kafka, offset: i64) -> anyhow::Result<()> {
-    eventually(&format!("offset {offset} committed"), WAIT, || async { matches!(committed(kafka), Ok(Some(n)) if n == offset) }).await
+    eventually(&format!("offset {offset} committed"), WAIT, || async {
+        matches!(committed(kafka), Ok(Some(n)) if n == offset)
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,26 +166,76 @@ async fn a_marked_job_runs_the_pipeline_and_resumes_from_its_own_savepoint() -> 
     let conf = conf(kafka.bootstrap_servers(), redis.url());
     produce(&kafka, TOPIC, 1, &data, 0..1500)?;
 
-    let mut first = submit(&factory, "11111111111111111111111111111111", &conf, &marked(), None);
-    first.advance(T, Resources { slots_ready_at: None });
+    let mut first = submit(
+        &factory,
+        "11111111111111111111111111111111",
+        &conf,
+        &marked(),
+        None,
+    );
+    first.advance(
+        T,
+        Resources {
+            slots_ready_at: None,
+        },
+    );
     assert_eq!(first.state(), FlinkJobState::Created, "no slots, no tasks");
-    assert_eq!(first.next_change(T, Resources { slots_ready_at: None }), None);
+    assert_eq!(
+        first.next_change(
+            T,
+            Resources {
+                slots_ready_at: None
+            }
+        ),
+        None
+    );
     until_state(&mut first, FlinkJobState::Running).await?;
     // Checkpoints commit their offsets: this is how a scenario sees the job caught up.
     until_committed(&kafka, 1500).await?;
-    assert!(first.latest_checkpoint().is_some_and(|c| c.starts_with("file:///flink-data/checkpoints/11111111111111111111111111111111/")), "{:?}", first.latest_checkpoint());
+    assert!(
+        first
+            .latest_checkpoint()
+            .is_some_and(|c| c
+                .starts_with("file:///flink-data/checkpoints/11111111111111111111111111111111/")),
+        "{:?}",
+        first.latest_checkpoint()
+    );
 
     let savepoint = stop(&mut first, false).await?;
-    assert!(savepoint.starts_with("file:///flink-data/savepoints/savepoint-111111-"), "{savepoint}");
+    assert!(
+        savepoint.starts_with("file:///flink-data/savepoints/savepoint-111111-"),
+        "{savepoint}"
+    );
     assert_eq!(first.state(), FlinkJobState::Finished);
-    assert_eq!(first.latest_checkpoint().as_deref(), Some(savepoint.as_str()));
-    let local = root.path().join(savepoint.trim_start_matches("file:///")).join("_metadata");
+    assert_eq!(
+        first.latest_checkpoint().as_deref(),
+        Some(savepoint.as_str())
+    );
+    let local = root
+        .path()
+        .join(savepoint.trim_start_matches("file:///"))
+        .join("_metadata");
     let (state, _) = harness::pipeline::checkpoints::load(&local)?;
-    assert_eq!(state.next_offset(0), Some(1500), "the savepoint holds the real offset");
-    assert!(first.stop_with_savepoint("file:///flink-data/savepoints", false, T).is_err(), "a finished job cannot be stopped again");
+    assert_eq!(
+        state.next_offset(0),
+        Some(1500),
+        "the savepoint holds the real offset"
+    );
+    assert!(
+        first
+            .stop_with_savepoint("file:///flink-data/savepoints", false, T)
+            .is_err(),
+        "a finished job cannot be stopped again"
+    );
 
     produce(&kafka, TOPIC, 1, &data, 1500..3000)?;
-    let mut second = submit(&factory, "22222222222222222222222222222222", &conf, &marked(), Some(&savepoint));
+    let mut second = submit(
+        &factory,
+        "22222222222222222222222222222222",
+        &conf,
+        &marked(),
+        Some(&savepoint),
+    );
     assert_eq!(second.restored_from().as_deref(), Some(savepoint.as_str()));
     until_state(&mut second, FlinkJobState::Running).await?;
     until_committed(&kafka, 3000).await?;
@@ -163,11 +252,23 @@ async fn an_unreachable_kafka_fails_the_job_with_the_cause() -> anyhow::Result<(
     let root = tempfile::tempdir()?;
     let factory = factory(root.path());
     // Port 1 on loopback: nothing listens there.
-    let mut job = submit(&factory, "33333333333333333333333333333333", &conf("127.0.0.1:1", redis.url()), &marked(), None);
+    let mut job = submit(
+        &factory,
+        "33333333333333333333333333333333",
+        &conf("127.0.0.1:1", redis.url()),
+        &marked(),
+        None,
+    );
     until_state(&mut job, FlinkJobState::Failed).await?;
     let cause = job.failure_cause().unwrap_or_default();
-    assert!(cause.contains("kafka at 127.0.0.1:1 is not reachable"), "{cause}");
-    assert!(job.stop_with_savepoint("file:///flink-data/savepoints", false, T).is_err());
+    assert!(
+        cause.contains("kafka at 127.0.0.1:1 is not reachable"),
+        "{cause}"
+    );
+    assert!(
+        job.stop_with_savepoint("file:///flink-data/savepoints", false, T)
+            .is_err()
+    );
     assert!(job.cancel(T).is_err(), "a failed job is terminal");
     Ok(())
 }
@@ -180,12 +281,27 @@ async fn a_missing_setting_fails_the_job_and_cancel_stops_a_running_one() -> any
     let factory = factory(root.path());
     let mut incomplete = conf(kafka.bootstrap_servers(), redis.url());
     incomplete.remove(settings::REDIS_URL);
-    let mut job = submit(&factory, "44444444444444444444444444444444", &incomplete, &marked(), None);
+    let mut job = submit(
+        &factory,
+        "44444444444444444444444444444444",
+        &incomplete,
+        &marked(),
+        None,
+    );
     job.advance(T, READY);
     assert_eq!(job.state(), FlinkJobState::Failed);
-    assert_eq!(job.failure_cause().as_deref(), Some("pipeline.redis.url is not set; the feature pipeline needs it"));
+    assert_eq!(
+        job.failure_cause().as_deref(),
+        Some("pipeline.redis.url is not set; the feature pipeline needs it")
+    );
 
-    let mut job = submit(&factory, "55555555555555555555555555555555", &conf(kafka.bootstrap_servers(), redis.url()), &marked(), None);
+    let mut job = submit(
+        &factory,
+        "55555555555555555555555555555555",
+        &conf(kafka.bootstrap_servers(), redis.url()),
+        &marked(),
+        None,
+    );
     until_state(&mut job, FlinkJobState::Running).await?;
     job.cancel(T).map_err(anyhow::Error::msg)?;
     until_state(&mut job, FlinkJobState::Canceled).await?;
@@ -198,8 +314,18 @@ async fn unmarked_jobs_are_modelled() {
     let root = tempfile::tempdir().expect("temp dir");
     let factory = factory(root.path());
     // No Kafka, no Redis: a modelled job needs neither.
-    let mut job = submit(&factory, "66666666666666666666666666666666", &BTreeMap::new(), &BTreeMap::new(), None);
+    let mut job = submit(
+        &factory,
+        "66666666666666666666666666666666",
+        &BTreeMap::new(),
+        &BTreeMap::new(),
+        None,
+    );
     let deploy = Timings::helm_defaults().task_deploy;
     job.advance(T.plus(deploy), READY);
-    assert_eq!(job.state(), FlinkJobState::Running, "the model runs after its task-deploy time, without I/O");
+    assert_eq!(
+        job.state(),
+        FlinkJobState::Running,
+        "the model runs after its task-deploy time, without I/O"
+    );
 }

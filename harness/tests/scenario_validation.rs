@@ -17,7 +17,9 @@ fn diagnostics_for(name: &str) -> String {
     std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).expect("crate dir exists");
     match scenario::load_all(&[relative]) {
         Ok(_) => panic!("{name} loaded, but it is invalid"),
-        Err(LoadError::Invalid { diagnostics }) => diagnostics.iter().map(|d| format!("{d}\n")).collect(),
+        Err(LoadError::Invalid { diagnostics }) => {
+            diagnostics.iter().map(|d| format!("{d}\n")).collect()
+        }
         Err(other) => panic!("{name}: unexpected error {other}"),
     }
 }
@@ -31,14 +33,19 @@ fn each_invalid_file_fails_with_its_expected_diagnostics() {
         .filter(|n| n.ends_with(".yaml"))
         .collect();
     names.sort();
-    assert!(names.len() >= 10, "expected the golden files, found {names:?}");
+    assert!(
+        names.len() >= 10,
+        "expected the golden files, found {names:?}"
+    );
     let mut failures = Vec::new();
     for name in &names {
         let actual = diagnostics_for(name);
         let expected_path = data_dir().join(name.replace(".yaml", ".expected"));
         let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
         if actual != expected {
-            failures.push(format!("--- {name}\nexpected:\n{expected}actual:\n{actual}"));
+            failures.push(format!(
+                "--- {name}\nexpected:\n{expected}actual:\n{actual}"
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

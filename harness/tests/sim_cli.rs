@@ -16,7 +16,14 @@ use predicates::str::contains;
 fn a_non_positive_speed_is_rejected() {
     assert_cmd::Command::cargo_bin("harness")
         .expect("the harness binary is built")
-        .args(["sim", "serve", "--kubeconfig", "/dev/null/never", "--speed", "0"])
+        .args([
+            "sim",
+            "serve",
+            "--kubeconfig",
+            "/dev/null/never",
+            "--speed",
+            "0",
+        ])
         .assert()
         .failure()
         .stderr(contains("speed must be a positive number"));
@@ -38,14 +45,36 @@ fn serve_prints_one_ready_line_and_stops_on_sigterm() {
     let mut line = String::new();
     stdout.read_line(&mut line).expect("a ready line");
 
-    let creds = Credentials::read(&kubeconfig).expect("the kubeconfig is written before the ready line");
-    assert_eq!(line.trim_end(), format!("harness-sim ready: {} kubeconfig={} speed=5", creds.server, kubeconfig.display()));
-    assert!(creds.server.starts_with("https://127.0.0.1:"), "{}", creds.server);
-    assert!(!line.contains(&creds.token), "the ready line must not show the token");
+    let creds =
+        Credentials::read(&kubeconfig).expect("the kubeconfig is written before the ready line");
+    assert_eq!(
+        line.trim_end(),
+        format!(
+            "harness-sim ready: {} kubeconfig={} speed=5",
+            creds.server,
+            kubeconfig.display()
+        )
+    );
+    assert!(
+        creds.server.starts_with("https://127.0.0.1:"),
+        "{}",
+        creds.server
+    );
+    assert!(
+        !line.contains(&creds.token),
+        "the ready line must not show the token"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&kubeconfig).expect("kubeconfig").permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&kubeconfig)
+                .expect("kubeconfig")
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
     }
 
     // A request through the written kubeconfig, as the harness makes it.
@@ -57,19 +86,30 @@ fn serve_prints_one_ready_line_and_stops_on_sigterm() {
         )
         .await
         .expect("config");
-        kube::Client::try_from(config).expect("client").apiserver_version().await.expect("/version").minor
+        kube::Client::try_from(config)
+            .expect("client")
+            .apiserver_version()
+            .await
+            .expect("/version")
+            .minor
     });
     assert_eq!(minor, "32");
 
     // SIGTERM by pid: the server shuts down and exits successfully.
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(10);
     let exit = loop {
         if let Some(exit) = child.try_wait().expect("wait") {
             break exit;
         }
-        assert!(Instant::now() < deadline, "harness sim serve did not stop on SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "harness sim serve did not stop on SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(exit.success(), "{exit:?}");

@@ -55,8 +55,21 @@ fn main() -> ExitCode {
 fn e2e(args: &[String]) -> anyhow::Result<()> {
     let root = process::project_root();
     let mut cmd = process::cargo();
-    cmd.args(["run", "--quiet", "--locked", "--package", "harness", "--bin", "harness", "--", "e2e"]);
-    if !args.iter().any(|a| a == "--report-dir" || a.starts_with("--report-dir=")) {
+    cmd.args([
+        "run",
+        "--quiet",
+        "--locked",
+        "--package",
+        "harness",
+        "--bin",
+        "harness",
+        "--",
+        "e2e",
+    ]);
+    if !args
+        .iter()
+        .any(|a| a == "--report-dir" || a.starts_with("--report-dir="))
+    {
         cmd.arg("--report-dir").arg(root.join("target/e2e"));
     }
     cmd.args(args);

@@ -11,7 +11,10 @@ use anyhow::{Context, bail};
 /// The workspace root (the parent of this crate's directory).
 pub(crate) fn project_root() -> PathBuf {
     let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir.parent().expect("xtask lives one level below the workspace root").to_path_buf()
+    manifest_dir
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
 }
 
 /// A `cargo` command for the toolchain that runs this xtask, in the workspace root.
@@ -24,7 +27,9 @@ pub(crate) fn cargo() -> Command {
 /// Runs `cmd` with inherited stdio; fails if it does not exit 0.
 pub(crate) fn run(cmd: &mut Command) -> anyhow::Result<()> {
     eprintln!("$ {}", render(cmd));
-    let status = cmd.status().with_context(|| format!("could not start `{}`", render(cmd)))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not start `{}`", render(cmd)))?;
     if !status.success() {
         bail!("`{}` failed ({status})", render(cmd));
     }
@@ -33,7 +38,10 @@ pub(crate) fn run(cmd: &mut Command) -> anyhow::Result<()> {
 
 /// Runs `cmd` quietly and returns whether it exited 0 (false if it could not start).
 pub(crate) fn succeeds(cmd: &mut Command) -> bool {
-    cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn render(cmd: &Command) -> String {

@@ -28,7 +28,10 @@ fn ensure_redis_server() -> anyhow::Result<()> {
     if on_path("redis-server") {
         return Ok(());
     }
-    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
     let has_apt = on_path("apt-get");
     if !(is_root && has_apt) {
         bail!(
@@ -38,10 +41,20 @@ fn ensure_redis_server() -> anyhow::Result<()> {
         );
     }
     eprintln!("xtask: redis-server is missing; installing Debian's redis-server");
-    process::run(Command::new("apt-get").args(["update", "-qq"]).env("DEBIAN_FRONTEND", "noninteractive"))?;
     process::run(
         Command::new("apt-get")
-            .args(["install", "-y", "-qq", "--no-install-recommends", "redis-server"])
+            .args(["update", "-qq"])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )?;
+    process::run(
+        Command::new("apt-get")
+            .args([
+                "install",
+                "-y",
+                "-qq",
+                "--no-install-recommends",
+                "redis-server",
+            ])
             .env("DEBIAN_FRONTEND", "noninteractive"),
     )?;
     // The package starts a system-wide instance on port 6379; the harness runs
@@ -56,6 +69,8 @@ fn ensure_redis_server() -> anyhow::Result<()> {
 fn report_kubectl() {
     let kubectl = std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".to_string());
     if !process::succeeds(Command::new(&kubectl).args(["version", "--client"])) {
-        eprintln!("xtask: note: no kubectl found (`{kubectl}`); the kubectl conformance tests will skip");
+        eprintln!(
+            "xtask: note: no kubectl found (`{kubectl}`); the kubectl conformance tests will skip"
+        );
     }
 }

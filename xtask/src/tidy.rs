@@ -25,7 +25,9 @@ fn rust_files() -> Vec<PathBuf> {
 }
 
 fn collect(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -40,7 +42,10 @@ fn collect(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
 }
 
 fn relative(path: &Path) -> String {
-    path.strip_prefix(project_root()).unwrap_or(path).display().to_string()
+    path.strip_prefix(project_root())
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 fn read(path: &Path) -> String {
@@ -55,7 +60,11 @@ fn every_module_has_a_doc() {
         .filter(|path| !read(path).trim_start().starts_with("//!"))
         .map(|path| relative(&path))
         .collect();
-    assert!(missing.is_empty(), "these files do not start with a `//!` module doc:\n  {}", missing.join("\n  "));
+    assert!(
+        missing.is_empty(),
+        "these files do not start with a `//!` module doc:\n  {}",
+        missing.join("\n  ")
+    );
 }
 
 /// Tests never hide: no `#[should_panic]`, and every ignored test says why.
@@ -66,7 +75,11 @@ fn ignored_tests_give_a_reason() {
         for (idx, line) in read(&path).lines().enumerate() {
             let line = line.trim();
             if line.starts_with("#[should_panic") {
-                bad.push(format!("{}:{}: #[should_panic] (assert the error instead)", relative(&path), idx + 1));
+                bad.push(format!(
+                    "{}:{}: #[should_panic] (assert the error instead)",
+                    relative(&path),
+                    idx + 1
+                ));
             }
             if line.starts_with("#[ignore") && !line.starts_with("#[ignore = \"needs ") {
                 bad.push(format!(
@@ -77,7 +90,35 @@ fn ignored_tests_give_a_reason() {
             }
         }
     }
-    assert!(bad.is_empty(), "test attribute rules broken:\n  {}", bad.join("\n  "));
+    assert!(
+        bad.is_empty(),
+        "test attribute rules broken:\n  {}",
+        bad.join("\n  ")
+    );
+}
+
+/// The code is in rustfmt's default style, so a diff shows changes, not
+/// reflowed lines. Skipped, saying so, where the toolchain has no rustfmt
+/// (`rustup component add rustfmt` adds it).
+#[test]
+fn the_code_is_rustfmt_formatted() {
+    if !crate::process::succeeds(crate::process::cargo().args(["fmt", "--version"])) {
+        eprintln!("skipped: this toolchain has no rustfmt (rustup component add rustfmt)");
+        return;
+    }
+    let output = crate::process::cargo()
+        .args(["fmt", "--all", "--check"])
+        .output()
+        .expect("cargo fmt --check starts");
+    assert!(
+        output.status.success(),
+        "`cargo fmt --all --check` found unformatted code; run `cargo fmt --all`:\n{}",
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter(|line| line.starts_with("Diff in"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }
 
 /// Dependencies are declared once, in the workspace, with their versions.
@@ -85,7 +126,14 @@ fn ignored_tests_give_a_reason() {
 fn member_crates_take_versions_from_the_workspace() {
     let root = project_root();
     let mut bad = Vec::new();
-    for manifest in ["harness", "harness/sim", "harness/pipeline", "harness/infra", "benches", "xtask"] {
+    for manifest in [
+        "harness",
+        "harness/sim",
+        "harness/pipeline",
+        "harness/infra",
+        "benches",
+        "xtask",
+    ] {
         let path = root.join(manifest).join("Cargo.toml");
         let mut in_deps = false;
         for line in read(&path).lines() {
@@ -94,12 +142,20 @@ fn member_crates_take_versions_from_the_workspace() {
                 in_deps = line.ends_with("dependencies]");
                 continue;
             }
-            if in_deps && !line.is_empty() && !line.starts_with('#') && !line.contains("workspace = true") {
+            if in_deps
+                && !line.is_empty()
+                && !line.starts_with('#')
+                && !line.contains("workspace = true")
+            {
                 bad.push(format!("{}: `{line}`", relative(&path)));
             }
         }
     }
-    assert!(bad.is_empty(), "declare these in the root [workspace.dependencies]:\n  {}", bad.join("\n  "));
+    assert!(
+        bad.is_empty(),
+        "declare these in the root [workspace.dependencies]:\n  {}",
+        bad.join("\n  ")
+    );
 }
 
 fn dependencies(manifest: &str) -> Vec<String> {
@@ -128,12 +184,34 @@ fn dependencies(manifest: &str) -> Vec<String> {
 #[test]
 fn crate_boundaries_hold() {
     let core = dependencies("harness/pipeline");
-    let io = ["tokio", "rdkafka", "redis", "hyper", "kube", "testcontainers", "futures"];
+    let io = [
+        "tokio",
+        "rdkafka",
+        "redis",
+        "hyper",
+        "kube",
+        "testcontainers",
+        "futures",
+    ];
     let leaks: Vec<&String> = core.iter().filter(|d| io.contains(&d.as_str())).collect();
-    assert!(leaks.is_empty(), "harness-pipeline must stay pure, but depends on {leaks:?}");
+    assert!(
+        leaks.is_empty(),
+        "harness-pipeline must stay pure, but depends on {leaks:?}"
+    );
     let sim = dependencies("harness/sim");
-    let foreign = ["kube", "k8s-openapi", "rdkafka", "redis", "testcontainers", "harness-pipeline", "harness-infra"];
-    let leaks: Vec<&String> = sim.iter().filter(|d| foreign.contains(&d.as_str())).collect();
+    let foreign = [
+        "kube",
+        "k8s-openapi",
+        "rdkafka",
+        "redis",
+        "testcontainers",
+        "harness-pipeline",
+        "harness-infra",
+    ];
+    let leaks: Vec<&String> = sim
+        .iter()
+        .filter(|d| foreign.contains(&d.as_str()))
+        .collect();
     assert!(leaks.is_empty(), "harness-sim must not depend on {leaks:?}");
 }
 
@@ -171,8 +249,19 @@ fn pure_cores_stay_pure() {
         }
     };
     check("harness/pipeline/src", &[]);
-    check("harness/sim/src", &["harness/sim/src/api", "harness/sim/src/clock.rs", "harness/sim/src/kubeconfig.rs"]);
-    assert!(bad.is_empty(), "pure core rules broken:\n  {}", bad.join("\n  "));
+    check(
+        "harness/sim/src",
+        &[
+            "harness/sim/src/api",
+            "harness/sim/src/clock.rs",
+            "harness/sim/src/kubeconfig.rs",
+        ],
+    );
+    assert!(
+        bad.is_empty(),
+        "pure core rules broken:\n  {}",
+        bad.join("\n  ")
+    );
 }
 
 /// `ARCHITECTURE.md` names every crate and every top-level module folder, so
@@ -182,21 +271,44 @@ fn architecture_map_covers_the_code() {
     let root = project_root();
     let map = read(&root.join("ARCHITECTURE.md"));
     let mut missing = Vec::new();
-    for src in ["harness/src", "harness/sim/src", "harness/pipeline/src", "harness/infra/src"] {
-        let Ok(entries) = fs::read_dir(root.join(src)) else { continue };
+    for src in [
+        "harness/src",
+        "harness/sim/src",
+        "harness/pipeline/src",
+        "harness/infra/src",
+    ] {
+        let Ok(entries) = fs::read_dir(root.join(src)) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
-            let name = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+            let name = path
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
             if ["lib", "main", "mod"].contains(&name.as_str()) {
                 continue;
             }
-            let file_name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            let file_name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
             let shown = format!("{src}/{file_name}");
-            let shown = if path.is_dir() { format!("{shown}/") } else { shown };
+            let shown = if path.is_dir() {
+                format!("{shown}/")
+            } else {
+                shown
+            };
             if !map.contains(&shown) && !map.contains(&format!("`{file_name}`")) {
                 missing.push(shown);
             }
         }
     }
-    assert!(missing.is_empty(), "ARCHITECTURE.md does not mention:\n  {}", missing.join("\n  "));
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md does not mention:\n  {}",
+        missing.join("\n  ")
+    );
 }

@@ -396,7 +396,10 @@ mod tests {
         let spread = buckets(&|id| table.hash_one(id));
         let raw_spread = buckets(&|id| raw.hash_one(id));
         assert!(spread > 900, "{spread} of 1024 buckets used");
-        assert!(raw_spread < 100, "the raw hash is expected to crowd: {raw_spread}");
+        assert!(
+            raw_spread < 100,
+            "the raw hash is expected to crowd: {raw_spread}"
+        );
     }
 
     #[test]

@@ -27,7 +27,12 @@ impl SimTime {
     /// RFC 3339 with second precision, as Kubernetes renders `metav1.Time`.
     pub fn rfc3339(self) -> String {
         let (date, secs_of_day) = self.civil();
-        format!("{date}T{:02}:{:02}:{:02}Z", secs_of_day / 3600, secs_of_day / 60 % 60, secs_of_day % 60)
+        format!(
+            "{date}T{:02}:{:02}:{:02}Z",
+            secs_of_day / 3600,
+            secs_of_day / 60 % 60,
+            secs_of_day % 60
+        )
     }
 
     /// RFC 3339 with microseconds, as Kubernetes renders `metav1.MicroTime`.
@@ -47,26 +52,39 @@ impl SimTime {
         let text = text.strip_suffix('Z')?;
         let (date, time) = text.split_once('T')?;
         let mut date_parts = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
-        let (year, month, day) = (date_parts.next()??, date_parts.next()??, date_parts.next()??);
+        let (year, month, day) = (
+            date_parts.next()??,
+            date_parts.next()??,
+            date_parts.next()??,
+        );
         let (hms, fraction) = match time.split_once('.') {
             Some((hms, fraction)) => (hms, fraction),
             None => (time, ""),
         };
         let mut time_parts = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
-        let (hour, minute, second) = (time_parts.next()??, time_parts.next()??, time_parts.next()??);
+        let (hour, minute, second) = (
+            time_parts.next()??,
+            time_parts.next()??,
+            time_parts.next()??,
+        );
         let millis = match fraction {
             "" => 0,
             f => format!("{f:0<3}")[..3].parse::<i64>().ok()?,
         };
         let days = days_from_civil(year, month, day);
-        Some(SimTime(((days * 86_400 + hour * 3600 + minute * 60 + second) * 1000) + millis))
+        Some(SimTime(
+            ((days * 86_400 + hour * 3600 + minute * 60 + second) * 1000) + millis,
+        ))
     }
 
     fn civil(self) -> (String, i64) {
         let secs = self.0.div_euclid(1000);
         let days = secs.div_euclid(86_400);
         let (year, month, day) = civil_from_days(days);
-        (format!("{year:04}-{month:02}-{day:02}"), secs.rem_euclid(86_400))
+        (
+            format!("{year:04}-{month:02}-{day:02}"),
+            secs.rem_euclid(86_400),
+        )
     }
 }
 
@@ -110,14 +128,23 @@ impl VirtualClock {
     /// A clock that starts at the current wall-clock time and runs `speed`
     /// virtual seconds per real second.
     pub fn starting_now(speed: f64) -> VirtualClock {
-        let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         VirtualClock::starting_at(SimTime(wall.as_millis() as i64), speed)
     }
 
     /// A clock that starts at `origin`, for reproducible timestamps in tests.
     pub fn starting_at(origin: SimTime, speed: f64) -> VirtualClock {
-        assert!(speed.is_finite() && speed > 0.0, "speed must be a positive number, got {speed}");
-        VirtualClock { real_origin: Instant::now(), virtual_origin: origin, speed }
+        assert!(
+            speed.is_finite() && speed > 0.0,
+            "speed must be a positive number, got {speed}"
+        );
+        VirtualClock {
+            real_origin: Instant::now(),
+            virtual_origin: origin,
+            speed,
+        }
     }
 
     /// Virtual seconds per real second.
@@ -152,16 +179,30 @@ mod tests {
         let t = SimTime(1_730_800_000_123);
         assert_eq!(t.rfc3339(), "2024-11-05T09:46:40Z");
         assert_eq!(t.rfc3339_micros(), "2024-11-05T09:46:40.123000Z");
-        assert_eq!(SimTime::parse_rfc3339("2024-11-05T09:46:40.123000Z"), Some(t));
-        assert_eq!(SimTime::parse_rfc3339("2024-11-05T09:46:40Z"), Some(SimTime(1_730_800_000_000)));
+        assert_eq!(
+            SimTime::parse_rfc3339("2024-11-05T09:46:40.123000Z"),
+            Some(t)
+        );
+        assert_eq!(
+            SimTime::parse_rfc3339("2024-11-05T09:46:40Z"),
+            Some(SimTime(1_730_800_000_000))
+        );
         assert_eq!(SimTime(0).rfc3339(), "1970-01-01T00:00:00Z");
-        assert_eq!(SimTime::parse_rfc3339("2000-02-29T23:59:59Z").map(SimTime::rfc3339).as_deref(), Some("2000-02-29T23:59:59Z"));
+        assert_eq!(
+            SimTime::parse_rfc3339("2000-02-29T23:59:59Z")
+                .map(SimTime::rfc3339)
+                .as_deref(),
+            Some("2000-02-29T23:59:59Z")
+        );
     }
 
     #[test]
     fn virtual_time_runs_at_the_speed_factor() {
         let clock = VirtualClock::starting_at(SimTime(0), 1000.0);
-        assert_eq!(clock.to_real(Duration::from_secs(60)), Duration::from_millis(60));
+        assert_eq!(
+            clock.to_real(Duration::from_secs(60)),
+            Duration::from_millis(60)
+        );
         let later = clock.now().plus(Duration::from_secs(10));
         assert!(clock.real_until(later) <= Duration::from_millis(10));
     }

@@ -67,7 +67,13 @@ pub trait ValidatingWebhook: Send {
     fn applies_to(&self, rt: &ResourceType) -> bool;
 
     /// Returns the denial message, or `Ok` to admit.
-    fn validate(&self, op: Operation, new: &Value, old: Option<&Value>, store: &Store) -> Result<(), String>;
+    fn validate(
+        &self,
+        op: Operation,
+        new: &Value,
+        old: Option<&Value>,
+        store: &Store,
+    ) -> Result<(), String>;
 }
 
 /// Upper bound on controller rounds per step; more means controllers are
@@ -97,14 +103,21 @@ impl Cluster {
             controllers: Vec::new(),
             webhooks: Vec::new(),
         };
-        let ns = cluster.registry.get("", "v1", "namespaces").expect("namespaces are built in").clone();
+        let ns = cluster
+            .registry
+            .get("", "v1", "namespaces")
+            .expect("namespaces are built in")
+            .clone();
         for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let obj = json!({
                 "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
                 "spec": {"finalizers": ["kubernetes"]},
                 "status": {"phase": "Active"},
             });
-            cluster.store.create(&ns, "", obj, now, &mut cluster.rng).expect("fresh store accepts built-in namespaces");
+            cluster
+                .store
+                .create(&ns, "", obj, now, &mut cluster.rng)
+                .expect("fresh store accepts built-in namespaces");
         }
         cluster
     }
@@ -120,7 +133,13 @@ impl Cluster {
     }
 
     /// Runs the webhooks that apply to `rt`; the first denial wins, as 403.
-    pub fn admit(&self, rt: &ResourceType, op: Operation, new: &Value, old: Option<&Value>) -> Result<(), ApiError> {
+    pub fn admit(
+        &self,
+        rt: &ResourceType,
+        op: Operation,
+        new: &Value,
+        old: Option<&Value>,
+    ) -> Result<(), ApiError> {
         for webhook in self.webhooks.iter().filter(|w| w.applies_to(rt)) {
             if let Err(message) = webhook.validate(op, new, old, &self.store) {
                 return Err(ApiError::denied_by_webhook(webhook.name(), &message));
@@ -136,7 +155,12 @@ impl Cluster {
             let before = self.store.resource_version();
             wake = None;
             for controller in &mut self.controllers {
-                let mut ctx = Ctx { registry: &self.registry, store: &mut self.store, rng: &mut self.rng, now };
+                let mut ctx = Ctx {
+                    registry: &self.registry,
+                    store: &mut self.store,
+                    rng: &mut self.rng,
+                    now,
+                };
                 if let Some(at) = controller.reconcile(&mut ctx) {
                     wake = Some(wake.map_or(at, |w| w.min(at)));
                 }
@@ -145,7 +169,10 @@ impl Cluster {
                 break;
             }
             if round + 1 == MAX_ROUNDS {
-                tracing::warn!(rounds = MAX_ROUNDS, "controllers did not settle; stopping this step");
+                tracing::warn!(
+                    rounds = MAX_ROUNDS,
+                    "controllers did not settle; stopping this step"
+                );
                 break;
             }
         }

@@ -59,24 +59,38 @@ pub fn sync_registry(cluster: &mut Cluster) {
 /// The CRD gets the `NamesAccepted` and `Established` conditions at once:
 /// the simulator has no establishing delay. A new CRD gets the
 /// [`CLEANUP_FINALIZER`].
-pub fn establish(cluster: &mut Cluster, mut crd: Value, now: SimTime) -> Result<Arc<Value>, ApiError> {
+pub fn establish(
+    cluster: &mut Cluster,
+    mut crd: Value,
+    now: SimTime,
+) -> Result<Arc<Value>, ApiError> {
     let crd_type = cluster
         .registry
         .get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
         .expect("CustomResourceDefinition is built in")
         .clone();
-    let name = crd["metadata"]["name"].as_str().unwrap_or_default().to_string();
-    let types = ResourceType::from_crd(&crd).map_err(|causes| ApiError::invalid(&crd_type, &name, causes))?;
+    let name = crd["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let types = ResourceType::from_crd(&crd)
+        .map_err(|causes| ApiError::invalid(&crd_type, &name, causes))?;
     let key = ObjectKey::new(&crd_type, "", &name);
     let stored = match cluster.store.get(&key) {
-        Some(_) => cluster.store.update(&crd_type, &key, crd, Subresource::Main, now)?,
+        Some(_) => cluster
+            .store
+            .update(&crd_type, &key, crd, Subresource::Main, now)?,
         None => {
             add_cleanup_finalizer(&mut crd);
-            cluster.store.create(&crd_type, "", crd, now, &mut cluster.rng)?
+            cluster
+                .store
+                .create(&crd_type, "", crd, now, &mut cluster.rng)?
         }
     };
     if let Some(first) = types.first() {
-        cluster.registry.remove_group_resource(&first.group, &first.plural);
+        cluster
+            .registry
+            .remove_group_resource(&first.group, &first.plural);
     }
     for rt in types {
         cluster.registry.insert(rt);
@@ -96,17 +110,30 @@ pub fn establish(cluster: &mut Cluster, mut crd: Value, now: SimTime) -> Result<
             vs.iter().filter(|v| v["storage"].as_bool() == Some(true)).map(|v| v["name"].clone()).collect::<Vec<_>>()
         }).unwrap_or_default(),
     });
-    cluster.store.update(&crd_type, &key, with_status, Subresource::Status, now)
+    cluster
+        .store
+        .update(&crd_type, &key, with_status, Subresource::Status, now)
 }
 
 fn add_cleanup_finalizer(crd: &mut Value) {
-    let Some(meta) = crd.as_object_mut().map(|m| m.entry("metadata").or_insert_with(|| json!({}))) else { return };
+    let Some(meta) = crd
+        .as_object_mut()
+        .map(|m| m.entry("metadata").or_insert_with(|| json!({})))
+    else {
+        return;
+    };
     if !meta.is_object() {
         *meta = json!({});
     }
-    let finalizers = meta.as_object_mut().expect("made an object above").entry("finalizers").or_insert_with(|| json!([]));
+    let finalizers = meta
+        .as_object_mut()
+        .expect("made an object above")
+        .entry("finalizers")
+        .or_insert_with(|| json!([]));
     match finalizers.as_array_mut() {
-        Some(list) if !list.iter().any(|f| f == CLEANUP_FINALIZER) => list.push(json!(CLEANUP_FINALIZER)),
+        Some(list) if !list.iter().any(|f| f == CLEANUP_FINALIZER) => {
+            list.push(json!(CLEANUP_FINALIZER))
+        }
         Some(_) => {}
         None => *finalizers = json!([CLEANUP_FINALIZER]),
     }
@@ -133,19 +160,42 @@ mod tests {
         let stored = establish(&mut cluster, widget_crd(), SimTime(0)).unwrap();
         assert_eq!(stored["metadata"]["finalizers"], json!([CLEANUP_FINALIZER]));
         assert_eq!(stored["status"]["conditions"][1]["type"], "Established");
-        assert!(cluster.registry.get("example.com", "v1", "widgets").is_some());
+        assert!(
+            cluster
+                .registry
+                .get("example.com", "v1", "widgets")
+                .is_some()
+        );
         sync_registry(&mut cluster);
-        assert!(cluster.registry.get("example.com", "v1", "widgets").is_some(), "the CRD still exists");
+        assert!(
+            cluster
+                .registry
+                .get("example.com", "v1", "widgets")
+                .is_some(),
+            "the CRD still exists"
+        );
 
-        let crd_type = cluster.registry.get("apiextensions.k8s.io", "v1", "customresourcedefinitions").unwrap().clone();
+        let crd_type = cluster
+            .registry
+            .get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+            .unwrap()
+            .clone();
         assert!(is_crd_kind(&crd_type));
         let key = ObjectKey::new(&crd_type, "", "widgets.example.com");
         let mut cleared = (*cluster.store.get(&key).unwrap().clone()).clone();
         cleared["metadata"]["finalizers"] = json!([]);
-        cluster.store.update(&crd_type, &key, cleared, Subresource::Main, SimTime(0)).unwrap();
+        cluster
+            .store
+            .update(&crd_type, &key, cleared, Subresource::Main, SimTime(0))
+            .unwrap();
         cluster.store.delete(&crd_type, &key, SimTime(0)).unwrap();
         sync_registry(&mut cluster);
-        assert!(cluster.registry.get("example.com", "v1", "widgets").is_none());
+        assert!(
+            cluster
+                .registry
+                .get("example.com", "v1", "widgets")
+                .is_none()
+        );
     }
 
     #[test]
@@ -155,6 +205,11 @@ mod tests {
         crd["spec"]["scope"] = json!("Galaxy");
         let err = establish(&mut cluster, crd, SimTime(0)).unwrap_err();
         assert_eq!(err.code, 422);
-        assert!(err.message.contains("spec.scope: Unsupported value: \"Galaxy\""), "{}", err.message);
+        assert!(
+            err.message
+                .contains("spec.scope: Unsupported value: \"Galaxy\""),
+            "{}",
+            err.message
+        );
     }
 }

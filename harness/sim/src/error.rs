@@ -36,7 +36,12 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(code: u16, reason: &str, message: String) -> ApiError {
-        ApiError { code, reason: reason.to_string(), message, details: None }
+        ApiError {
+            code,
+            reason: reason.to_string(),
+            message,
+            details: None,
+        }
     }
 
     fn about(mut self, rt: &ResourceType, name: &str) -> ApiError {
@@ -46,12 +51,22 @@ impl ApiError {
 
     /// 404: `pods "x" not found`.
     pub fn not_found(rt: &ResourceType, name: &str) -> ApiError {
-        ApiError::new(404, "NotFound", format!("{} \"{name}\" not found", rt.group_resource())).about(rt, name)
+        ApiError::new(
+            404,
+            "NotFound",
+            format!("{} \"{name}\" not found", rt.group_resource()),
+        )
+        .about(rt, name)
     }
 
     /// 409: `pods "x" already exists`.
     pub fn already_exists(rt: &ResourceType, name: &str) -> ApiError {
-        ApiError::new(409, "AlreadyExists", format!("{} \"{name}\" already exists", rt.group_resource())).about(rt, name)
+        ApiError::new(
+            409,
+            "AlreadyExists",
+            format!("{} \"{name}\" already exists", rt.group_resource()),
+        )
+        .about(rt, name)
     }
 
     /// 409: optimistic-concurrency failure on `metadata.resourceVersion`.
@@ -70,12 +85,19 @@ impl ApiError {
 
     /// 422: `Kind.group "name" is invalid: <causes>`.
     pub fn invalid(rt: &ResourceType, name: &str, causes: Vec<Cause>) -> ApiError {
-        let rendered: Vec<String> = causes.iter().map(|c| format!("{}: {}", c.field, c.message)).collect();
+        let rendered: Vec<String> = causes
+            .iter()
+            .map(|c| format!("{}: {}", c.field, c.message))
+            .collect();
         let summary = match rendered.as_slice() {
             [one] => one.clone(),
             many => format!("[{}]", many.join(", ")),
         };
-        let mut err = ApiError::new(422, "Invalid", format!("{} \"{name}\" is invalid: {summary}", rt.group_kind()));
+        let mut err = ApiError::new(
+            422,
+            "Invalid",
+            format!("{} \"{name}\" is invalid: {summary}", rt.group_kind()),
+        );
         err.details = Some(json!({
             "name": name,
             "group": rt.group,
@@ -87,7 +109,11 @@ impl ApiError {
 
     /// 403 from an admission webhook, worded as the API server words it.
     pub fn denied_by_webhook(webhook: &str, message: &str) -> ApiError {
-        ApiError::new(403, "Forbidden", format!("admission webhook \"{webhook}\" denied the request: {message}"))
+        ApiError::new(
+            403,
+            "Forbidden",
+            format!("admission webhook \"{webhook}\" denied the request: {message}"),
+        )
     }
 
     /// 403 from authorization.
@@ -117,7 +143,11 @@ impl ApiError {
 
     /// 404 for a path that names no resource at all.
     pub fn no_route(path: &str) -> ApiError {
-        ApiError::new(404, "NotFound", format!("the server could not find the requested resource ({path})"))
+        ApiError::new(
+            404,
+            "NotFound",
+            format!("the server could not find the requested resource ({path})"),
+        )
     }
 
     /// 500 for a fault inside the simulator itself.

@@ -21,7 +21,10 @@ const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 pub fn base64(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
         for i in 0..4 {
             if i <= chunk.len() {
                 out.push(BASE64[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -133,7 +136,10 @@ pub struct Credentials {
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials").field("server", &self.server).field("token", &"<redacted>").finish()
+        f.debug_struct("Credentials")
+            .field("server", &self.server)
+            .field("token", &"<redacted>")
+            .finish()
     }
 }
 
@@ -144,7 +150,11 @@ impl Credentials {
         let config: serde_json::Value = serde_yaml::from_str(text).ok()?;
         let current = config["current-context"].as_str()?;
         let named = |list: &str, name: &str| -> Option<serde_json::Value> {
-            config[list].as_array()?.iter().find(|e| e["name"].as_str() == Some(name)).cloned()
+            config[list]
+                .as_array()?
+                .iter()
+                .find(|e| e["name"].as_str() == Some(name))
+                .cloned()
         };
         let context = named("contexts", current)?;
         let cluster = named("clusters", context["context"]["cluster"].as_str()?)?;
@@ -164,7 +174,13 @@ impl Credentials {
     pub fn read(path: &Path) -> io::Result<Credentials> {
         let text = std::fs::read_to_string(path)?;
         Credentials::parse(&text).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("{} has no server and token in its current context", path.display()))
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{} has no server and token in its current context",
+                    path.display()
+                ),
+            )
         })
     }
 }
@@ -177,16 +193,28 @@ mod tests {
     fn written_kubeconfig_is_private_and_reads_back() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested/kubeconfig");
-        write(&path, "https://127.0.0.1:1234", "s3cret", Some("PEM TEXT\n")).unwrap();
+        write(
+            &path,
+            "https://127.0.0.1:1234",
+            "s3cret",
+            Some("PEM TEXT\n"),
+        )
+        .unwrap();
         let creds = Credentials::read(&path).unwrap();
         assert_eq!(creds.server, "https://127.0.0.1:1234");
         assert_eq!(creds.token, "s3cret");
         assert_eq!(creds.ca_pem.as_deref(), Some("PEM TEXT\n"));
-        assert!(!format!("{creds:?}").contains("s3cret"), "Debug must not show the token");
+        assert!(
+            !format!("{creds:?}").contains("s3cret"),
+            "Debug must not show the token"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("current-context: harness-sim"), "{text}");
@@ -195,7 +223,13 @@ mod tests {
 
     #[test]
     fn base64_round_trips_and_matches_known_vectors() {
-        for (plain, encoded) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             assert_eq!(base64(plain.as_bytes()), encoded);
             assert_eq!(base64_decode(encoded).as_deref(), Some(plain.as_bytes()));
         }

@@ -43,7 +43,10 @@ pub mod table;
 /// See [`operator::install::simulated_cluster`] for what it contains.
 pub fn standard_cluster(seed: u64, now: clock::SimTime) -> cluster::Cluster {
     let config = operator::OperatorConfig::helm_defaults();
-    let jobs = std::sync::Arc::new(operator::flink::job::ModelledJobs { timings: config.timings.job() });
-    let (cluster, _flink) = operator::install::simulated_cluster(seed, now, config, jobs).expect("the bundled operator install is valid");
+    let jobs = std::sync::Arc::new(operator::flink::job::ModelledJobs {
+        timings: config.timings.job(),
+    });
+    let (cluster, _flink) = operator::install::simulated_cluster(seed, now, config, jobs)
+        .expect("the bundled operator install is valid");
     cluster
 }

@@ -91,11 +91,19 @@ pub enum ListStrategy {
 pub fn list_strategy(parent: &str, field: &str) -> ListStrategy {
     use ListStrategy::{MergeByKey, MergeSet, Replace};
     match (parent, field) {
-        ("containers" | "initContainers" | "ephemeralContainers", "ports") => MergeByKey("containerPort"),
-        ("containers" | "initContainers" | "ephemeralContainers", "volumeMounts") => MergeByKey("mountPath"),
-        ("containers" | "initContainers" | "ephemeralContainers", "volumeDevices") => MergeByKey("devicePath"),
+        ("containers" | "initContainers" | "ephemeralContainers", "ports") => {
+            MergeByKey("containerPort")
+        }
+        ("containers" | "initContainers" | "ephemeralContainers", "volumeMounts") => {
+            MergeByKey("mountPath")
+        }
+        ("containers" | "initContainers" | "ephemeralContainers", "volumeDevices") => {
+            MergeByKey("devicePath")
+        }
         ("containers" | "initContainers" | "ephemeralContainers", "env") => MergeByKey("name"),
-        ("containers" | "initContainers" | "ephemeralContainers", "resizePolicy") => MergeByKey("resourceName"),
+        ("containers" | "initContainers" | "ephemeralContainers", "resizePolicy") => {
+            MergeByKey("resourceName")
+        }
         // Service ports merge by port number.
         ("spec", "ports") => MergeByKey("port"),
         (_, "containers" | "initContainers" | "ephemeralContainers") => MergeByKey("name"),
@@ -119,7 +127,9 @@ const DELETE_PRIMITIVE_PREFIX: &str = "$deleteFromPrimitiveList/";
 /// `$setElementOrder/` and `$deleteFromPrimitiveList/` directives.
 pub fn strategic_merge_patch(target: &Value, patch: &Value) -> Result<Value, PatchError> {
     let Value::Object(patch) = patch else {
-        return Err(PatchError::Malformed("strategic merge patch must be a JSON object".into()));
+        return Err(PatchError::Malformed(
+            "strategic merge patch must be a JSON object".into(),
+        ));
     };
     let mut out = target.clone();
     if !out.is_object() {
@@ -132,15 +142,26 @@ pub fn strategic_merge_patch(target: &Value, patch: &Value) -> Result<Value, Pat
             _ => {}
         }
     }
-    merge_map(out.as_object_mut().expect("made an object above"), patch, "")?;
+    merge_map(
+        out.as_object_mut().expect("made an object above"),
+        patch,
+        "",
+    )?;
     Ok(out)
 }
 
 fn without_directives(map: &Map<String, Value>) -> Map<String, Value> {
-    map.iter().filter(|(k, _)| !k.starts_with('$')).map(|(k, v)| (k.clone(), v.clone())).collect()
+    map.iter()
+        .filter(|(k, _)| !k.starts_with('$'))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
-fn merge_map(target: &mut Map<String, Value>, patch: &Map<String, Value>, parent: &str) -> Result<(), PatchError> {
+fn merge_map(
+    target: &mut Map<String, Value>,
+    patch: &Map<String, Value>,
+    parent: &str,
+) -> Result<(), PatchError> {
     for (key, patch_value) in patch {
         if key == DIRECTIVE || key == RETAIN_KEYS || key.starts_with(SET_ORDER_PREFIX) {
             continue;
@@ -164,7 +185,9 @@ fn merge_map(target: &mut Map<String, Value>, patch: &Map<String, Value>, parent
                     target.insert(key.clone(), Value::Object(without_directives(patch_map)));
                 }
                 _ => {
-                    let entry = target.entry(key.clone()).or_insert_with(|| Value::Object(Map::new()));
+                    let entry = target
+                        .entry(key.clone())
+                        .or_insert_with(|| Value::Object(Map::new()));
                     if !entry.is_object() {
                         *entry = Value::Object(Map::new());
                     }
@@ -190,7 +213,10 @@ fn merge_map(target: &mut Map<String, Value>, patch: &Map<String, Value>, parent
             .collect();
         target.retain(|k, _| keep.contains(&k.as_str()));
     }
-    for (key, order) in patch.iter().filter_map(|(k, v)| k.strip_prefix(SET_ORDER_PREFIX).map(|f| (f, v))) {
+    for (key, order) in patch
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix(SET_ORDER_PREFIX).map(|f| (f, v)))
+    {
         if let (Some(Value::Array(items)), Some(order)) = (target.get_mut(key), order.as_array()) {
             apply_element_order(items, order, list_strategy(parent, key));
         }
@@ -204,10 +230,20 @@ fn merge_list(
     parent: &str,
     field: &str,
 ) -> Result<Vec<Value>, PatchError> {
-    let original = original.and_then(Value::as_array).cloned().unwrap_or_default();
+    let original = original
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     // A `{"$patch": "replace"}` item replaces the whole list with the other items.
-    if patch_items.iter().any(|item| item.get(DIRECTIVE).and_then(Value::as_str) == Some("replace")) {
-        return Ok(patch_items.iter().filter(|item| item.get(DIRECTIVE).is_none()).cloned().collect());
+    if patch_items
+        .iter()
+        .any(|item| item.get(DIRECTIVE).and_then(Value::as_str) == Some("replace"))
+    {
+        return Ok(patch_items
+            .iter()
+            .filter(|item| item.get(DIRECTIVE).is_none())
+            .cloned()
+            .collect());
     }
     match list_strategy(parent, field) {
         ListStrategy::Replace => Ok(patch_items.to_vec()),
@@ -229,13 +265,17 @@ fn merge_list(
                     )));
                 };
                 let key_value = item_map.get(merge_key).cloned().unwrap_or(Value::Null);
-                let existing = merged.iter().position(|m| m.get(merge_key) == Some(&key_value));
+                let existing = merged
+                    .iter()
+                    .position(|m| m.get(merge_key) == Some(&key_value));
                 match (item_map.get(DIRECTIVE).and_then(Value::as_str), existing) {
                     (Some("delete"), Some(idx)) => {
                         merged.remove(idx);
                     }
                     (Some("delete"), None) => {}
-                    (Some("replace"), Some(idx)) => merged[idx] = Value::Object(without_directives(item_map)),
+                    (Some("replace"), Some(idx)) => {
+                        merged[idx] = Value::Object(without_directives(item_map))
+                    }
                     (_, Some(idx)) => {
                         let slot = &mut merged[idx];
                         if let Value::Object(slot_map) = slot {
@@ -261,7 +301,9 @@ fn apply_element_order(items: &mut [Value], order: &[Value], strategy: ListStrat
         order
             .iter()
             .position(|o| match strategy {
-                ListStrategy::MergeByKey(key) => o.get(key).is_some() && o.get(key) == item.get(key),
+                ListStrategy::MergeByKey(key) => {
+                    o.get(key).is_some() && o.get(key) == item.get(key)
+                }
                 _ => o == item,
             })
             .unwrap_or(usize::MAX)
@@ -279,8 +321,16 @@ mod tests {
 
     #[test]
     fn content_types_map_to_patch_types() {
-        for pt in [PatchType::Merge, PatchType::Json, PatchType::Strategic, PatchType::Apply] {
-            assert_eq!(PatchType::from_content_type(&format!("{}; charset=utf-8", pt.media_type())), Some(pt));
+        for pt in [
+            PatchType::Merge,
+            PatchType::Json,
+            PatchType::Strategic,
+            PatchType::Apply,
+        ] {
+            assert_eq!(
+                PatchType::from_content_type(&format!("{}; charset=utf-8", pt.media_type())),
+                Some(pt)
+            );
         }
         assert_eq!(PatchType::from_content_type("application/json"), None);
     }
@@ -288,7 +338,10 @@ mod tests {
     #[test]
     fn merge_patch_replaces_lists_and_deletes_nulls() {
         let mut doc = json!({"spec": {"a": 1, "b": [1, 2], "c": {"d": 1}}});
-        merge_patch(&mut doc, &json!({"spec": {"a": null, "b": [3], "c": {"e": 2}}}));
+        merge_patch(
+            &mut doc,
+            &json!({"spec": {"a": null, "b": [3], "c": {"e": 2}}}),
+        );
         assert_eq!(doc, json!({"spec": {"b": [3], "c": {"d": 1, "e": 2}}}));
     }
 
@@ -300,14 +353,26 @@ mod tests {
             &json!([{"op": "replace", "path": "/spec/replicas", "value": 3}, {"op": "add", "path": "/spec/items/-", "value": "b"}]),
         )
         .unwrap();
-        assert_eq!(patched, json!({"spec": {"replicas": 3, "items": ["a", "b"]}}));
+        assert_eq!(
+            patched,
+            json!({"spec": {"replicas": 3, "items": ["a", "b"]}})
+        );
         assert!(matches!(
-            json_patch(&doc, &json!([{"op": "replace", "path": "/spec/missing/x", "value": 1}])),
+            json_patch(
+                &doc,
+                &json!([{"op": "replace", "path": "/spec/missing/x", "value": 1}])
+            ),
             Err(PatchError::NotApplicable(_))
         ));
-        assert!(matches!(json_patch(&doc, &json!({"op": "add"})), Err(PatchError::Malformed(_))));
         assert!(matches!(
-            json_patch(&doc, &json!([{"op": "test", "path": "/spec/replicas", "value": 2}])),
+            json_patch(&doc, &json!({"op": "add"})),
+            Err(PatchError::Malformed(_))
+        ));
+        assert!(matches!(
+            json_patch(
+                &doc,
+                &json!([{"op": "test", "path": "/spec/replicas", "value": 2}])
+            ),
             Err(PatchError::NotApplicable(_))
         ));
     }
@@ -336,9 +401,19 @@ mod tests {
         let containers = &out["spec"]["template"]["spec"]["containers"];
         assert_eq!(containers.as_array().unwrap().len(), 3);
         assert_eq!(containers[0]["image"], "app:2");
-        assert_eq!(containers[0]["env"], json!([{"name": "A", "value": "1"}, {"name": "B", "value": "3"}, {"name": "C", "value": "4"}]));
-        assert_eq!(containers[0]["args"], json!(["z"]), "lists without a strategy are replaced");
-        assert_eq!(containers[0]["ports"], json!([{"containerPort": 80, "name": "http"}]));
+        assert_eq!(
+            containers[0]["env"],
+            json!([{"name": "A", "value": "1"}, {"name": "B", "value": "3"}, {"name": "C", "value": "4"}])
+        );
+        assert_eq!(
+            containers[0]["args"],
+            json!(["z"]),
+            "lists without a strategy are replaced"
+        );
+        assert_eq!(
+            containers[0]["ports"],
+            json!([{"containerPort": 80, "name": "http"}])
+        );
         assert_eq!(containers[1]["name"], "sidecar");
         assert_eq!(containers[2]["name"], "new");
     }
@@ -356,9 +431,13 @@ mod tests {
         assert_eq!(out["metadata"]["finalizers"], json!(["b"]));
         let spec = &out["spec"]["template"]["spec"];
         assert_eq!(spec["containers"].as_array().unwrap().len(), 1);
-        assert_eq!(spec["volumes"], json!([{"name": "v2", "configMap": {"name": "c"}}]));
+        assert_eq!(
+            spec["volumes"],
+            json!([{"name": "v2", "configMap": {"name": "c"}}])
+        );
 
-        let replace_map = json!({"spec": {"template": {"spec": {"$patch": "replace", "containers": []}}}});
+        let replace_map =
+            json!({"spec": {"template": {"spec": {"$patch": "replace", "containers": []}}}});
         let out = strategic_merge_patch(&deployment(), &replace_map).unwrap();
         assert_eq!(out["spec"]["template"]["spec"], json!({"containers": []}));
 
@@ -392,15 +471,28 @@ mod tests {
         let patch = json!({"spec": {"ports": [{"port": 443, "targetPort": 8443}]},
                            "status": {"conditions": [{"type": "Ready", "status": "True"}]}});
         let out = strategic_merge_patch(&svc, &patch).unwrap();
-        assert_eq!(out["spec"]["ports"][1], json!({"port": 443, "name": "https", "targetPort": 8443}));
-        assert_eq!(out["status"]["conditions"], json!([{"type": "Ready", "status": "True"}]));
+        assert_eq!(
+            out["spec"]["ports"][1],
+            json!({"port": 443, "name": "https", "targetPort": 8443})
+        );
+        assert_eq!(
+            out["status"]["conditions"],
+            json!([{"type": "Ready", "status": "True"}])
+        );
         assert!(strategic_merge_patch(&svc, &json!([1])).is_err());
         assert!(strategic_merge_patch(&svc, &json!({"spec": {"ports": [1]}})).is_err());
     }
 
     fn scalar_map() -> impl Strategy<Value = Value> {
-        prop::collection::btree_map("[a-d]", prop_oneof![any::<i64>().prop_map(Value::from), "[a-z]{0,3}".prop_map(Value::from)], 0..5)
-            .prop_map(|m| Value::Object(m.into_iter().collect()))
+        prop::collection::btree_map(
+            "[a-d]",
+            prop_oneof![
+                any::<i64>().prop_map(Value::from),
+                "[a-z]{0,3}".prop_map(Value::from)
+            ],
+            0..5,
+        )
+        .prop_map(|m| Value::Object(m.into_iter().collect()))
     }
 
     proptest! {

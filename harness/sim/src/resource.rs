@@ -74,17 +74,29 @@ pub struct ResourceType {
 impl ResourceType {
     /// `apps/v1`, or `v1` for the core group.
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
     }
 
     /// `flinkdeployments.flink.apache.org`, or `pods` for the core group.
     pub fn group_resource(&self) -> String {
-        if self.group.is_empty() { self.plural.clone() } else { format!("{}.{}", self.plural, self.group) }
+        if self.group.is_empty() {
+            self.plural.clone()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
     }
 
     /// `FlinkDeployment.flink.apache.org`, or `Pod` for the core group.
     pub fn group_kind(&self) -> String {
-        if self.group.is_empty() { self.kind.clone() } else { format!("{}.{}", self.kind, self.group) }
+        if self.group.is_empty() {
+            self.kind.clone()
+        } else {
+            format!("{}.{}", self.kind, self.group)
+        }
     }
 
     /// Builds the served versions of a `CustomResourceDefinition` object.
@@ -111,9 +123,18 @@ impl ResourceType {
         let names = &spec["names"];
         let plural = text("spec.names.plural", &names["plural"], &mut causes);
         let kind = text("spec.names.kind", &names["kind"], &mut causes);
-        let singular = names["singular"].as_str().map(str::to_string).unwrap_or_else(|| kind.to_lowercase());
+        let singular = names["singular"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| kind.to_lowercase());
         let strings = |v: &Value| -> Vec<String> {
-            v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default()
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
         };
         let namespaced = match spec["scope"].as_str() {
             Some("Namespaced") => true,
@@ -123,7 +144,9 @@ impl ResourceType {
                     reason: "FieldValueNotSupported".into(),
                     message: format!(
                         "Unsupported value: {}: supported values: \"Cluster\", \"Namespaced\"",
-                        other.map(|s| format!("\"{s}\"")).unwrap_or_else(|| "\"\"".into())
+                        other
+                            .map(|s| format!("\"{s}\""))
+                            .unwrap_or_else(|| "\"\"".into())
                     ),
                     field: "spec.scope".into(),
                 });
@@ -134,7 +157,9 @@ impl ResourceType {
         if !plural.is_empty() && !group.is_empty() && name != format!("{plural}.{group}") {
             causes.push(Cause {
                 reason: "FieldValueInvalid".into(),
-                message: format!("Invalid value: \"{name}\": must be spec.names.plural+\".\"+spec.group"),
+                message: format!(
+                    "Invalid value: \"{name}\": must be spec.names.plural+\".\"+spec.group"
+                ),
                 field: "metadata.name".into(),
             });
         }
@@ -142,20 +167,31 @@ impl ResourceType {
         if versions.is_empty() {
             causes.push(Cause {
                 reason: "FieldValueRequired".into(),
-                message: "Required value: must have exactly one version marked as storage version".into(),
+                message: "Required value: must have exactly one version marked as storage version"
+                    .into(),
                 field: "spec.versions".into(),
             });
         }
         let mut types = Vec::new();
         for (idx, version) in versions.iter().enumerate() {
-            let vname = text(&format!("spec.versions[{idx}].name"), &version["name"], &mut causes);
+            let vname = text(
+                &format!("spec.versions[{idx}].name"),
+                &version["name"],
+                &mut causes,
+            );
             if version["served"].as_bool() == Some(false) {
                 continue;
             }
             let subresources = &version["subresources"];
             let scale = subresources.get("scale").map(|s| ScaleSpec {
-                spec_replicas_path: s["specReplicasPath"].as_str().unwrap_or_default().to_string(),
-                status_replicas_path: s["statusReplicasPath"].as_str().unwrap_or_default().to_string(),
+                spec_replicas_path: s["specReplicasPath"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                status_replicas_path: s["statusReplicasPath"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
                 label_selector_path: s["labelSelectorPath"].as_str().map(str::to_string),
             });
             let printer_columns = version["additionalPrinterColumns"]
@@ -189,7 +225,11 @@ impl ResourceType {
                 custom: true,
             });
         }
-        if causes.is_empty() { Ok(types) } else { Err(causes) }
+        if causes.is_empty() {
+            Ok(types)
+        } else {
+            Err(causes)
+        }
     }
 }
 
@@ -211,7 +251,11 @@ impl Registry {
                 plural: b.plural.to_string(),
                 singular: b.kind.to_lowercase(),
                 short_names: b.short_names.iter().map(|s| s.to_string()).collect(),
-                categories: if b.in_all { vec!["all".to_string()] } else { Vec::new() },
+                categories: if b.in_all {
+                    vec!["all".to_string()]
+                } else {
+                    Vec::new()
+                },
                 namespaced: b.namespaced,
                 status_subresource: b.status,
                 scale: None,
@@ -225,22 +269,29 @@ impl Registry {
 
     /// Adds or replaces a kind.
     pub fn insert(&mut self, rt: ResourceType) {
-        self.types.insert((rt.group.clone(), rt.version.clone(), rt.plural.clone()), rt);
+        self.types.insert(
+            (rt.group.clone(), rt.version.clone(), rt.plural.clone()),
+            rt,
+        );
     }
 
     /// Removes every version of a custom kind (when its CRD is deleted).
     pub fn remove_group_resource(&mut self, group: &str, plural: &str) {
-        self.types.retain(|(g, _, p), _| !(g == group && p == plural));
+        self.types
+            .retain(|(g, _, p), _| !(g == group && p == plural));
     }
 
     /// Looks up a kind by URL coordinates.
     pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceType> {
-        self.types.get(&(group.to_string(), version.to_string(), plural.to_string()))
+        self.types
+            .get(&(group.to_string(), version.to_string(), plural.to_string()))
     }
 
     /// Looks up a kind by group and plural at any served version.
     pub fn by_group_resource(&self, group: &str, plural: &str) -> Option<&ResourceType> {
-        self.types.values().find(|rt| rt.group == group && rt.plural == plural)
+        self.types
+            .values()
+            .find(|rt| rt.group == group && rt.plural == plural)
     }
 
     /// Looks up a kind by `apiVersion` and `kind`, as found in an object.
@@ -249,7 +300,9 @@ impl Registry {
             Some((g, v)) => (g, v),
             None => ("", api_version),
         };
-        self.types.values().find(|rt| rt.group == group && rt.version == version && rt.kind == kind)
+        self.types
+            .values()
+            .find(|rt| rt.group == group && rt.version == version && rt.kind == kind)
     }
 
     /// Every served kind, ordered by group, version and plural.
@@ -279,29 +332,155 @@ const fn builtin(
     status: bool,
     in_all: bool,
 ) -> Builtin {
-    Builtin { group, version, kind, plural, short_names, namespaced, status, in_all }
+    Builtin {
+        group,
+        version,
+        kind,
+        plural,
+        short_names,
+        namespaced,
+        status,
+        in_all,
+    }
 }
 
 const BUILTINS: &[Builtin] = &[
-    builtin("", "v1", "Namespace", "namespaces", &["ns"], false, true, false),
+    builtin(
+        "",
+        "v1",
+        "Namespace",
+        "namespaces",
+        &["ns"],
+        false,
+        true,
+        false,
+    ),
     builtin("", "v1", "Node", "nodes", &["no"], false, true, false),
     builtin("", "v1", "Pod", "pods", &["po"], true, true, true),
     builtin("", "v1", "Service", "services", &["svc"], true, true, true),
-    builtin("", "v1", "ConfigMap", "configmaps", &["cm"], true, false, false),
+    builtin(
+        "",
+        "v1",
+        "ConfigMap",
+        "configmaps",
+        &["cm"],
+        true,
+        false,
+        false,
+    ),
     builtin("", "v1", "Secret", "secrets", &[], true, false, false),
-    builtin("", "v1", "ServiceAccount", "serviceaccounts", &["sa"], true, false, false),
+    builtin(
+        "",
+        "v1",
+        "ServiceAccount",
+        "serviceaccounts",
+        &["sa"],
+        true,
+        false,
+        false,
+    ),
     builtin("", "v1", "Event", "events", &["ev"], true, false, false),
-    builtin("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", &["pvc"], true, true, false),
-    builtin("apps", "v1", "Deployment", "deployments", &["deploy"], true, true, true),
-    builtin("apps", "v1", "ReplicaSet", "replicasets", &["rs"], true, true, true),
+    builtin(
+        "",
+        "v1",
+        "PersistentVolumeClaim",
+        "persistentvolumeclaims",
+        &["pvc"],
+        true,
+        true,
+        false,
+    ),
+    builtin(
+        "apps",
+        "v1",
+        "Deployment",
+        "deployments",
+        &["deploy"],
+        true,
+        true,
+        true,
+    ),
+    builtin(
+        "apps",
+        "v1",
+        "ReplicaSet",
+        "replicasets",
+        &["rs"],
+        true,
+        true,
+        true,
+    ),
     builtin("batch", "v1", "Job", "jobs", &[], true, true, true),
-    builtin("batch", "v1", "CronJob", "cronjobs", &["cj"], true, true, true),
-    builtin("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", &["hpa"], true, true, true),
-    builtin("coordination.k8s.io", "v1", "Lease", "leases", &[], true, false, false),
-    builtin("rbac.authorization.k8s.io", "v1", "Role", "roles", &[], true, false, false),
-    builtin("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", &[], true, false, false),
-    builtin("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", &[], false, false, false),
-    builtin("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", &[], false, false, false),
+    builtin(
+        "batch",
+        "v1",
+        "CronJob",
+        "cronjobs",
+        &["cj"],
+        true,
+        true,
+        true,
+    ),
+    builtin(
+        "autoscaling",
+        "v2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        &["hpa"],
+        true,
+        true,
+        true,
+    ),
+    builtin(
+        "coordination.k8s.io",
+        "v1",
+        "Lease",
+        "leases",
+        &[],
+        true,
+        false,
+        false,
+    ),
+    builtin(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "Role",
+        "roles",
+        &[],
+        true,
+        false,
+        false,
+    ),
+    builtin(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "RoleBinding",
+        "rolebindings",
+        &[],
+        true,
+        false,
+        false,
+    ),
+    builtin(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRole",
+        "clusterroles",
+        &[],
+        false,
+        false,
+        false,
+    ),
+    builtin(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        &[],
+        false,
+        false,
+        false,
+    ),
     builtin(
         "apiextensions.k8s.io",
         "v1",

@@ -45,12 +45,21 @@ impl Rng {
     /// A version-4-shaped UUID string for `metadata.uid`.
     pub fn uid(&mut self) -> String {
         let h = self.hex(32);
-        format!("{}-{}-4{}-a{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
+        format!(
+            "{}-{}-4{}-a{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[13..16],
+            &h[17..20],
+            &h[20..32]
+        )
     }
 
     /// A `generateName`-style suffix of `len` characters.
     pub fn name_suffix(&mut self, len: usize) -> String {
-        (0..len).map(|_| NAME_ALPHABET[self.below(NAME_ALPHABET.len() as u64) as usize] as char).collect()
+        (0..len)
+            .map(|_| NAME_ALPHABET[self.below(NAME_ALPHABET.len() as u64) as usize] as char)
+            .collect()
     }
 }
 

@@ -69,10 +69,20 @@ fn is_true(schema: &Value, key: &str) -> bool {
 }
 
 fn child_path(parent: &str, key: &str) -> String {
-    if parent.is_empty() { key.to_string() } else { format!("{parent}.{key}") }
+    if parent.is_empty() {
+        key.to_string()
+    } else {
+        format!("{parent}.{key}")
+    }
 }
 
-fn prune_map(schema: &Value, map: &mut Map<String, Value>, path: &str, root: bool, unknown: &mut Vec<String>) {
+fn prune_map(
+    schema: &Value,
+    map: &mut Map<String, Value>,
+    path: &str,
+    root: bool,
+    unknown: &mut Vec<String>,
+) {
     let properties = schema.get("properties").and_then(Value::as_object);
     let additional = schema.get("additionalProperties");
     let preserve = is_true(schema, "x-kubernetes-preserve-unknown-fields")
@@ -162,8 +172,11 @@ pub fn apply_defaults(schema: &Value, obj: &mut Value) {
 pub fn validate(schema: &Value, obj: &Value) -> Vec<Cause> {
     let mut causes = Vec::new();
     if let Value::Object(map) = obj {
-        let body: Map<String, Value> =
-            map.iter().filter(|(k, _)| !["apiVersion", "kind", "metadata"].contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let body: Map<String, Value> = map
+            .iter()
+            .filter(|(k, _)| !["apiVersion", "kind", "metadata"].contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         validate_object_members(schema, &body, "", &mut causes);
     }
     causes.sort_by(|a, b| a.field.cmp(&b.field));
@@ -184,12 +197,17 @@ fn type_name(value: &Value) -> &'static str {
 }
 
 fn is_integer(n: &serde_json::Number) -> bool {
-    n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0 && f.is_finite())
+    n.is_i64()
+        || n.is_u64()
+        || n.as_f64()
+            .is_some_and(|f| f.fract() == 0.0 && f.is_finite())
 }
 
 fn type_matches(expected: &str, value: &Value) -> bool {
     match (expected, value) {
-        ("object", Value::Object(_)) | ("array", Value::Array(_)) | ("string", Value::String(_)) => true,
+        ("object", Value::Object(_))
+        | ("array", Value::Array(_))
+        | ("string", Value::String(_)) => true,
         ("boolean", Value::Bool(_)) | ("number", Value::Number(_)) => true,
         ("integer", Value::Number(n)) => is_integer(n),
         _ => false,
@@ -207,7 +225,9 @@ pub fn go_quote(text: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -232,7 +252,11 @@ fn validate_value(schema: &Value, value: &Value, path: &str, causes: &mut Vec<Ca
         return;
     }
     let int_or_string = is_true(schema, "x-kubernetes-int-or-string");
-    let expected = if int_or_string { Some("integer,string") } else { schema.get("type").and_then(Value::as_str) };
+    let expected = if int_or_string {
+        Some("integer,string")
+    } else {
+        schema.get("type").and_then(Value::as_str)
+    };
     if let Some(expected) = expected {
         let ok = if int_or_string {
             type_matches("integer", value) || type_matches("string", value)
@@ -265,7 +289,11 @@ fn validate_value(schema: &Value, value: &Value, path: &str, causes: &mut Vec<Ca
             .collect();
         causes.push(Cause {
             reason: "FieldValueNotSupported".into(),
-            message: format!("Unsupported value: {}: supported values: {}", render_value(value), supported.join(", ")),
+            message: format!(
+                "Unsupported value: {}: supported values: {}",
+                render_value(value),
+                supported.join(", ")
+            ),
             field: path.to_string(),
         });
     }
@@ -285,10 +313,19 @@ fn validate_value(schema: &Value, value: &Value, path: &str, causes: &mut Vec<Ca
     }
 }
 
-fn validate_number(schema: &Value, n: &serde_json::Number, value: &Value, path: &str, causes: &mut Vec<Cause>) {
+fn validate_number(
+    schema: &Value,
+    n: &serde_json::Number,
+    value: &Value,
+    path: &str,
+    causes: &mut Vec<Cause>,
+) {
     let invalid = |detail: String| Cause {
         reason: "FieldValueInvalid".into(),
-        message: format!("Invalid value: {}: {path} in body {detail}", render_value(value)),
+        message: format!(
+            "Invalid value: {}: {path} in body {detail}",
+            render_value(value)
+        ),
         field: path.to_string(),
     };
     if schema.get("format").and_then(Value::as_str) == Some("int32")
@@ -300,21 +337,46 @@ fn validate_number(schema: &Value, n: &serde_json::Number, value: &Value, path: 
     if let Some(max) = schema.get("maximum").and_then(Value::as_f64) {
         let exclusive = is_true(schema, "exclusiveMaximum");
         if (exclusive && as_f64 >= max) || (!exclusive && as_f64 > max) {
-            let relation = if exclusive { "less than" } else { "less than or equal to" };
-            causes.push(invalid(format!("should be {relation} {}", schema["maximum"])));
+            let relation = if exclusive {
+                "less than"
+            } else {
+                "less than or equal to"
+            };
+            causes.push(invalid(format!(
+                "should be {relation} {}",
+                schema["maximum"]
+            )));
         }
     }
     if let Some(min) = schema.get("minimum").and_then(Value::as_f64) {
         let exclusive = is_true(schema, "exclusiveMinimum");
         if (exclusive && as_f64 <= min) || (!exclusive && as_f64 < min) {
-            let relation = if exclusive { "greater than" } else { "greater than or equal to" };
-            causes.push(invalid(format!("should be {relation} {}", schema["minimum"])));
+            let relation = if exclusive {
+                "greater than"
+            } else {
+                "greater than or equal to"
+            };
+            causes.push(invalid(format!(
+                "should be {relation} {}",
+                schema["minimum"]
+            )));
         }
     }
 }
 
-fn validate_object_members(schema: &Value, map: &Map<String, Value>, path: &str, causes: &mut Vec<Cause>) {
-    for required in schema.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+fn validate_object_members(
+    schema: &Value,
+    map: &Map<String, Value>,
+    path: &str,
+    causes: &mut Vec<Cause>,
+) {
+    for required in schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
         if !map.contains_key(required) {
             causes.push(Cause {
                 reason: "FieldValueRequired".into(),
@@ -373,12 +435,21 @@ mod tests {
             "top": 1,
         });
         let unknown = prune(&schema(), &mut obj);
-        assert_eq!(unknown, ["metadata.bogus", "spec.envFrom", "spec.ports[0].m", "top"]);
+        assert_eq!(
+            unknown,
+            ["metadata.bogus", "spec.envFrom", "spec.ports[0].m", "top"]
+        );
         assert_eq!(obj["spec"]["ports"], json!([{"n": 1}]));
         assert_eq!(obj["spec"]["extra"]["anything"]["goes"], 1);
         assert_eq!(obj["spec"]["config"]["k"], "v");
-        assert!(obj["spec"].get("note").is_some_and(Value::is_null), "nullable nulls stay");
-        assert!(obj["spec"].get("flinkVersion").is_none(), "non-nullable nulls are dropped");
+        assert!(
+            obj["spec"].get("note").is_some_and(Value::is_null),
+            "nullable nulls stay"
+        );
+        assert!(
+            obj["spec"].get("flinkVersion").is_none(),
+            "non-nullable nulls are dropped"
+        );
         assert!(obj.get("top").is_none());
     }
 
@@ -390,36 +461,58 @@ mod tests {
         assert_eq!(obj["spec"]["opts"]["mode"], "native");
         let mut empty = json!({});
         apply_defaults(&schema(), &mut empty);
-        assert!(empty.get("spec").is_none(), "absent objects are not created by defaulting");
+        assert!(
+            empty.get("spec").is_none(),
+            "absent objects are not created by defaulting"
+        );
     }
 
     fn messages(obj: Value) -> Vec<String> {
-        validate(&schema(), &obj).into_iter().map(|c| format!("{}: {}", c.field, c.message)).collect()
+        validate(&schema(), &obj)
+            .into_iter()
+            .map(|c| format!("{}: {}", c.field, c.message))
+            .collect()
     }
 
     #[test]
     fn validation_uses_the_api_server_wording() {
-        assert!(messages(json!({"metadata": {"name": 5}, "spec": {"image": "i", "port": 80}})).is_empty());
+        assert!(
+            messages(json!({"metadata": {"name": 5}, "spec": {"image": "i", "port": 80}}))
+                .is_empty()
+        );
         assert!(messages(json!({"spec": {"image": "i", "port": "http", "note": null}})).is_empty());
         assert_eq!(
             messages(json!({"spec": {"image": "i", "flinkVersion": "v1_99"}})),
-            [r#"spec.flinkVersion: Unsupported value: "v1_99": supported values: "v1_17", "v1_18""#]
+            [
+                r#"spec.flinkVersion: Unsupported value: "v1_99": supported values: "v1_17", "v1_18""#
+            ]
         );
         assert_eq!(
             messages(json!({"spec": {"image": "i", "replicas": "string"}})),
-            [r#"spec.replicas: Invalid value: "string": spec.replicas in body must be of type integer: "string""#]
+            [
+                r#"spec.replicas: Invalid value: "string": spec.replicas in body must be of type integer: "string""#
+            ]
         );
-        assert_eq!(messages(json!({"spec": {}})), ["spec.image: Required value"]);
+        assert_eq!(
+            messages(json!({"spec": {}})),
+            ["spec.image: Required value"]
+        );
         assert_eq!(
             messages(json!({"spec": {"image": "i", "replicas": 0}})),
-            ["spec.replicas: Invalid value: 0: spec.replicas in body should be greater than or equal to 1"]
+            [
+                "spec.replicas: Invalid value: 0: spec.replicas in body should be greater than or equal to 1"
+            ]
         );
         assert_eq!(
             messages(json!({"spec": {"image": "i", "replicas": 3_000_000_000i64}})),
-            ["spec.replicas: Invalid value: 3000000000: spec.replicas in body must be of type int32"]
+            [
+                "spec.replicas: Invalid value: 3000000000: spec.replicas in body must be of type int32"
+            ]
         );
         assert_eq!(
-            messages(json!({"spec": {"image": 1, "port": true, "ports": [{"n": 1.5}], "config": {"k": 2}}})),
+            messages(
+                json!({"spec": {"image": 1, "port": true, "ports": [{"n": 1.5}], "config": {"k": 2}}})
+            ),
             [
                 r#"spec.config.k: Invalid value: "integer": spec.config.k in body must be of type string: "integer""#,
                 r#"spec.image: Invalid value: "integer": spec.image in body must be of type string: "integer""#,
@@ -440,12 +533,27 @@ mod tests {
 
     fn arbitrary_json() -> impl proptest::strategy::Strategy<Value = Value> {
         use proptest::prelude::*;
-        let leaf = prop_oneof![Just(Value::Null), any::<bool>().prop_map(Value::from), any::<i32>().prop_map(Value::from), "[a-z]{0,3}".prop_map(Value::from)];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i32>().prop_map(Value::from),
+            "[a-z]{0,3}".prop_map(Value::from)
+        ];
         leaf.prop_recursive(3, 24, 4, |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..3).prop_map(Value::from),
-                prop::collection::btree_map(prop_oneof![Just("spec".to_string()), Just("image".to_string()), Just("ports".to_string()), Just("n".to_string()), "[a-z]{1,3}"], inner, 0..4)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("spec".to_string()),
+                        Just("image".to_string()),
+                        Just("ports".to_string()),
+                        Just("n".to_string()),
+                        "[a-z]{1,3}"
+                    ],
+                    inner,
+                    0..4
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
             ]
         })
     }

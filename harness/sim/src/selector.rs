@@ -38,19 +38,30 @@ struct Requirement {
 
 impl Requirement {
     fn matches(&self, labels: Option<&Map<String, Value>>) -> bool {
-        let value = labels.and_then(|l| l.get(&self.key)).and_then(Value::as_str);
+        let value = labels
+            .and_then(|l| l.get(&self.key))
+            .and_then(Value::as_str);
         match self.operator {
-            Operator::Equals | Operator::In => value.is_some_and(|v| self.values.iter().any(|x| x == v)),
-            Operator::NotEquals | Operator::NotIn => value.is_none_or(|v| self.values.iter().all(|x| x != v)),
+            Operator::Equals | Operator::In => {
+                value.is_some_and(|v| self.values.iter().any(|x| x == v))
+            }
+            Operator::NotEquals | Operator::NotIn => {
+                value.is_none_or(|v| self.values.iter().all(|x| x != v))
+            }
             Operator::Exists => value.is_some(),
             Operator::DoesNotExist => value.is_none(),
             Operator::GreaterThan | Operator::LessThan => {
-                let (Some(actual), Some(bound)) =
-                    (value.and_then(|v| v.parse::<i64>().ok()), self.values.first().and_then(|v| v.parse::<i64>().ok()))
-                else {
+                let (Some(actual), Some(bound)) = (
+                    value.and_then(|v| v.parse::<i64>().ok()),
+                    self.values.first().and_then(|v| v.parse::<i64>().ok()),
+                ) else {
                     return false;
                 };
-                if self.operator == Operator::GreaterThan { actual > bound } else { actual < bound }
+                if self.operator == Operator::GreaterThan {
+                    actual > bound
+                } else {
+                    actual < bound
+                }
             }
         }
     }
@@ -82,22 +93,45 @@ impl LabelSelector {
         let mut requirements = Vec::new();
         if let Some(labels) = selector.get("matchLabels").and_then(Value::as_object) {
             for (key, value) in labels {
-                let value = value.as_str().ok_or_else(|| SelectorError(format!("matchLabels.{key} must be a string")))?;
-                requirements.push(Requirement { key: key.clone(), operator: Operator::Equals, values: vec![value.into()] });
+                let value = value
+                    .as_str()
+                    .ok_or_else(|| SelectorError(format!("matchLabels.{key} must be a string")))?;
+                requirements.push(Requirement {
+                    key: key.clone(),
+                    operator: Operator::Equals,
+                    values: vec![value.into()],
+                });
             }
         }
-        for expr in selector.get("matchExpressions").and_then(Value::as_array).into_iter().flatten() {
+        for expr in selector
+            .get("matchExpressions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let key = expr["key"].as_str().unwrap_or_default().to_string();
-            let values: Vec<String> =
-                expr["values"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect();
+            let values: Vec<String> = expr["values"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect();
             let operator = match expr["operator"].as_str() {
                 Some("In") => Operator::In,
                 Some("NotIn") => Operator::NotIn,
                 Some("Exists") => Operator::Exists,
                 Some("DoesNotExist") => Operator::DoesNotExist,
-                other => return Err(SelectorError(format!("{other:?} is not a valid label selector operator"))),
+                other => {
+                    return Err(SelectorError(format!(
+                        "{other:?} is not a valid label selector operator"
+                    )));
+                }
             };
-            requirements.push(Requirement { key, operator, values });
+            requirements.push(Requirement {
+                key,
+                operator,
+                values,
+            });
         }
         Ok(LabelSelector { requirements })
     }
@@ -107,7 +141,11 @@ impl LabelSelector {
         let requirements = labels
             .iter()
             .filter_map(|(k, v)| v.as_str().map(|v| (k, v)))
-            .map(|(key, value)| Requirement { key: key.clone(), operator: Operator::Equals, values: vec![value.into()] })
+            .map(|(key, value)| Requirement {
+                key: key.clone(),
+                operator: Operator::Equals,
+                values: vec![value.into()],
+            })
             .collect();
         LabelSelector { requirements }
     }
@@ -163,17 +201,33 @@ fn split_terms(text: &str) -> Vec<&str> {
 }
 
 fn parse_requirement(term: &str) -> Result<Requirement, SelectorError> {
-    let invalid = || SelectorError(format!("unable to parse requirement: found '{term}', expected a valid label selector"));
+    let invalid = || {
+        SelectorError(format!(
+            "unable to parse requirement: found '{term}', expected a valid label selector"
+        ))
+    };
     if let Some(key) = term.strip_prefix('!') {
         let key = checked_key(key.trim(), term)?;
-        return Ok(Requirement { key, operator: Operator::DoesNotExist, values: Vec::new() });
+        return Ok(Requirement {
+            key,
+            operator: Operator::DoesNotExist,
+            values: Vec::new(),
+        });
     }
-    for (token, operator) in [("!=", Operator::NotEquals), ("==", Operator::Equals), ("=", Operator::Equals)] {
+    for (token, operator) in [
+        ("!=", Operator::NotEquals),
+        ("==", Operator::Equals),
+        ("=", Operator::Equals),
+    ] {
         if let Some((key, value)) = term.split_once(token) {
             let key = checked_key(key.trim(), term)?;
             let value = value.trim();
             checked_value(value, term)?;
-            return Ok(Requirement { key, operator, values: vec![value.to_string()] });
+            return Ok(Requirement {
+                key,
+                operator,
+                values: vec![value.to_string()],
+            });
         }
     }
     for (token, operator) in [('>', Operator::GreaterThan), ('<', Operator::LessThan)] {
@@ -185,14 +239,22 @@ fn parse_requirement(term: &str) -> Result<Requirement, SelectorError> {
                     "unable to parse requirement: for 'Gt', 'Lt' operators, the value must be an integer: {value}"
                 )));
             }
-            return Ok(Requirement { key, operator, values: vec![value.to_string()] });
+            return Ok(Requirement {
+                key,
+                operator,
+                values: vec![value.to_string()],
+            });
         }
     }
     let mut words = term.splitn(2, char::is_whitespace);
     let key = words.next().unwrap_or_default();
     let rest = words.next().unwrap_or_default().trim();
     if rest.is_empty() {
-        return Ok(Requirement { key: checked_key(key, term)?, operator: Operator::Exists, values: Vec::new() });
+        return Ok(Requirement {
+            key: checked_key(key, term)?,
+            operator: Operator::Exists,
+            values: Vec::new(),
+        });
     }
     let (operator, set) = if let Some(set) = rest.strip_prefix("notin") {
         (Operator::NotIn, set)
@@ -201,39 +263,67 @@ fn parse_requirement(term: &str) -> Result<Requirement, SelectorError> {
     } else {
         return Err(invalid());
     };
-    let set = set.trim().strip_prefix('(').and_then(|s| s.strip_suffix(')')).ok_or_else(invalid)?;
+    let set = set
+        .trim()
+        .strip_prefix('(')
+        .and_then(|s| s.strip_suffix(')'))
+        .ok_or_else(invalid)?;
     let mut values = Vec::new();
     for value in set.split(',').map(str::trim) {
         checked_value(value, term)?;
         values.push(value.to_string());
     }
-    Ok(Requirement { key: checked_key(key, term)?, operator, values })
+    Ok(Requirement {
+        key: checked_key(key, term)?,
+        operator,
+        values,
+    })
 }
 
 fn checked_key(key: &str, term: &str) -> Result<String, SelectorError> {
     let name = key.rsplit('/').next().unwrap_or_default();
     let ok = !name.is_empty()
         && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-        && name.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric)
-        && name.as_bytes().last().is_some_and(u8::is_ascii_alphanumeric);
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && name
+            .as_bytes()
+            .first()
+            .is_some_and(u8::is_ascii_alphanumeric)
+        && name
+            .as_bytes()
+            .last()
+            .is_some_and(u8::is_ascii_alphanumeric);
     if ok {
         Ok(key.to_string())
     } else {
-        Err(SelectorError(format!("unable to parse requirement: invalid label key \"{key}\" in '{term}'")))
+        Err(SelectorError(format!(
+            "unable to parse requirement: invalid label key \"{key}\" in '{term}'"
+        )))
     }
 }
 
 fn checked_value(value: &str, term: &str) -> Result<(), SelectorError> {
     let ok = value.is_empty()
         || (value.len() <= 63
-            && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-            && value.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric)
-            && value.as_bytes().last().is_some_and(u8::is_ascii_alphanumeric));
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            && value
+                .as_bytes()
+                .first()
+                .is_some_and(u8::is_ascii_alphanumeric)
+            && value
+                .as_bytes()
+                .last()
+                .is_some_and(u8::is_ascii_alphanumeric));
     if ok {
         Ok(())
     } else {
-        Err(SelectorError(format!("unable to parse requirement: invalid label value \"{value}\" in '{term}'")))
+        Err(SelectorError(format!(
+            "unable to parse requirement: invalid label value \"{value}\" in '{term}'"
+        )))
     }
 }
 
@@ -263,13 +353,19 @@ impl FieldSelector {
             } else if let Some((f, v)) = term.split_once('=') {
                 (f, false, v)
             } else {
-                return Err(SelectorError(format!("invalid selector: '{text}'; can't understand '{term}'")));
+                return Err(SelectorError(format!(
+                    "invalid selector: '{text}'; can't understand '{term}'"
+                )));
             };
             let field = field.trim().to_string();
             if !supported_fields(rt).contains(&field.as_str()) {
                 return Err(unsupported_field(rt, &field));
             }
-            terms.push(FieldTerm { field, negated, value: value.trim().to_string() });
+            terms.push(FieldTerm {
+                field,
+                negated,
+                value: value.trim().to_string(),
+            });
         }
         Ok(FieldSelector { terms })
     }
@@ -282,17 +378,25 @@ impl FieldSelector {
     /// The name this selector pins with `metadata.name=...`, if any, so a
     /// list can be answered by one lookup instead of a scan.
     pub fn exact_name(&self) -> Option<&str> {
-        self.terms.iter().find(|t| t.field == "metadata.name" && !t.negated).map(|t| t.value.as_str())
+        self.terms
+            .iter()
+            .find(|t| t.field == "metadata.name" && !t.negated)
+            .map(|t| t.value.as_str())
     }
 
     /// The namespace this selector pins with `metadata.namespace=...`, if any.
     pub fn exact_namespace(&self) -> Option<&str> {
-        self.terms.iter().find(|t| t.field == "metadata.namespace" && !t.negated).map(|t| t.value.as_str())
+        self.terms
+            .iter()
+            .find(|t| t.field == "metadata.namespace" && !t.negated)
+            .map(|t| t.value.as_str())
     }
 
     /// Whether `obj` of kind `rt` satisfies every term.
     pub fn matches(&self, rt: &ResourceType, obj: &Value) -> bool {
-        self.terms.iter().all(|t| (field_value(rt, obj, &t.field).unwrap_or_default() == t.value) != t.negated)
+        self.terms
+            .iter()
+            .all(|t| (field_value(rt, obj, &t.field).unwrap_or_default() == t.value) != t.negated)
     }
 }
 
@@ -337,7 +441,9 @@ fn supported_fields(rt: &ResourceType) -> &'static [&'static str] {
 
 fn unsupported_field(rt: &ResourceType, field: &str) -> SelectorError {
     if rt.custom {
-        SelectorError(format!("\"{field}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""))
+        SelectorError(format!(
+            "\"{field}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+        ))
     } else {
         SelectorError(format!("field label not supported: {field}"))
     }
@@ -420,7 +526,12 @@ mod tests {
         assert!(!sel.matches(&pod(json!({"app": "web", "tier": "back"}))));
         let round_trip = LabelSelector::parse(&sel.to_query()).unwrap();
         assert_eq!(round_trip, sel);
-        assert!(LabelSelector::from_object(&json!({"matchExpressions": [{"key": "a", "operator": "Near"}]})).is_err());
+        assert!(
+            LabelSelector::from_object(
+                &json!({"matchExpressions": [{"key": "a", "operator": "Near"}]})
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -430,23 +541,37 @@ mod tests {
         let sel = FieldSelector::parse("metadata.name=p,status.phase!=Pending", pods).unwrap();
         assert!(sel.matches(pods, &pod(json!({}))));
         assert_eq!(sel.exact_name(), Some("p"));
-        assert!(!FieldSelector::parse("status.phase=Pending", pods).unwrap().matches(pods, &pod(json!({}))));
+        assert!(
+            !FieldSelector::parse("status.phase=Pending", pods)
+                .unwrap()
+                .matches(pods, &pod(json!({})))
+        );
         let err = FieldSelector::parse("spec.bogus=1", pods).unwrap_err();
         assert_eq!(err.0, "field label not supported: spec.bogus");
 
         let events = registry.get("", "v1", "events").unwrap();
         let event = json!({"metadata": {"name": "e"}, "involvedObject": {"kind": "Pod", "name": "p"}, "reason": "Started",
                            "source": {"component": "kubelet"}});
-        let sel = FieldSelector::parse("involvedObject.kind=Pod,involvedObject.name=p,source=kubelet", events).unwrap();
+        let sel = FieldSelector::parse(
+            "involvedObject.kind=Pod,involvedObject.name=p,source=kubelet",
+            events,
+        )
+        .unwrap();
         assert!(sel.matches(events, &event));
     }
 
     #[test]
     fn custom_kinds_report_the_crd_wording() {
-        let mut rt = Registry::with_builtins().get("", "v1", "configmaps").unwrap().clone();
+        let mut rt = Registry::with_builtins()
+            .get("", "v1", "configmaps")
+            .unwrap()
+            .clone();
         rt.custom = true;
         let err = FieldSelector::parse("spec.x=1", &rt).unwrap_err();
-        assert_eq!(err.0, "\"spec.x\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\"");
+        assert_eq!(
+            err.0,
+            "\"spec.x\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+        );
     }
 
     fn requirement() -> impl proptest::strategy::Strategy<Value = Requirement> {
@@ -454,12 +579,36 @@ mod tests {
         let key = "[a-c]";
         let value = "[x-z]{1,2}";
         prop_oneof![
-            (key, value).prop_map(|(k, v)| Requirement { key: k, operator: Operator::Equals, values: vec![v] }),
-            (key, value).prop_map(|(k, v)| Requirement { key: k, operator: Operator::NotEquals, values: vec![v] }),
-            (key, prop::collection::vec(value, 1..3)).prop_map(|(k, v)| Requirement { key: k, operator: Operator::In, values: v }),
-            (key, prop::collection::vec(value, 1..3)).prop_map(|(k, v)| Requirement { key: k, operator: Operator::NotIn, values: v }),
-            key.prop_map(|k| Requirement { key: k, operator: Operator::Exists, values: vec![] }),
-            key.prop_map(|k| Requirement { key: k, operator: Operator::DoesNotExist, values: vec![] }),
+            (key, value).prop_map(|(k, v)| Requirement {
+                key: k,
+                operator: Operator::Equals,
+                values: vec![v]
+            }),
+            (key, value).prop_map(|(k, v)| Requirement {
+                key: k,
+                operator: Operator::NotEquals,
+                values: vec![v]
+            }),
+            (key, prop::collection::vec(value, 1..3)).prop_map(|(k, v)| Requirement {
+                key: k,
+                operator: Operator::In,
+                values: v
+            }),
+            (key, prop::collection::vec(value, 1..3)).prop_map(|(k, v)| Requirement {
+                key: k,
+                operator: Operator::NotIn,
+                values: v
+            }),
+            key.prop_map(|k| Requirement {
+                key: k,
+                operator: Operator::Exists,
+                values: vec![]
+            }),
+            key.prop_map(|k| Requirement {
+                key: k,
+                operator: Operator::DoesNotExist,
+                values: vec![]
+            }),
         ]
     }
 

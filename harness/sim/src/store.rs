@@ -46,7 +46,11 @@ impl ObjectKey {
         ObjectKey {
             group: rt.group.clone(),
             plural: rt.plural.clone(),
-            namespace: if rt.namespaced { namespace.to_string() } else { String::new() },
+            namespace: if rt.namespaced {
+                namespace.to_string()
+            } else {
+                String::new()
+            },
             name: name.to_string(),
         }
     }
@@ -128,7 +132,12 @@ impl Default for Store {
 impl Store {
     /// A store that keeps the last `history_limit` changes for watch resume.
     pub fn with_history(history_limit: usize) -> Store {
-        Store { rv: 1, objects: BTreeMap::new(), history: VecDeque::new(), history_limit }
+        Store {
+            rv: 1,
+            objects: BTreeMap::new(),
+            history: VecDeque::new(),
+            history_limit,
+        }
     }
 
     /// The current resourceVersion of the whole store.
@@ -158,13 +167,18 @@ impl Store {
         self.objects
             .range(start..)
             .take_while(move |(k, _)| {
-                k.group == group && k.plural == plural && namespace.is_none_or(|ns| k.namespace == ns)
+                k.group == group
+                    && k.plural == plural
+                    && namespace.is_none_or(|ns| k.namespace == ns)
             })
             .map(|(_, v)| v)
     }
 
     /// Objects whose `metadata.ownerReferences` name `owner_uid`.
-    pub fn dependents_of<'a>(&'a self, owner_uid: &'a str) -> impl Iterator<Item = (&'a ObjectKey, &'a Arc<Value>)> + 'a {
+    pub fn dependents_of<'a>(
+        &'a self,
+        owner_uid: &'a str,
+    ) -> impl Iterator<Item = (&'a ObjectKey, &'a Arc<Value>)> + 'a {
         self.objects.iter().filter(move |(_, obj)| {
             obj["metadata"]["ownerReferences"]
                 .as_array()
@@ -174,7 +188,9 @@ impl Store {
 
     /// Whether any object has this uid.
     pub fn uid_exists(&self, uid: &str) -> bool {
-        self.objects.values().any(|obj| obj["metadata"]["uid"].as_str() == Some(uid))
+        self.objects
+            .values()
+            .any(|obj| obj["metadata"]["uid"].as_str() == Some(uid))
     }
 
     /// Changes after `rv`, for a watch that resumes from `rv`.
@@ -183,7 +199,10 @@ impl Store {
     pub fn changes_since(&self, rv: u64) -> Result<impl Iterator<Item = &Change>, ApiError> {
         let oldest_kept = self.history.front().map(|c| c.rv).unwrap_or(self.rv + 1);
         if rv + 1 < oldest_kept && rv < self.rv && self.history.len() >= self.history_limit {
-            return Err(ApiError::gone(format!("too old resource version: {rv} ({})", oldest_kept - 1)));
+            return Err(ApiError::gone(format!(
+                "too old resource version: {rv} ({})",
+                oldest_kept - 1
+            )));
         }
         let start = self.history.partition_point(|c| c.rv <= rv);
         Ok(self.history.range(start..))
@@ -221,7 +240,8 @@ impl Store {
         now: SimTime,
         rng: &mut Rng,
     ) -> Result<Value, ApiError> {
-        self.prepare_create(rt, namespace, obj, now, rng).map(|(_, obj)| obj)
+        self.prepare_create(rt, namespace, obj, now, rng)
+            .map(|(_, obj)| obj)
     }
 
     fn prepare_create(
@@ -233,14 +253,24 @@ impl Store {
         rng: &mut Rng,
     ) -> Result<(ObjectKey, Value), ApiError> {
         let Some(map) = obj.as_object_mut() else {
-            return Err(ApiError::bad_request("the request body must be a JSON object".into()));
+            return Err(ApiError::bad_request(
+                "the request body must be a JSON object".into(),
+            ));
         };
         map.insert("apiVersion".into(), Value::String(rt.api_version()));
         map.insert("kind".into(), Value::String(rt.kind.clone()));
         let meta = metadata_mut(map);
-        let name = match meta.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()) {
+        let name = match meta
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+        {
             Some(name) => name.to_string(),
-            None => match meta.get("generateName").and_then(Value::as_str).filter(|n| !n.is_empty()) {
+            None => match meta
+                .get("generateName")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+            {
                 Some(prefix) => format!("{prefix}{}", rng.name_suffix(5)),
                 None => {
                     return Err(ApiError::invalid(
@@ -259,12 +289,18 @@ impl Store {
             return Err(ApiError::invalid(
                 rt,
                 &name,
-                vec![Cause { reason: "FieldValueInvalid".into(), message, field: "metadata.name".into() }],
+                vec![Cause {
+                    reason: "FieldValueInvalid".into(),
+                    message,
+                    field: "metadata.name".into(),
+                }],
             ));
         }
         if rt.namespaced {
             if namespace.is_empty() {
-                return Err(ApiError::bad_request("the namespace of the object must be set".into()));
+                return Err(ApiError::bad_request(
+                    "the namespace of the object must be set".into(),
+                ));
             }
             let ns_key = ObjectKey {
                 group: String::new(),
@@ -360,9 +396,14 @@ impl Store {
             return Err(ApiError::not_found(rt, &key.name));
         };
         let Value::Object(mut new_map) = new else {
-            return Err(ApiError::bad_request("the request body must be a JSON object".into()));
+            return Err(ApiError::bad_request(
+                "the request body must be a JSON object".into(),
+            ));
         };
-        if let Some(name) = new_map.get("metadata").and_then(|m| m.get("name")).and_then(Value::as_str)
+        if let Some(name) = new_map
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
             && name != key.name
         {
             return Err(ApiError::bad_request(format!(
@@ -377,7 +418,10 @@ impl Store {
             .filter(|rv| !rv.is_empty())
             .map(str::to_string);
         if let Some(requested) = requested_rv
-            && requested != old["metadata"]["resourceVersion"].as_str().unwrap_or_default()
+            && requested
+                != old["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap_or_default()
         {
             return Err(ApiError::conflict(rt, &key.name));
         }
@@ -404,16 +448,33 @@ impl Store {
         merged.insert("apiVersion".into(), Value::String(rt.api_version()));
         merged.insert("kind".into(), Value::String(rt.kind.clone()));
         // Server-owned metadata always comes from the stored object.
-        let old_meta = old_map.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default();
+        let old_meta = old_map
+            .get("metadata")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
         let meta = metadata_mut(&mut merged);
-        for owned in ["name", "namespace", "uid", "creationTimestamp", "generation", "deletionTimestamp"] {
+        for owned in [
+            "name",
+            "namespace",
+            "uid",
+            "creationTimestamp",
+            "generation",
+            "deletionTimestamp",
+        ] {
             match old_meta.get(owned) {
                 Some(v) => meta.insert(owned.into(), v.clone()),
                 None => meta.remove(owned),
             };
         }
         meta.remove("managedFields");
-        meta.insert("resourceVersion".into(), old_meta.get("resourceVersion").cloned().unwrap_or(Value::Null));
+        meta.insert(
+            "resourceVersion".into(),
+            old_meta
+                .get("resourceVersion")
+                .cloned()
+                .unwrap_or(Value::Null),
+        );
         if subresource == Subresource::Status {
             // Status writes do not touch metadata either.
             merged.insert("metadata".into(), Value::Object(old_meta.clone()));
@@ -421,9 +482,13 @@ impl Store {
         if merged == old_map {
             return Ok(PreparedUpdate::Unchanged(old));
         }
-        let spec_changed = without(&merged, &["metadata", "status"]) != without(&old_map, &["metadata", "status"]);
+        let spec_changed =
+            without(&merged, &["metadata", "status"]) != without(&old_map, &["metadata", "status"]);
         if spec_changed {
-            let generation = old_meta.get("generation").and_then(Value::as_i64).unwrap_or(1);
+            let generation = old_meta
+                .get("generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
             metadata_mut(&mut merged).insert("generation".into(), json!(generation + 1));
         }
         Ok(PreparedUpdate::Changed(merged))
@@ -435,7 +500,12 @@ impl Store {
     /// collector controller removes them, as background propagation does.
     /// A namespace's `spec.finalizers` hold its deletion like
     /// `metadata.finalizers` do, as on a real cluster.
-    pub fn delete(&mut self, rt: &ResourceType, key: &ObjectKey, now: SimTime) -> Result<Deletion, ApiError> {
+    pub fn delete(
+        &mut self,
+        rt: &ResourceType,
+        key: &ObjectKey,
+        now: SimTime,
+    ) -> Result<Deletion, ApiError> {
         let (deletion, changed) = self.prepare_delete(rt, key, now)?;
         if !changed {
             return Ok(deletion);
@@ -463,12 +533,23 @@ impl Store {
     }
 
     /// What [`Store::delete`] would do, without doing it (dry run).
-    pub fn preview_delete(&self, rt: &ResourceType, key: &ObjectKey, now: SimTime) -> Result<Deletion, ApiError> {
-        self.prepare_delete(rt, key, now).map(|(deletion, _)| deletion)
+    pub fn preview_delete(
+        &self,
+        rt: &ResourceType,
+        key: &ObjectKey,
+        now: SimTime,
+    ) -> Result<Deletion, ApiError> {
+        self.prepare_delete(rt, key, now)
+            .map(|(deletion, _)| deletion)
     }
 
     /// The outcome of a delete and whether it changes the store.
-    fn prepare_delete(&self, rt: &ResourceType, key: &ObjectKey, now: SimTime) -> Result<(Deletion, bool), ApiError> {
+    fn prepare_delete(
+        &self,
+        rt: &ResourceType,
+        key: &ObjectKey,
+        now: SimTime,
+    ) -> Result<(Deletion, bool), ApiError> {
         let Some(old) = self.objects.get(key).cloned() else {
             return Err(ApiError::not_found(rt, &key.name));
         };
@@ -493,7 +574,12 @@ impl Store {
     }
 
     fn record(&mut self, rv: u64, type_: ChangeType, key: ObjectKey, object: Arc<Value>) {
-        self.history.push_back(Change { rv, type_, key, object });
+        self.history.push_back(Change {
+            rv,
+            type_,
+            key,
+            object,
+        });
         while self.history.len() > self.history_limit {
             self.history.pop_front();
         }
@@ -513,19 +599,27 @@ enum PreparedUpdate {
 fn holds_deletion(rt: &ResourceType, obj: &Value) -> bool {
     let non_empty = |v: &Value| v.as_array().is_some_and(|f| !f.is_empty());
     non_empty(&obj["metadata"]["finalizers"])
-        || (rt.group.is_empty() && rt.plural == "namespaces" && non_empty(&obj["spec"]["finalizers"]))
+        || (rt.group.is_empty()
+            && rt.plural == "namespaces"
+            && non_empty(&obj["spec"]["finalizers"]))
 }
 
 fn metadata_mut(map: &mut Map<String, Value>) -> &mut Map<String, Value> {
-    let meta = map.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
+    let meta = map
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Map::new()));
     if !meta.is_object() {
         *meta = Value::Object(Map::new());
     }
-    meta.as_object_mut().expect("metadata was just made an object")
+    meta.as_object_mut()
+        .expect("metadata was just made an object")
 }
 
 fn without(map: &Map<String, Value>, keys: &[&str]) -> Map<String, Value> {
-    map.iter().filter(|(k, _)| !keys.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()
+    map.iter()
+        .filter(|(k, _)| !keys.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// The API server's name rules: DNS-1123 labels for namespaces, DNS-1123
@@ -540,7 +634,8 @@ fn invalid_name(rt: &ResourceType, name: &str) -> Option<String> {
     let label_ok = |s: &str| {
         !s.is_empty()
             && s.len() <= 63
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !s.starts_with('-')
             && !s.ends_with('-')
     };
@@ -573,7 +668,15 @@ mod tests {
         let mut store = Store::default();
         let mut rng = Rng::seeded(1);
         let ns = registry.get("", "v1", "namespaces").unwrap().clone();
-        store.create(&ns, "", json!({"metadata": {"name": "default"}}), SimTime(0), &mut rng).unwrap();
+        store
+            .create(
+                &ns,
+                "",
+                json!({"metadata": {"name": "default"}}),
+                SimTime(0),
+                &mut rng,
+            )
+            .unwrap();
         (store, registry, rng)
     }
 
@@ -582,19 +685,63 @@ mod tests {
         let (mut store, registry, mut rng) = setup();
         let cm = registry.get("", "v1", "configmaps").unwrap();
         let obj = store
-            .create(cm, "default", json!({"metadata": {"name": "a"}, "data": {"k": "v"}}), SimTime(1000), &mut rng)
+            .create(
+                cm,
+                "default",
+                json!({"metadata": {"name": "a"}, "data": {"k": "v"}}),
+                SimTime(1000),
+                &mut rng,
+            )
             .unwrap();
         assert_eq!(obj["kind"], "ConfigMap");
         assert_eq!(obj["metadata"]["generation"], 1);
         assert_eq!(obj["metadata"]["creationTimestamp"], "1970-01-01T00:00:01Z");
-        assert_eq!(obj["metadata"]["resourceVersion"], store.resource_version().to_string());
-        let err = store.create(cm, "default", json!({"metadata": {"name": "a"}}), SimTime(0), &mut rng).unwrap_err();
-        assert_eq!((err.code, err.message.as_str()), (409, "configmaps \"a\" already exists"));
-        let err = store.create(cm, "nope", json!({"metadata": {"name": "b"}}), SimTime(0), &mut rng).unwrap_err();
-        assert_eq!((err.code, err.message.as_str()), (404, "namespaces \"nope\" not found"));
-        let err = store.create(cm, "default", json!({"metadata": {"name": "B_"}}), SimTime(0), &mut rng).unwrap_err();
+        assert_eq!(
+            obj["metadata"]["resourceVersion"],
+            store.resource_version().to_string()
+        );
+        let err = store
+            .create(
+                cm,
+                "default",
+                json!({"metadata": {"name": "a"}}),
+                SimTime(0),
+                &mut rng,
+            )
+            .unwrap_err();
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (409, "configmaps \"a\" already exists")
+        );
+        let err = store
+            .create(
+                cm,
+                "nope",
+                json!({"metadata": {"name": "b"}}),
+                SimTime(0),
+                &mut rng,
+            )
+            .unwrap_err();
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (404, "namespaces \"nope\" not found")
+        );
+        let err = store
+            .create(
+                cm,
+                "default",
+                json!({"metadata": {"name": "B_"}}),
+                SimTime(0),
+                &mut rng,
+            )
+            .unwrap_err();
         assert_eq!(err.code, 422);
-        assert!(err.message.starts_with("ConfigMap \"B_\" is invalid: metadata.name: Invalid value"), "{}", err.message);
+        assert!(
+            err.message
+                .starts_with("ConfigMap \"B_\" is invalid: metadata.name: Invalid value"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
@@ -602,30 +749,60 @@ mod tests {
         let (mut store, registry, mut rng) = setup();
         let deploy = registry.get("apps", "v1", "deployments").unwrap();
         let created = store
-            .create(deploy, "default", json!({"metadata": {"name": "d"}, "spec": {"replicas": 1}}), SimTime(0), &mut rng)
+            .create(
+                deploy,
+                "default",
+                json!({"metadata": {"name": "d"}, "spec": {"replicas": 1}}),
+                SimTime(0),
+                &mut rng,
+            )
             .unwrap();
         let key = ObjectKey::new(deploy, "default", "d");
         let rv0 = store.resource_version();
-        let same = store.update(deploy, &key, (*created).clone(), Subresource::Main, SimTime(0)).unwrap();
-        assert_eq!(store.resource_version(), rv0, "a no-op update keeps the resourceVersion");
+        let same = store
+            .update(
+                deploy,
+                &key,
+                (*created).clone(),
+                Subresource::Main,
+                SimTime(0),
+            )
+            .unwrap();
+        assert_eq!(
+            store.resource_version(),
+            rv0,
+            "a no-op update keeps the resourceVersion"
+        );
         assert_eq!(same["metadata"]["generation"], 1);
 
         let mut scaled = (*created).clone();
         scaled["spec"]["replicas"] = json!(3);
         scaled["status"] = json!({"replicas": 99});
-        let updated = store.update(deploy, &key, scaled.clone(), Subresource::Main, SimTime(0)).unwrap();
+        let updated = store
+            .update(deploy, &key, scaled.clone(), Subresource::Main, SimTime(0))
+            .unwrap();
         assert_eq!(updated["metadata"]["generation"], 2);
-        assert!(updated.get("status").is_none(), "spec writes ignore status when /status is a subresource");
-        let err = store.update(deploy, &key, scaled, Subresource::Main, SimTime(0)).unwrap_err();
+        assert!(
+            updated.get("status").is_none(),
+            "spec writes ignore status when /status is a subresource"
+        );
+        let err = store
+            .update(deploy, &key, scaled, Subresource::Main, SimTime(0))
+            .unwrap_err();
         assert_eq!(err.code, 409, "the stale resourceVersion conflicts");
 
         let mut with_status = (*updated).clone();
         with_status["status"] = json!({"replicas": 3});
         with_status["spec"]["replicas"] = json!(7);
-        let status = store.update(deploy, &key, with_status, Subresource::Status, SimTime(0)).unwrap();
+        let status = store
+            .update(deploy, &key, with_status, Subresource::Status, SimTime(0))
+            .unwrap();
         assert_eq!(status["status"]["replicas"], 3);
         assert_eq!(status["spec"]["replicas"], 3, "status writes ignore spec");
-        assert_eq!(status["metadata"]["generation"], 2, "status writes do not bump generation");
+        assert_eq!(
+            status["metadata"]["generation"], 2,
+            "status writes do not bump generation"
+        );
     }
 
     #[test]
@@ -634,19 +811,40 @@ mod tests {
         let cm = registry.get("", "v1", "configmaps").unwrap();
         let start = store.resource_version();
         store
-            .create(cm, "default", json!({"metadata": {"name": "f", "finalizers": ["x/y"]}}), SimTime(0), &mut rng)
+            .create(
+                cm,
+                "default",
+                json!({"metadata": {"name": "f", "finalizers": ["x/y"]}}),
+                SimTime(0),
+                &mut rng,
+            )
             .unwrap();
         let key = ObjectKey::new(cm, "default", "f");
         let Deletion::Pending(pending) = store.delete(cm, &key, SimTime(5000)).unwrap() else {
             panic!("an object with finalizers must not disappear at once")
         };
-        assert_eq!(pending["metadata"]["deletionTimestamp"], "1970-01-01T00:00:05Z");
+        assert_eq!(
+            pending["metadata"]["deletionTimestamp"],
+            "1970-01-01T00:00:05Z"
+        );
         let mut cleared = (*pending).clone();
         cleared["metadata"]["finalizers"] = json!([]);
-        store.update(cm, &key, cleared, Subresource::Main, SimTime(6000)).unwrap();
-        assert!(store.get(&key).is_none(), "removing the last finalizer completes the deletion");
-        let types: Vec<_> = store.changes_since(start).unwrap().map(|c| c.type_).collect();
-        assert_eq!(types, [ChangeType::Added, ChangeType::Modified, ChangeType::Deleted]);
+        store
+            .update(cm, &key, cleared, Subresource::Main, SimTime(6000))
+            .unwrap();
+        assert!(
+            store.get(&key).is_none(),
+            "removing the last finalizer completes the deletion"
+        );
+        let types: Vec<_> = store
+            .changes_since(start)
+            .unwrap()
+            .map(|c| c.type_)
+            .collect();
+        assert_eq!(
+            types,
+            [ChangeType::Added, ChangeType::Modified, ChangeType::Deleted]
+        );
     }
 
     #[test]
@@ -655,19 +853,38 @@ mod tests {
         let cm = registry.get("", "v1", "configmaps").unwrap();
         let rv = store.resource_version();
         let preview = store
-            .preview_create(cm, "default", json!({"metadata": {"name": "p"}}), SimTime(0), &mut rng.clone())
+            .preview_create(
+                cm,
+                "default",
+                json!({"metadata": {"name": "p"}}),
+                SimTime(0),
+                &mut rng.clone(),
+            )
             .unwrap();
         assert_eq!(preview["metadata"]["name"], "p");
         assert!(preview["metadata"].get("resourceVersion").is_none());
         assert_eq!(store.resource_version(), rv);
-        let created = store.create(cm, "default", json!({"metadata": {"name": "p"}}), SimTime(0), &mut rng).unwrap();
+        let created = store
+            .create(
+                cm,
+                "default",
+                json!({"metadata": {"name": "p"}}),
+                SimTime(0),
+                &mut rng,
+            )
+            .unwrap();
         let key = ObjectKey::new(cm, "default", "p");
         let mut changed = (*created).clone();
         changed["data"] = json!({"k": "v"});
-        let preview = store.preview_update(cm, &key, changed, Subresource::Main).unwrap();
+        let preview = store
+            .preview_update(cm, &key, changed, Subresource::Main)
+            .unwrap();
         assert_eq!(preview["data"]["k"], "v");
         assert!(store.get(&key).unwrap().get("data").is_none());
-        assert!(matches!(store.preview_delete(cm, &key, SimTime(0)).unwrap(), Deletion::Deleted(_)));
+        assert!(matches!(
+            store.preview_delete(cm, &key, SimTime(0)).unwrap(),
+            Deletion::Deleted(_)
+        ));
         assert!(store.get(&key).is_some());
         assert_eq!(store.resource_version(), rv + 1);
     }
@@ -677,7 +894,13 @@ mod tests {
         let (mut store, registry, mut rng) = setup();
         let ns = registry.get("", "v1", "namespaces").unwrap();
         store
-            .create(ns, "", json!({"metadata": {"name": "t"}, "spec": {"finalizers": ["kubernetes"]}}), SimTime(0), &mut rng)
+            .create(
+                ns,
+                "",
+                json!({"metadata": {"name": "t"}, "spec": {"finalizers": ["kubernetes"]}}),
+                SimTime(0),
+                &mut rng,
+            )
             .unwrap();
         let key = ObjectKey::new(ns, "", "t");
         let Deletion::Pending(pending) = store.delete(ns, &key, SimTime(1000)).unwrap() else {
@@ -685,8 +908,13 @@ mod tests {
         };
         let mut finalized = (*pending).clone();
         finalized["spec"]["finalizers"] = json!([]);
-        store.update(ns, &key, finalized, Subresource::Main, SimTime(2000)).unwrap();
-        assert!(store.get(&key).is_none(), "clearing spec.finalizers completes the deletion");
+        store
+            .update(ns, &key, finalized, Subresource::Main, SimTime(2000))
+            .unwrap();
+        assert!(
+            store.get(&key).is_none(),
+            "clearing spec.finalizers completes the deletion"
+        );
     }
 
     #[test]
@@ -696,9 +924,23 @@ mod tests {
         let mut rng = Rng::seeded(1);
         let ns = registry.get("", "v1", "namespaces").unwrap();
         for name in ["a", "b", "c", "d"] {
-            store.create(ns, "", json!({"metadata": {"name": name}}), SimTime(0), &mut rng).unwrap();
+            store
+                .create(
+                    ns,
+                    "",
+                    json!({"metadata": {"name": name}}),
+                    SimTime(0),
+                    &mut rng,
+                )
+                .unwrap();
         }
         assert_eq!(store.changes_since(1).err().map(|e| e.code), Some(410));
-        assert_eq!(store.changes_since(store.resource_version() - 1).unwrap().count(), 1);
+        assert_eq!(
+            store
+                .changes_since(store.resource_version() - 1)
+                .unwrap()
+                .count(),
+            1
+        );
     }
 }

@@ -64,7 +64,11 @@ fn column(name: &str, type_: &str, priority: i64, description: &str) -> Column {
     Column {
         name: name.into(),
         type_: type_.into(),
-        format: if name == "Name" { "name".into() } else { String::new() },
+        format: if name == "Name" {
+            "name".into()
+        } else {
+            String::new()
+        },
         description: description.into(),
         priority,
     }
@@ -93,7 +97,11 @@ pub fn human_duration(millis: i64) -> String {
     let minutes = seconds / 60;
     if minutes < 10 {
         let s = seconds % 60;
-        return if s == 0 { format!("{minutes}m") } else { format!("{minutes}m{s}s") };
+        return if s == 0 {
+            format!("{minutes}m")
+        } else {
+            format!("{minutes}m{s}s")
+        };
     }
     if minutes < 180 {
         return format!("{minutes}m");
@@ -101,21 +109,33 @@ pub fn human_duration(millis: i64) -> String {
     let hours = minutes / 60;
     if hours < 8 {
         let m = minutes % 60;
-        return if m == 0 { format!("{hours}h") } else { format!("{hours}h{m}m") };
+        return if m == 0 {
+            format!("{hours}h")
+        } else {
+            format!("{hours}h{m}m")
+        };
     }
     if hours < 48 {
         return format!("{hours}h");
     }
     if hours < 24 * 8 {
         let h = hours % 24;
-        return if h == 0 { format!("{}d", hours / 24) } else { format!("{}d{h}h", hours / 24) };
+        return if h == 0 {
+            format!("{}d", hours / 24)
+        } else {
+            format!("{}d{h}h", hours / 24)
+        };
     }
     if hours < 24 * 365 * 2 {
         return format!("{}d", hours / 24);
     }
     if hours < 24 * 365 * 8 {
         let dy = (hours / 24) % 365;
-        return if dy == 0 { format!("{}y", hours / 24 / 365) } else { format!("{}y{dy}d", hours / 24 / 365) };
+        return if dy == 0 {
+            format!("{}y", hours / 24 / 365)
+        } else {
+            format!("{}y{dy}d", hours / 24 / 365)
+        };
     }
     format!("{}y", hours / 24 / 365)
 }
@@ -142,7 +162,11 @@ enum Step {
     Key(String),
     Index(usize),
     All,
-    Filter { path: Vec<String>, negated: bool, literal: Value },
+    Filter {
+        path: Vec<String>,
+        negated: bool,
+        literal: Value,
+    },
 }
 
 /// A parse error in a printer column's JSONPath.
@@ -153,7 +177,10 @@ pub struct JsonPathError(pub String);
 fn parse_jsonpath(text: &str) -> Result<Vec<Step>, JsonPathError> {
     let err = || JsonPathError(text.to_string());
     let trimmed = text.trim();
-    let body = trimmed.strip_prefix('{').and_then(|t| t.strip_suffix('}')).unwrap_or(trimmed);
+    let body = trimmed
+        .strip_prefix('{')
+        .and_then(|t| t.strip_suffix('}'))
+        .unwrap_or(trimmed);
     let body = body.strip_prefix('$').unwrap_or(body);
     let bytes = body.as_bytes();
     let mut steps = Vec::new();
@@ -217,7 +244,12 @@ fn parse_bracket(inner: &str) -> Option<Step> {
             (l, false, r)
         }
     };
-    let path: Vec<String> = lhs.trim().strip_prefix("@.")?.split('.').map(str::to_string).collect();
+    let path: Vec<String> = lhs
+        .trim()
+        .strip_prefix("@.")?
+        .split('.')
+        .map(str::to_string)
+        .collect();
     let rhs = rhs.trim();
     let literal = if let Some(s) = rhs.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
         Value::String(s.into())
@@ -226,7 +258,11 @@ fn parse_bracket(inner: &str) -> Option<Step> {
     } else {
         serde_json::from_str(rhs).ok()?
     };
-    Some(Step::Filter { path, negated, literal })
+    Some(Step::Filter {
+        path,
+        negated,
+        literal,
+    })
 }
 
 /// Evaluates a printer-column JSONPath against `obj`; the first result, if any.
@@ -243,19 +279,33 @@ fn eval<'a>(value: &'a Value, steps: &[Step]) -> Option<&'a Value> {
         Step::Key(key) => eval(value.get(key)?, rest),
         Step::Index(idx) => eval(value.get(*idx)?, rest),
         Step::All => value.as_array()?.iter().find_map(|item| eval(item, rest)),
-        Step::Filter { path, negated, literal } => value.as_array()?.iter().find_map(|item| {
+        Step::Filter {
+            path,
+            negated,
+            literal,
+        } => value.as_array()?.iter().find_map(|item| {
             let field = path.iter().try_fold(item, |v, k| v.get(k));
             let equal = field == Some(literal);
-            if equal != *negated { eval(item, rest) } else { None }
+            if equal != *negated {
+                eval(item, rest)
+            } else {
+                None
+            }
         }),
     }
 }
 
 /// How a cell of a custom column is rendered for its declared type.
 fn custom_cell(type_: &str, value: Option<&Value>, now: SimTime) -> Value {
-    let Some(value) = value else { return Value::Null };
+    let Some(value) = value else {
+        return Value::Null;
+    };
     match type_ {
-        "integer" => value.as_i64().or_else(|| value.as_f64().map(|f| f as i64)).map(Value::from).unwrap_or(Value::Null),
+        "integer" => value
+            .as_i64()
+            .or_else(|| value.as_f64().map(|f| f as i64))
+            .map(Value::from)
+            .unwrap_or(Value::Null),
         "number" => value.as_f64().map(Value::from).unwrap_or(Value::Null),
         "boolean" => value.as_bool().map(Value::from).unwrap_or(Value::Null),
         "date" => match value.as_str().and_then(SimTime::parse_rfc3339) {
@@ -285,7 +335,12 @@ pub fn columns(rt: &ResourceType) -> Vec<Column> {
         };
         let mut cols = vec![column("Name", "string", 0, NAME_DESCRIPTION)];
         if rt.printer_columns.is_empty() {
-            cols.push(column("Age", "date", 0, &described("", ".metadata.creationTimestamp")));
+            cols.push(column(
+                "Age",
+                "date",
+                0,
+                &described("", ".metadata.creationTimestamp"),
+            ));
         } else {
             cols.extend(rt.printer_columns.iter().map(|c| Column {
                 name: c.name.clone(),
@@ -335,7 +390,11 @@ pub fn columns(rt: &ResourceType) -> Vec<Column> {
             ("Selector", "string", 1),
         ],
         ("", "configmaps") => &[("Data", "integer", 0), ("Age", "string", 0)],
-        ("", "secrets") => &[("Type", "string", 0), ("Data", "integer", 0), ("Age", "string", 0)],
+        ("", "secrets") => &[
+            ("Type", "string", 0),
+            ("Data", "integer", 0),
+            ("Age", "string", 0),
+        ],
         ("", "serviceaccounts") => &[("Secrets", "integer", 0), ("Age", "string", 0)],
         ("", "namespaces") => &[("Status", "string", 0), ("Age", "string", 0)],
         ("", "nodes") => &[
@@ -386,7 +445,12 @@ pub fn columns(rt: &ResourceType) -> Vec<Column> {
 
 /// The cells of one row of `obj`, matching [`columns`].
 pub fn cells(rt: &ResourceType, obj: &Value, now: SimTime) -> Vec<Value> {
-    let name = Value::String(obj["metadata"]["name"].as_str().unwrap_or_default().to_string());
+    let name = Value::String(
+        obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    );
     let created = age(&obj["metadata"]["creationTimestamp"], now);
     if rt.custom {
         let mut row = vec![name];
@@ -438,13 +502,18 @@ pub fn cells(rt: &ResourceType, obj: &Value, now: SimTime) -> Vec<Value> {
         }
         ("", "services") => row.extend(service_cells(obj, created)),
         ("", "configmaps") => {
-            let count = obj["data"].as_object().map_or(0, |m| m.len()) + obj["binaryData"].as_object().map_or(0, |m| m.len());
+            let count = obj["data"].as_object().map_or(0, |m| m.len())
+                + obj["binaryData"].as_object().map_or(0, |m| m.len());
             row.extend([Value::from(count), Value::String(created)]);
         }
         ("", "secrets") => {
             let count = obj["data"].as_object().map_or(0, |m| m.len());
             let type_ = obj["type"].as_str().unwrap_or("Opaque");
-            row.extend([Value::String(type_.into()), Value::from(count), Value::String(created)]);
+            row.extend([
+                Value::String(type_.into()),
+                Value::from(count),
+                Value::String(created),
+            ]);
         }
         ("", "serviceaccounts") => {
             let count = obj["secrets"].as_array().map_or(0, |s| s.len());
@@ -453,18 +522,30 @@ pub fn cells(rt: &ResourceType, obj: &Value, now: SimTime) -> Vec<Value> {
         ("", "namespaces") => row.extend([s(&obj["status"]["phase"]), Value::String(created)]),
         ("", "nodes") => row.extend(node_cells(obj, created)),
         ("batch", "jobs") => row.extend(job_cells(obj, now, created)),
-        ("apiextensions.k8s.io", "customresourcedefinitions") => {
-            row.push(Value::String(obj["metadata"]["creationTimestamp"].as_str().unwrap_or_default().to_string()))
-        }
+        ("apiextensions.k8s.io", "customresourcedefinitions") => row.push(Value::String(
+            obj["metadata"]["creationTimestamp"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        )),
         _ => row.push(Value::String(created)),
     }
     row
 }
 
 fn container_summary(pod_spec: &Value) -> (String, String) {
-    let containers = pod_spec["containers"].as_array().cloned().unwrap_or_default();
-    let names: Vec<&str> = containers.iter().filter_map(|c| c["name"].as_str()).collect();
-    let images: Vec<&str> = containers.iter().filter_map(|c| c["image"].as_str()).collect();
+    let containers = pod_spec["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let names: Vec<&str> = containers
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    let images: Vec<&str> = containers
+        .iter()
+        .filter_map(|c| c["image"].as_str())
+        .collect();
     (names.join(","), images.join(","))
 }
 
@@ -485,13 +566,23 @@ fn pod_cells(obj: &Value, now: SimTime, created: String) -> Vec<Value> {
     let mut last_restart: Option<SimTime> = None;
     let mut note_restart = |cs: &Value, restarts: &mut i64| {
         *restarts += cs["restartCount"].as_i64().unwrap_or(0);
-        if let Some(t) = cs["lastState"]["terminated"]["finishedAt"].as_str().and_then(SimTime::parse_rfc3339) {
+        if let Some(t) = cs["lastState"]["terminated"]["finishedAt"]
+            .as_str()
+            .and_then(SimTime::parse_rfc3339)
+        {
             last_restart = Some(last_restart.map_or(t, |l| l.max(t)));
         }
     };
-    let init_specs = obj["spec"]["initContainers"].as_array().map_or(0, |a| a.len());
+    let init_specs = obj["spec"]["initContainers"]
+        .as_array()
+        .map_or(0, |a| a.len());
     let mut initializing = false;
-    for (idx, cs) in status["initContainerStatuses"].as_array().into_iter().flatten().enumerate() {
+    for (idx, cs) in status["initContainerStatuses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         note_restart(cs, &mut restarts);
         let terminated = &cs["state"]["terminated"];
         let waiting = &cs["state"]["waiting"];
@@ -502,9 +593,15 @@ fn pod_cells(obj: &Value, now: SimTime, created: String) -> Vec<Value> {
         reason = if terminated.is_object() {
             match terminated["reason"].as_str().filter(|r| !r.is_empty()) {
                 Some(r) => format!("Init:{r}"),
-                None => format!("Init:ExitCode:{}", terminated["exitCode"].as_i64().unwrap_or(0)),
+                None => format!(
+                    "Init:ExitCode:{}",
+                    terminated["exitCode"].as_i64().unwrap_or(0)
+                ),
             }
-        } else if let Some(r) = waiting["reason"].as_str().filter(|r| !r.is_empty() && *r != "PodInitializing") {
+        } else if let Some(r) = waiting["reason"]
+            .as_str()
+            .filter(|r| !r.is_empty() && *r != "PodInitializing")
+        {
             format!("Init:{r}")
         } else {
             format!("Init:{idx}/{init_specs}")
@@ -516,17 +613,31 @@ fn pod_cells(obj: &Value, now: SimTime, created: String) -> Vec<Value> {
     if !initializing {
         restarts = 0;
         let mut has_running = false;
-        for cs in status["containerStatuses"].as_array().into_iter().flatten().rev() {
+        for cs in status["containerStatuses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .rev()
+        {
             note_restart(cs, &mut restarts);
             let state = &cs["state"];
-            if let Some(r) = state["waiting"]["reason"].as_str().filter(|r| !r.is_empty()) {
+            if let Some(r) = state["waiting"]["reason"]
+                .as_str()
+                .filter(|r| !r.is_empty())
+            {
                 reason = r.to_string();
-            } else if let Some(r) = state["terminated"]["reason"].as_str().filter(|r| !r.is_empty()) {
+            } else if let Some(r) = state["terminated"]["reason"]
+                .as_str()
+                .filter(|r| !r.is_empty())
+            {
                 reason = r.to_string();
             } else if state["terminated"].is_object() {
                 reason = match state["terminated"]["signal"].as_i64().filter(|s| *s != 0) {
                     Some(signal) => format!("Signal:{signal}"),
-                    None => format!("ExitCode:{}", state["terminated"]["exitCode"].as_i64().unwrap_or(0)),
+                    None => format!(
+                        "ExitCode:{}",
+                        state["terminated"]["exitCode"].as_i64().unwrap_or(0)
+                    ),
                 };
             } else if cs["ready"].as_bool() == Some(true) && state["running"].is_object() {
                 has_running = true;
@@ -539,17 +650,35 @@ fn pod_cells(obj: &Value, now: SimTime, created: String) -> Vec<Value> {
                 .into_iter()
                 .flatten()
                 .any(|c| c["type"] == "Ready" && c["status"] == "True");
-            reason = if pod_ready { "Running".into() } else { "NotReady".into() };
+            reason = if pod_ready {
+                "Running".into()
+            } else {
+                "NotReady".into()
+            };
         }
     }
-    if obj["metadata"].get("deletionTimestamp").is_some_and(|t| !t.is_null()) {
-        reason = if status["reason"] == "NodeLost" { "Unknown".into() } else { "Terminating".into() };
+    if obj["metadata"]
+        .get("deletionTimestamp")
+        .is_some_and(|t| !t.is_null())
+    {
+        reason = if status["reason"] == "NodeLost" {
+            "Unknown".into()
+        } else {
+            "Terminating".into()
+        };
     }
     let restarts_text = match last_restart {
         Some(t) if restarts != 0 => format!("{restarts} ({} ago)", human_duration(now.0 - t.0)),
         _ => restarts.to_string(),
     };
-    let or_none = |v: &Value| Value::String(v.as_str().filter(|s| !s.is_empty()).unwrap_or("<none>").to_string());
+    let or_none = |v: &Value| {
+        Value::String(
+            v.as_str()
+                .filter(|s| !s.is_empty())
+                .unwrap_or("<none>")
+                .to_string(),
+        )
+    };
     vec![
         Value::String(format!("{ready}/{total}")),
         Value::String(reason),
@@ -565,7 +694,11 @@ fn pod_cells(obj: &Value, now: SimTime, created: String) -> Vec<Value> {
 fn service_cells(obj: &Value, created: String) -> Vec<Value> {
     let spec = &obj["spec"];
     let type_ = spec["type"].as_str().unwrap_or("ClusterIP").to_string();
-    let cluster_ip = spec["clusterIP"].as_str().filter(|s| !s.is_empty()).unwrap_or("<none>").to_string();
+    let cluster_ip = spec["clusterIP"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("<none>")
+        .to_string();
     let external: Vec<String> = spec["externalIPs"]
         .as_array()
         .into_iter()
@@ -576,11 +709,19 @@ fn service_cells(obj: &Value, created: String) -> Vec<Value> {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter_map(|i| i["ip"].as_str().or(i["hostname"].as_str()).map(str::to_string)),
+                .filter_map(|i| {
+                    i["ip"]
+                        .as_str()
+                        .or(i["hostname"].as_str())
+                        .map(str::to_string)
+                }),
         )
         .collect();
     let external = match (type_.as_str(), external.is_empty()) {
-        ("ExternalName", _) => spec["externalName"].as_str().unwrap_or("<none>").to_string(),
+        ("ExternalName", _) => spec["externalName"]
+            .as_str()
+            .unwrap_or("<none>")
+            .to_string(),
         ("LoadBalancer", true) => "<pending>".into(),
         (_, true) => "<none>".into(),
         (_, false) => external.join(","),
@@ -597,7 +738,11 @@ fn service_cells(obj: &Value, created: String) -> Vec<Value> {
             }
         })
         .collect();
-    let ports = if ports.is_empty() { "<none>".to_string() } else { ports.join(",") };
+    let ports = if ports.is_empty() {
+        "<none>".to_string()
+    } else {
+        ports.join(",")
+    };
     let selector = spec["selector"]
         .as_object()
         .map(|m| crate::selector::LabelSelector::from_labels(m).to_query())
@@ -614,7 +759,10 @@ fn service_cells(obj: &Value, created: String) -> Vec<Value> {
 }
 
 fn node_cells(obj: &Value, created: String) -> Vec<Value> {
-    let conditions = obj["status"]["conditions"].as_array().cloned().unwrap_or_default();
+    let conditions = obj["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let mut status = match conditions.iter().find(|c| c["type"] == "Ready") {
         Some(c) if c["status"] == "True" => "Ready".to_string(),
         _ => "NotReady".to_string(),
@@ -628,7 +776,11 @@ fn node_cells(obj: &Value, created: String) -> Vec<Value> {
         .flatten()
         .filter_map(|(k, _)| k.strip_prefix("node-role.kubernetes.io/"))
         .collect();
-    let roles = if roles.is_empty() { "<none>".to_string() } else { roles.join(",") };
+    let roles = if roles.is_empty() {
+        "<none>".to_string()
+    } else {
+        roles.join(",")
+    };
     let address = |kind: &str| {
         obj["status"]["addresses"]
             .as_array()
@@ -643,7 +795,12 @@ fn node_cells(obj: &Value, created: String) -> Vec<Value> {
         Value::String(status),
         Value::String(roles),
         Value::String(created),
-        Value::String(obj["status"]["nodeInfo"]["kubeletVersion"].as_str().unwrap_or_default().to_string()),
+        Value::String(
+            obj["status"]["nodeInfo"]["kubeletVersion"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        ),
         Value::String(address("InternalIP")),
         Value::String(address("ExternalIP")),
     ]
@@ -654,7 +811,11 @@ fn event_cells(obj: &Value, now: SimTime) -> Vec<Value> {
         Some(_) => age(&obj["firstTimestamp"], now),
         None => age(&obj["eventTime"], now),
     };
-    let mut last = if obj["lastTimestamp"].is_string() { age(&obj["lastTimestamp"], now) } else { first.clone() };
+    let mut last = if obj["lastTimestamp"].is_string() {
+        age(&obj["lastTimestamp"], now)
+    } else {
+        first.clone()
+    };
     let mut count = obj["count"].as_i64().unwrap_or(0);
     if obj["series"].is_object() {
         last = age(&obj["series"]["lastObservedTime"], now);
@@ -697,12 +858,19 @@ fn event_cells(obj: &Value, now: SimTime) -> Vec<Value> {
 fn job_cells(obj: &Value, now: SimTime, created: String) -> Vec<Value> {
     let status = &obj["status"];
     let conditions = status["conditions"].as_array().cloned().unwrap_or_default();
-    let has = |type_: &str| conditions.iter().any(|c| c["type"] == type_ && c["status"] == "True");
+    let has = |type_: &str| {
+        conditions
+            .iter()
+            .any(|c| c["type"] == type_ && c["status"] == "True")
+    };
     let state = if has("Complete") {
         "Complete"
     } else if has("Failed") {
         "Failed"
-    } else if obj["metadata"].get("deletionTimestamp").is_some_and(|t| !t.is_null()) {
+    } else if obj["metadata"]
+        .get("deletionTimestamp")
+        .is_some_and(|t| !t.is_null())
+    {
         "Terminating"
     } else if has("Suspended") {
         "Suspended"
@@ -721,9 +889,16 @@ fn job_cells(obj: &Value, now: SimTime, created: String) -> Vec<Value> {
             _ => format!("{succeeded}/1"),
         },
     };
-    let start = status["startTime"].as_str().and_then(SimTime::parse_rfc3339);
-    let end = status["completionTime"].as_str().and_then(SimTime::parse_rfc3339).unwrap_or(now);
-    let duration = start.map(|s| short_duration(end.since(s))).unwrap_or_default();
+    let start = status["startTime"]
+        .as_str()
+        .and_then(SimTime::parse_rfc3339);
+    let end = status["completionTime"]
+        .as_str()
+        .and_then(SimTime::parse_rfc3339)
+        .unwrap_or(now);
+    let duration = start
+        .map(|s| short_duration(end.since(s)))
+        .unwrap_or_default();
     let (containers, images) = container_summary(&obj["spec"]["template"]["spec"]);
     vec![
         Value::String(state.into()),
@@ -824,17 +999,32 @@ mod tests {
         let eval = |p: &str| jsonpath(&obj, p).unwrap().cloned();
         assert_eq!(eval(".status.jobStatus.state"), Some(json!("RUNNING")));
         assert_eq!(eval("{.status.n[1]}"), Some(json!(2)));
-        assert_eq!(eval(r#".status.conditions[?(@.type=="Ready")].status"#), Some(json!("False")));
-        assert_eq!(eval(r#".status.conditions[?(@.type!="Progressing")].type"#), Some(json!("Ready")));
-        assert_eq!(eval(".status.conditions[*].type"), Some(json!("Progressing")));
-        assert_eq!(eval(".metadata.labels['app.kubernetes.io/name']"), Some(json!("x")));
+        assert_eq!(
+            eval(r#".status.conditions[?(@.type=="Ready")].status"#),
+            Some(json!("False"))
+        );
+        assert_eq!(
+            eval(r#".status.conditions[?(@.type!="Progressing")].type"#),
+            Some(json!("Ready"))
+        );
+        assert_eq!(
+            eval(".status.conditions[*].type"),
+            Some(json!("Progressing"))
+        );
+        assert_eq!(
+            eval(".metadata.labels['app.kubernetes.io/name']"),
+            Some(json!("x"))
+        );
         assert_eq!(eval(".status.missing.deeper"), None);
         assert!(jsonpath(&obj, "status").is_err());
         assert!(jsonpath(&obj, ".a[?(@.b~1)]").is_err());
     }
 
     fn flink_kind() -> ResourceType {
-        let mut rt = Registry::with_builtins().get("", "v1", "configmaps").unwrap().clone();
+        let mut rt = Registry::with_builtins()
+            .get("", "v1", "configmaps")
+            .unwrap()
+            .clone();
         rt.custom = true;
         rt.kind = "FlinkDeployment".into();
         rt.printer_columns = vec![
@@ -863,20 +1053,35 @@ mod tests {
         let rt = flink_kind();
         let names: Vec<String> = columns(&rt).into_iter().map(|c| c.name).collect();
         assert_eq!(names, ["Name", "Job Status", "Replicas"]);
-        assert_eq!(columns(&rt)[1].description, "Custom resource definition column (in JSONPath format): .status.jobStatus.state");
+        assert_eq!(
+            columns(&rt)[1].description,
+            "Custom resource definition column (in JSONPath format): .status.jobStatus.state"
+        );
         let now = SimTime(10 * MIN);
         let obj = json!({"metadata": {"name": "a", "creationTimestamp": "1970-01-01T00:00:00Z"},
                          "spec": {"replicas": 2.0}, "status": {}});
-        assert_eq!(cells(&rt, &obj, now), vec![json!("a"), Value::Null, json!(2)]);
+        assert_eq!(
+            cells(&rt, &obj, now),
+            vec![json!("a"), Value::Null, json!(2)]
+        );
         let mut plain = rt.clone();
         plain.printer_columns.clear();
-        assert_eq!(columns(&plain).iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["Name", "Age"]);
+        assert_eq!(
+            columns(&plain)
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>(),
+            ["Name", "Age"]
+        );
         assert_eq!(cells(&plain, &obj, now), vec![json!("a"), json!("10m")]);
     }
 
     #[test]
     fn pod_printer_reports_ready_status_and_restarts() {
-        let pods = Registry::with_builtins().get("", "v1", "pods").unwrap().clone();
+        let pods = Registry::with_builtins()
+            .get("", "v1", "pods")
+            .unwrap()
+            .clone();
         let now = SimTime(20 * MIN);
         let pod = json!({
             "metadata": {"name": "p", "creationTimestamp": "1970-01-01T00:00:00Z"},
@@ -888,7 +1093,16 @@ mod tests {
             ]}
         });
         let row = cells(&pods, &pod, now);
-        assert_eq!(row[..5], [json!("p"), json!("1/2"), json!("CrashLoopBackOff"), json!("3 (5m ago)"), json!("20m")]);
+        assert_eq!(
+            row[..5],
+            [
+                json!("p"),
+                json!("1/2"),
+                json!("CrashLoopBackOff"),
+                json!("3 (5m ago)"),
+                json!("20m")
+            ]
+        );
         assert_eq!(row[5..7], [json!("10.0.0.1"), json!("node-1")]);
         assert_eq!(columns(&pods).len(), row.len());
 
@@ -908,7 +1122,12 @@ mod tests {
                          "spec": {"replicas": 2, "ports": [{"port": 80, "protocol": "TCP"}]},
                          "status": {"readyReplicas": 1}});
         for rt in registry.iter() {
-            assert_eq!(columns(rt).len(), cells(rt, &obj, SimTime(0)).len(), "{}", rt.plural);
+            assert_eq!(
+                columns(rt).len(),
+                cells(rt, &obj, SimTime(0)).len(),
+                "{}",
+                rt.plural
+            );
         }
         let deploy = registry.get("apps", "v1", "deployments").unwrap();
         assert_eq!(cells(deploy, &obj, SimTime(0))[1], json!("1/2"));
@@ -920,12 +1139,26 @@ mod tests {
     fn table_includes_the_requested_object_form() {
         let rt = flink_kind();
         let obj = json!({"metadata": {"name": "a"}, "spec": {}});
-        let t = table(&rt, [&obj], SimTime(0), IncludeObject::Metadata, "v1", json!({"resourceVersion": "5"}));
+        let t = table(
+            &rt,
+            [&obj],
+            SimTime(0),
+            IncludeObject::Metadata,
+            "v1",
+            json!({"resourceVersion": "5"}),
+        );
         assert_eq!(t["kind"], "Table");
         assert_eq!(t["metadata"]["resourceVersion"], "5");
         assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
         assert_eq!(t["columnDefinitions"][0]["format"], "name");
-        let t = table(&rt, [&obj], SimTime(0), IncludeObject::None, "v1beta1", json!({}));
+        let t = table(
+            &rt,
+            [&obj],
+            SimTime(0),
+            IncludeObject::None,
+            "v1beta1",
+            json!({}),
+        );
         assert_eq!(t["apiVersion"], "meta.k8s.io/v1beta1");
         assert!(t["rows"][0].get("object").is_none());
     }

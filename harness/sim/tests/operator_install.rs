@@ -10,21 +10,52 @@ use operator_support::{Sim, secs};
 fn the_flinkdeployment_crd_is_served_with_its_columns_and_subresources() {
     let sim = Sim::standard();
     let rt = sim.rt("flink.apache.org", "v1beta1", "flinkdeployments");
-    assert_eq!((rt.kind.as_str(), rt.namespaced, rt.status_subresource), ("FlinkDeployment", true, true));
+    assert_eq!(
+        (rt.kind.as_str(), rt.namespaced, rt.status_subresource),
+        ("FlinkDeployment", true, true)
+    );
     assert_eq!(rt.short_names, ["flinkdep"]);
     let scale = rt.scale.as_ref().expect("scale subresource");
     assert_eq!(scale.spec_replicas_path, ".spec.taskManager.replicas");
     assert_eq!(scale.status_replicas_path, ".status.taskManager.replicas");
-    assert_eq!(scale.label_selector_path.as_deref(), Some(".status.taskManager.labelSelector"));
-    let columns: Vec<(&str, &str)> = rt.printer_columns.iter().map(|c| (c.name.as_str(), c.json_path.as_str())).collect();
-    assert_eq!(columns, [("Job Status", ".status.jobStatus.state"), ("Lifecycle State", ".status.lifecycleState")]);
+    assert_eq!(
+        scale.label_selector_path.as_deref(),
+        Some(".status.taskManager.labelSelector")
+    );
+    let columns: Vec<(&str, &str)> = rt
+        .printer_columns
+        .iter()
+        .map(|c| (c.name.as_str(), c.json_path.as_str()))
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            ("Job Status", ".status.jobStatus.state"),
+            ("Lifecycle State", ".status.lifecycleState")
+        ]
+    );
     let schema = rt.schema.as_ref().expect("schema");
     let spec = &schema["properties"]["spec"]["properties"];
     let versions = spec["flinkVersion"]["enum"].as_array().unwrap();
-    assert_eq!((versions.first().and_then(|v| v.as_str()), versions.last().and_then(|v| v.as_str())), (Some("v1_13"), Some("v2_4")));
-    assert_eq!(spec["job"]["properties"]["upgradeMode"]["enum"], serde_json::json!(["savepoint", "last-state", "stateless"]));
-    assert_eq!(spec["flinkConfiguration"]["x-kubernetes-preserve-unknown-fields"], true);
-    assert!(!schema.to_string().contains("\"required\""), "like the real CRD, no required lists");
+    assert_eq!(
+        (
+            versions.first().and_then(|v| v.as_str()),
+            versions.last().and_then(|v| v.as_str())
+        ),
+        (Some("v1_13"), Some("v2_4"))
+    );
+    assert_eq!(
+        spec["job"]["properties"]["upgradeMode"]["enum"],
+        serde_json::json!(["savepoint", "last-state", "stateless"])
+    );
+    assert_eq!(
+        spec["flinkConfiguration"]["x-kubernetes-preserve-unknown-fields"],
+        true
+    );
+    assert!(
+        !schema.to_string().contains("\"required\""),
+        "like the real CRD, no required lists"
+    );
     let session = sim.rt("flink.apache.org", "v1beta1", "flinksessionjobs");
     assert_eq!(session.short_names, ["sessionjob"]);
 }
@@ -33,13 +64,28 @@ fn the_flinkdeployment_crd_is_served_with_its_columns_and_subresources() {
 fn the_helm_release_namespace_and_operator_pod_exist() {
     let mut sim = Sim::standard();
     for account in ["flink", "flink-operator"] {
-        assert!(sim.get("", "serviceaccounts", "flink-operator-system", account).is_some(), "{account}");
+        assert!(
+            sim.get("", "serviceaccounts", "flink-operator-system", account)
+                .is_some(),
+            "{account}"
+        );
     }
-    assert!(sim.get("", "configmaps", "flink-operator-system", "flink-operator-config").is_some());
+    assert!(
+        sim.get(
+            "",
+            "configmaps",
+            "flink-operator-system",
+            "flink-operator-config"
+        )
+        .is_some()
+    );
     let nodes = sim.list("", "nodes", "");
     assert_eq!(nodes.len(), 3);
     sim.run_for(secs(60));
-    let pods = sim.pods("flink-operator-system", &[("app.kubernetes.io/name", "flink-kubernetes-operator")]);
+    let pods = sim.pods(
+        "flink-operator-system",
+        &[("app.kubernetes.io/name", "flink-kubernetes-operator")],
+    );
     assert_eq!(pods.len(), 1);
     let statuses = pods[0]["status"]["containerStatuses"].as_array().unwrap();
     assert_eq!(statuses.len(), 2, "operator and webhook containers");

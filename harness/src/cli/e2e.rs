@@ -59,27 +59,37 @@ pub enum ClusterArg {
 
 /// Runs `harness e2e`.
 pub fn run(args: E2eArgs) -> anyhow::Result<ExitCode> {
-    let paths = if args.paths.is_empty() { vec![PathBuf::from("scenarios")] } else { args.paths.clone() };
-    let scenarios = match scenario::scenario_files(&paths).and_then(|files| scenario::load_all(&files)) {
-        Ok(scenarios) => scenarios,
-        Err(LoadError::Invalid { diagnostics }) => {
-            for diagnostic in &diagnostics {
-                eprintln!("{diagnostic}");
-            }
-            let files: std::collections::BTreeSet<_> = diagnostics.iter().map(|d| &d.file).collect();
-            eprintln!(
-                "error: {} problem{} in {} file{}; nothing was run",
-                diagnostics.len(),
-                if diagnostics.len() == 1 { "" } else { "s" },
-                files.len(),
-                if files.len() == 1 { "" } else { "s" }
-            );
-            return Ok(ExitCode::from(2));
-        }
-        Err(other) => return Err(other.into()),
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from("scenarios")]
+    } else {
+        args.paths.clone()
     };
+    let scenarios =
+        match scenario::scenario_files(&paths).and_then(|files| scenario::load_all(&files)) {
+            Ok(scenarios) => scenarios,
+            Err(LoadError::Invalid { diagnostics }) => {
+                for diagnostic in &diagnostics {
+                    eprintln!("{diagnostic}");
+                }
+                let files: std::collections::BTreeSet<_> =
+                    diagnostics.iter().map(|d| &d.file).collect();
+                eprintln!(
+                    "error: {} problem{} in {} file{}; nothing was run",
+                    diagnostics.len(),
+                    if diagnostics.len() == 1 { "" } else { "s" },
+                    files.len(),
+                    if files.len() == 1 { "" } else { "s" }
+                );
+                return Ok(ExitCode::from(2));
+            }
+            Err(other) => return Err(other.into()),
+        };
     if args.validate {
-        println!("{} scenario file{} valid", scenarios.len(), if scenarios.len() == 1 { " is" } else { "s are" });
+        println!(
+            "{} scenario file{} valid",
+            scenarios.len(),
+            if scenarios.len() == 1 { " is" } else { "s are" }
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let kind = match (args.cluster, &args.kubeconfig) {
@@ -88,20 +98,50 @@ pub fn run(args: E2eArgs) -> anyhow::Result<ExitCode> {
         (Some(ClusterArg::K3d), _) => BackendKind::K3d,
     };
     if kind == BackendKind::Sim && args.kubeconfig.is_some() {
-        anyhow::bail!("--kubeconfig names an existing cluster; use it with --cluster kubeconfig, not --cluster sim");
+        anyhow::bail!(
+            "--kubeconfig names an existing cluster; use it with --cluster kubeconfig, not --cluster sim"
+        );
     }
-    let backend = BackendConfig { kind, kubeconfig: args.kubeconfig.clone(), speed: args.speed, seed: args.seed, work_dir: args.report_dir.clone() };
-    let config = RunConfig { report_dir: args.report_dir.clone(), keep_namespaces: args.keep_namespaces, fail_fast: args.fail_fast, progress: true };
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("could not start the async runtime")?;
+    let backend = BackendConfig {
+        kind,
+        kubeconfig: args.kubeconfig.clone(),
+        speed: args.speed,
+        seed: args.seed,
+        work_dir: args.report_dir.clone(),
+    };
+    let config = RunConfig {
+        report_dir: args.report_dir.clone(),
+        keep_namespaces: args.keep_namespaces,
+        fail_fast: args.fail_fast,
+        progress: true,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")?;
     runtime.block_on(async {
-        let cluster = cluster::start(&backend).await.with_context(|| format!("could not start the {} backend", kind.name()))?;
+        let cluster = cluster::start(&backend)
+            .await
+            .with_context(|| format!("could not start the {} backend", kind.name()))?;
         let report = runner::run(&scenarios, &cluster, &config).await;
         let paths = runner::write_reports(&report, &config.report_dir, cluster.secrets())
-            .with_context(|| format!("could not write reports to {}", config.report_dir.display()))?;
-        println!("reports: {}, {}, {}", paths.junit.display(), paths.json.display(), paths.markdown.display());
+            .with_context(|| {
+                format!("could not write reports to {}", config.report_dir.display())
+            })?;
+        println!(
+            "reports: {}, {}, {}",
+            paths.junit.display(),
+            paths.json.display(),
+            paths.markdown.display()
+        );
         if args.keep_namespaces {
             println!("kubeconfig: {}", cluster.kubeconfig.display());
         }
-        Ok(if report.outcome == Outcome::Pass { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        Ok(if report.outcome == Outcome::Pass {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
     })
 }

@@ -67,7 +67,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// is not interleaved with the in-process simulator's and pipeline's chatter;
 /// `-v` or `RUST_LOG` brings it back.
 pub fn init_logging(cli: &Cli) {
-    let services = matches!(cli.command, Command::Sim(_) | Command::Pipeline(_) | Command::Infra(_));
+    let services = matches!(
+        cli.command,
+        Command::Sim(_) | Command::Pipeline(_) | Command::Infra(_)
+    );
     let default = match (cli.verbose, services) {
         (0, true) => "warn,harness=info,harness_sim=info,harness_infra=info",
         (0, false) => "warn",
@@ -76,5 +79,8 @@ pub fn init_logging(cli: &Cli) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -40,7 +40,11 @@ fn parse_speed(text: &str) -> Result<f64, String> {
 /// Runs `harness sim ...`.
 pub fn run(cmd: SimCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        SimCommand::Serve { kubeconfig, speed, seed } => serve_until_signalled(kubeconfig, speed, seed),
+        SimCommand::Serve {
+            kubeconfig,
+            speed,
+            seed,
+        } => serve_until_signalled(kubeconfig, speed, seed),
     }
 }
 
@@ -54,10 +58,21 @@ fn serve_until_signalled(kubeconfig: PathBuf, speed: f64, seed: u64) -> anyhow::
         // current to kubectl at speed 1.
         let origin = VirtualClock::starting_now(1.0).now();
         let cluster = harness_sim::standard_cluster(seed, origin);
-        let config = SimConfig { speed, kubeconfig: Some(kubeconfig.clone()), origin: Some(origin) };
-        let handle = serve(cluster, config).await.context("could not start the simulator")?;
+        let config = SimConfig {
+            speed,
+            kubeconfig: Some(kubeconfig.clone()),
+            origin: Some(origin),
+        };
+        let handle = serve(cluster, config)
+            .await
+            .context("could not start the simulator")?;
         let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "harness-sim ready: {} kubeconfig={} speed={speed}", handle.server_url(), kubeconfig.display())?;
+        writeln!(
+            stdout,
+            "harness-sim ready: {} kubeconfig={} speed={speed}",
+            handle.server_url(),
+            kubeconfig.display()
+        )?;
         stdout.flush()?;
         drop(stdout);
         wait_for_termination().await?;
@@ -71,14 +86,17 @@ async fn wait_for_termination() -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut terminate = signal(SignalKind::terminate()).context("could not listen for SIGTERM")?;
+        let mut terminate =
+            signal(SignalKind::terminate()).context("could not listen for SIGTERM")?;
         tokio::select! {
             result = tokio::signal::ctrl_c() => result.context("could not listen for SIGINT")?,
             _ = terminate.recv() => {}
         }
     }
     #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await.context("could not listen for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("could not listen for Ctrl-C")?;
     Ok(())
 }
 

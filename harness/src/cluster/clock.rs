@@ -27,7 +27,9 @@ impl ClusterClock {
         match self {
             ClusterClock::Virtual(clock) => clock.now(),
             ClusterClock::Wall => {
-                let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+                let since_epoch = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default();
                 SimTime(i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX))
             }
         }
@@ -63,7 +65,8 @@ impl ClusterClock {
     /// second, but never faster than every 20 ms nor slower than every
     /// second of real time.
     pub fn poll_interval(&self) -> Duration {
-        self.to_real(Duration::from_secs(1)).clamp(Duration::from_millis(20), Duration::from_secs(1))
+        self.to_real(Duration::from_secs(1))
+            .clamp(Duration::from_millis(20), Duration::from_secs(1))
     }
 }
 
@@ -74,10 +77,16 @@ mod tests {
     #[test]
     fn virtual_time_divides_by_the_speed() {
         let clock = ClusterClock::Virtual(VirtualClock::starting_at(SimTime(0), 100.0));
-        assert_eq!(clock.to_real(Duration::from_secs(300)), Duration::from_secs(3));
+        assert_eq!(
+            clock.to_real(Duration::from_secs(300)),
+            Duration::from_secs(3)
+        );
         assert_eq!(clock.poll_interval(), Duration::from_millis(20));
         assert!(clock.is_virtual());
-        assert_eq!(ClusterClock::Wall.to_real(Duration::from_secs(300)), Duration::from_secs(300));
+        assert_eq!(
+            ClusterClock::Wall.to_real(Duration::from_secs(300)),
+            Duration::from_secs(300)
+        );
         assert_eq!(ClusterClock::Wall.poll_interval(), Duration::from_secs(1));
     }
 

@@ -59,26 +59,52 @@ pub struct Kinds {
 impl Kinds {
     /// An empty cache over `client`.
     pub fn new(client: Client) -> Kinds {
-        Kinds { client, cache: Mutex::new(BTreeMap::new()) }
+        Kinds {
+            client,
+            cache: Mutex::new(BTreeMap::new()),
+        }
     }
 
     /// Resolves `kind` in `api_version`, asking the cluster on a cache miss.
-    pub async fn resolve(&self, api_version: &str, kind: &str) -> Result<ResolvedKind, ResolveError> {
+    pub async fn resolve(
+        &self,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<ResolvedKind, ResolveError> {
         let key = (api_version.to_owned(), kind.to_owned());
-        if let Some(found) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if let Some(found) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
             return Ok(found.clone());
         }
         let (group, version) = split_api_version(api_version);
         let gvk = GroupVersionKind::gvk(group, version, kind);
-        let unknown = || ResolveError::UnknownKind { api_version: api_version.to_owned(), kind: kind.to_owned() };
+        let unknown = || ResolveError::UnknownKind {
+            api_version: api_version.to_owned(),
+            kind: kind.to_owned(),
+        };
         let (resource, capabilities) = match oneshot::pinned_kind(&self.client, &gvk).await {
             Ok(found) => found,
             Err(kube::Error::Api(status)) if status.code == 404 => return Err(unknown()),
             Err(kube::Error::Discovery(_)) => return Err(unknown()),
-            Err(source) => return Err(ResolveError::DiscoveryFailed { api_version: api_version.to_owned(), source }),
+            Err(source) => {
+                return Err(ResolveError::DiscoveryFailed {
+                    api_version: api_version.to_owned(),
+                    source,
+                });
+            }
         };
-        let resolved = ResolvedKind { resource, namespaced: capabilities.scope == Scope::Namespaced };
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(key, resolved.clone());
+        let resolved = ResolvedKind {
+            resource,
+            namespaced: capabilities.scope == Scope::Namespaced,
+        };
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, resolved.clone());
         Ok(resolved)
     }
 

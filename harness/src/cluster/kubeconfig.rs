@@ -10,7 +10,10 @@ use std::{path::PathBuf, time::Instant};
 use harness_sim::clock::{SimTime, VirtualClock};
 use kube::Client;
 
-use super::{BackendConfig, BackendInfo, Capabilities, Capability, Cluster, ClusterClock, ClusterError, connect_kubeconfig};
+use super::{
+    BackendConfig, BackendInfo, Capabilities, Capability, Cluster, ClusterClock, ClusterError,
+    connect_kubeconfig,
+};
 
 /// The simulator's clock endpoint.
 pub const CLOCK_PATH: &str = "/sim/v1/clock";
@@ -19,7 +22,10 @@ pub const CLOCK_PATH: &str = "/sim/v1/clock";
 pub async fn connect(config: &BackendConfig) -> Result<Cluster, ClusterError> {
     let path = match &config.kubeconfig {
         Some(path) => path.clone(),
-        None => std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()).map(PathBuf::from).ok_or(ClusterError::NoKubeconfig)?,
+        None => std::env::var_os("KUBECONFIG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .ok_or(ClusterError::NoKubeconfig)?,
     };
     // Absolute, because `exec` steps run in the scenario's directory.
     let path = std::path::absolute(&path).unwrap_or(path);
@@ -49,9 +55,13 @@ pub async fn connect(config: &BackendConfig) -> Result<Cluster, ClusterError> {
 
 /// Learns a simulator's clock, or falls back to wall time.
 pub async fn probe_clock(client: &Client) -> ClusterClock {
-    let Ok(request) = http::Request::get(CLOCK_PATH).body(Vec::new()) else { return ClusterClock::Wall };
+    let Ok(request) = http::Request::get(CLOCK_PATH).body(Vec::new()) else {
+        return ClusterClock::Wall;
+    };
     let sent = Instant::now();
-    let Ok(text) = client.request_text(request).await else { return ClusterClock::Wall };
+    let Ok(text) = client.request_text(request).await else {
+        return ClusterClock::Wall;
+    };
     let round_trip = sent.elapsed();
     parse_clock(&text, round_trip).map_or(ClusterClock::Wall, ClusterClock::Virtual)
 }
@@ -77,14 +87,25 @@ mod tests {
 
     #[test]
     fn reads_the_simulator_clock() {
-        let clock = parse_clock(r#"{"now":"2026-01-01T00:00:00Z","nowMillis":1000,"speed":100}"#, Duration::ZERO).expect("valid clock");
+        let clock = parse_clock(
+            r#"{"now":"2026-01-01T00:00:00Z","nowMillis":1000,"speed":100}"#,
+            Duration::ZERO,
+        )
+        .expect("valid clock");
         assert_eq!(clock.speed(), 100.0);
         assert!(clock.now().0 >= 1000);
     }
 
     #[test]
     fn anything_else_means_wall_time() {
-        for text in ["", "{}", "not json", r#"{"nowMillis":1,"speed":0}"#, r#"{"nowMillis":1,"speed":-3}"#, r#"{"kind":"Status","code":404}"#] {
+        for text in [
+            "",
+            "{}",
+            "not json",
+            r#"{"nowMillis":1,"speed":0}"#,
+            r#"{"nowMillis":1,"speed":-3}"#,
+            r#"{"kind":"Status","code":404}"#,
+        ] {
             assert!(parse_clock(text, Duration::ZERO).is_none(), "{text}");
         }
     }

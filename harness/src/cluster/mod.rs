@@ -128,7 +128,10 @@ pub struct Cluster {
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Hand-written so that credentials can never be printed by accident.
-        f.debug_struct("Cluster").field("kubeconfig", &self.kubeconfig).field("info", &self.info).finish_non_exhaustive()
+        f.debug_struct("Cluster")
+            .field("kubeconfig", &self.kubeconfig)
+            .field("info", &self.info)
+            .finish_non_exhaustive()
     }
 }
 
@@ -221,29 +224,62 @@ pub(crate) struct Connection {
 /// Builds a client from a kubeconfig file (its current context) and checks
 /// that the API server answers.
 pub(crate) async fn connect_kubeconfig(path: &std::path::Path) -> Result<Connection, ClusterError> {
-    let load_failed = |source| ClusterError::KubeconfigLoadFailed { path: path.to_path_buf(), source };
+    let load_failed = |source| ClusterError::KubeconfigLoadFailed {
+        path: path.to_path_buf(),
+        source,
+    };
     let kubeconfig = Kubeconfig::read_from(path).map_err(load_failed)?;
     let secrets = kubeconfig_secrets(path);
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
-        .await
-        .map_err(load_failed)?;
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .map_err(load_failed)?;
     let server = config.cluster_url.to_string();
-    let client = Client::try_from(config).map_err(|source| ClusterError::ClientCreateFailed { path: path.to_path_buf(), source })?;
-    let version = client.apiserver_version().await.map_err(|source| ClusterError::ConnectFailed { server: server.clone(), source })?;
-    Ok(Connection { client, server, kubernetes_version: Some(version.git_version), secrets })
+    let client = Client::try_from(config).map_err(|source| ClusterError::ClientCreateFailed {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let version =
+        client
+            .apiserver_version()
+            .await
+            .map_err(|source| ClusterError::ConnectFailed {
+                server: server.clone(),
+                source,
+            })?;
+    Ok(Connection {
+        client,
+        server,
+        kubernetes_version: Some(version.git_version),
+        secrets,
+    })
 }
 
 /// Every credential string in a kubeconfig file (tokens, passwords, key
 /// data), read from the YAML directly so no secret-wrapper type is needed.
 fn kubeconfig_secrets(path: &std::path::Path) -> Vec<String> {
-    let Ok(text) = std::fs::read_to_string(path) else { return Vec::new() };
-    let Ok(documents) = crate::scenario::yaml::documents(&text) else { return Vec::new() };
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let Ok(documents) = crate::scenario::yaml::documents(&text) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     for (_, document) in documents {
-        let users = document.get("users").and_then(|u| u.as_array()).cloned().unwrap_or_default();
+        let users = document
+            .get("users")
+            .and_then(|u| u.as_array())
+            .cloned()
+            .unwrap_or_default();
         for user in users {
             for field in ["token", "password", "client-key-data"] {
-                if let Some(secret) = user.get("user").and_then(|u| u.get(field)).and_then(|v| v.as_str()) {
+                if let Some(secret) = user
+                    .get("user")
+                    .and_then(|u| u.get(field))
+                    .and_then(|v| v.as_str())
+                {
                     out.push(secret.to_owned());
                 }
             }

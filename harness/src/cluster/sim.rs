@@ -25,7 +25,8 @@ use harness_sim::{
 };
 
 use super::{
-    BackendConfig, BackendInfo, Capabilities, Capability, Cluster, ClusterClock, ClusterError, connect_kubeconfig,
+    BackendConfig, BackendInfo, Capabilities, Capability, Cluster, ClusterClock, ClusterError,
+    connect_kubeconfig,
     pipeline_job::{DataRoot, PipelineJobs},
 };
 
@@ -42,24 +43,42 @@ pub async fn start(config: &BackendConfig) -> Result<Cluster, ClusterError> {
     let origin = VirtualClock::starting_now(1.0).now();
     // Absolute, because `exec` steps run in the scenario's directory and get
     // this path as KUBECONFIG.
-    let work_dir = std::path::absolute(&config.work_dir).unwrap_or_else(|_| config.work_dir.clone());
+    let work_dir =
+        std::path::absolute(&config.work_dir).unwrap_or_else(|_| config.work_dir.clone());
     let data_root = work_dir.join("sim").join(DATA_DIR);
     if let Err(err) = std::fs::remove_dir_all(&data_root)
         && err.kind() != std::io::ErrorKind::NotFound
     {
-        return Err(ClusterError::SimDataDir { path: data_root, source: err });
+        return Err(ClusterError::SimDataDir {
+            path: data_root,
+            source: err,
+        });
     }
     let operator = OperatorConfig::helm_defaults();
-    let modelled = ModelledJobs { timings: operator.timings.job() };
-    let jobs = Arc::new(PipelineJobs::new(modelled, tokio::runtime::Handle::current(), DataRoot::new(&data_root), config.speed));
-    let (cluster, _flink) = simulated_cluster(config.seed, origin, operator, jobs).map_err(ClusterError::SimInstallFailed)?;
-    let sim_config = SimConfig { speed: config.speed, kubeconfig: Some(work_dir.join("sim").join("kubeconfig")), origin: Some(origin) };
+    let modelled = ModelledJobs {
+        timings: operator.timings.job(),
+    };
+    let jobs = Arc::new(PipelineJobs::new(
+        modelled,
+        tokio::runtime::Handle::current(),
+        DataRoot::new(&data_root),
+        config.speed,
+    ));
+    let (cluster, _flink) = simulated_cluster(config.seed, origin, operator, jobs)
+        .map_err(ClusterError::SimInstallFailed)?;
+    let sim_config = SimConfig {
+        speed: config.speed,
+        kubeconfig: Some(work_dir.join("sim").join("kubeconfig")),
+        origin: Some(origin),
+    };
     if let Some(dir) = sim_config.kubeconfig.as_ref().and_then(|p| p.parent()) {
         // serve() reports a failure to write the file; creating the directory
         // first keeps that error about the file, not its parent.
         let _ = std::fs::create_dir_all(dir);
     }
-    let handle = api::serve(cluster, sim_config).await.map_err(ClusterError::SimStartFailed)?;
+    let handle = api::serve(cluster, sim_config)
+        .await
+        .map_err(ClusterError::SimStartFailed)?;
     let connection = connect_kubeconfig(&handle.kubeconfig).await?;
     Ok(Cluster {
         client: connection.client,

@@ -22,28 +22,65 @@ use crate::{
 };
 
 /// Runs an `apply` step; returns notes for the report.
-pub(crate) async fn run(ctx: &Ctx<'_>, apply: &Apply, deadline: &Deadline) -> Result<Vec<String>, Failure> {
+pub(crate) async fn run(
+    ctx: &Ctx<'_>,
+    apply: &Apply,
+    deadline: &Deadline,
+) -> Result<Vec<String>, Failure> {
     let mut notes = Vec::new();
-    let namespace = apply.namespace.as_deref().map(|n| ctx.expand(n)).transpose()?;
+    let namespace = apply
+        .namespace
+        .as_deref()
+        .map(|n| ctx.expand(n))
+        .transpose()?;
     let expected = expect::expand(ctx, apply.expect.as_ref())?;
     for manifest in &apply.objects {
         let mut value = ctx.expand_value(&manifest.value)?;
-        if let (Some(namespace), Some(metadata)) = (&namespace, value.get_mut("metadata").and_then(Value::as_object_mut)) {
+        if let (Some(namespace), Some(metadata)) = (
+            &namespace,
+            value.get_mut("metadata").and_then(Value::as_object_mut),
+        ) {
             metadata.insert("namespace".to_owned(), Value::String(namespace.clone()));
         }
         let what = format!("apply of {}", Target::of(&value).describe());
-        let note = until(deadline, &what, async || attempt(ctx, &value, apply, expected.as_ref(), &what).await).await?;
+        let note = until(deadline, &what, async || {
+            attempt(ctx, &value, apply, expected.as_ref(), &what).await
+        })
+        .await?;
         notes.extend(note);
     }
     Ok(notes)
 }
 
-async fn attempt(ctx: &Ctx<'_>, value: &Value, apply: &Apply, expected: Option<&Expect>, what: &str) -> Check<Option<String>> {
+async fn attempt(
+    ctx: &Ctx<'_>,
+    value: &Value,
+    apply: &Apply,
+    expected: Option<&Expect>,
+    what: &str,
+) -> Check<Option<String>> {
     let target = Target::of(value);
-    let (api, resolved) = match objects::api_for(ctx, &target.api_version, &target.kind, target.namespace.as_deref()).await {
+    let (api, resolved) = match objects::api_for(
+        ctx,
+        &target.api_version,
+        &target.kind,
+        target.namespace.as_deref(),
+    )
+    .await
+    {
         Ok(found) => found,
-        Err(err @ ResolveError::UnknownKind { .. }) => return Check::Pending { summary: err.to_string(), diff: Vec::new() },
-        Err(err) => return Check::Pending { summary: objects::chain(&err), diff: Vec::new() },
+        Err(err @ ResolveError::UnknownKind { .. }) => {
+            return Check::Pending {
+                summary: err.to_string(),
+                diff: Vec::new(),
+            };
+        }
+        Err(err) => {
+            return Check::Pending {
+                summary: objects::chain(&err),
+                diff: Vec::new(),
+            };
+        }
     };
     let mut body = value.clone();
     if resolved.namespaced && target.namespace.is_none() {
@@ -51,13 +88,21 @@ async fn attempt(ctx: &Ctx<'_>, value: &Value, apply: &Apply, expected: Option<&
     }
     let name = target.name.clone().unwrap_or_default();
     let result = match create(ctx, &api, &body, apply.field_validation).await {
-        Err(err) if objects::status_of(&err).is_some_and(|s| s.code == 409 && s.reason == "AlreadyExists") => {
+        Err(err)
+            if objects::status_of(&err)
+                .is_some_and(|s| s.code == 409 && s.reason == "AlreadyExists") =>
+        {
             if let Some(metadata) = body.get_mut("metadata").and_then(Value::as_object_mut) {
                 // A stale resourceVersion would turn the update into a conflict.
                 metadata.remove("resourceVersion");
             }
-            let params = PatchParams { field_validation: apply.field_validation.map(validation_directive), ..PatchParams::default() };
-            api.patch(&name, &params, &Patch::Merge(&body)).await.map(|_| ())
+            let params = PatchParams {
+                field_validation: apply.field_validation.map(validation_directive),
+                ..PatchParams::default()
+            };
+            api.patch(&name, &params, &Patch::Merge(&body))
+                .await
+                .map(|_| ())
         }
         other => other,
     };
@@ -66,7 +111,12 @@ async fn attempt(ctx: &Ctx<'_>, value: &Value, apply: &Apply, expected: Option<&
 
 /// POSTs the object. kube's typed create has no `fieldValidation`
 /// parameter, so the request is built here.
-async fn create(ctx: &Ctx<'_>, api: &kube::Api<kube::api::DynamicObject>, body: &Value, validation: Option<FieldValidation>) -> Result<(), kube::Error> {
+async fn create(
+    ctx: &Ctx<'_>,
+    api: &kube::Api<kube::api::DynamicObject>,
+    body: &Value,
+    validation: Option<FieldValidation>,
+) -> Result<(), kube::Error> {
     let mut url = api.resource_url().to_owned();
     if let Some(validation) = validation {
         url.push_str(&format!("?fieldValidation={}", validation.as_str()));
@@ -76,7 +126,11 @@ async fn create(ctx: &Ctx<'_>, api: &kube::Api<kube::api::DynamicObject>, body: 
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(bytes)
         .map_err(kube::Error::HttpError)?;
-    ctx.kinds.client().request::<Value>(request).await.map(|_| ())
+    ctx.kinds
+        .client()
+        .request::<Value>(request)
+        .await
+        .map(|_| ())
 }
 
 fn validation_directive(validation: FieldValidation) -> ValidationDirective {
@@ -89,13 +143,25 @@ fn validation_directive(validation: FieldValidation) -> ValidationDirective {
 
 /// Turns a write's result into a check, given the expected failure if any.
 /// Shared by the write verbs.
-pub(crate) fn judge(result: Result<(), kube::Error>, expected: Option<&Expect>, what: &str) -> Check<Option<String>> {
+pub(crate) fn judge(
+    result: Result<(), kube::Error>,
+    expected: Option<&Expect>,
+    what: &str,
+) -> Check<Option<String>> {
     match (result, expected) {
         (Ok(()), None) => Check::Done(None),
         (Ok(()), Some(expected)) => Check::Fatal(expect::accepted(what, expected)),
-        (Err(err), Some(expected)) if expect::matches(expected, &err) => Check::Done(Some(expect::note(what, &err))),
-        (Err(err), _) if objects::retryable(&err) => Check::Pending { summary: objects::api_error_text(&err), diff: Vec::new() },
+        (Err(err), Some(expected)) if expect::matches(expected, &err) => {
+            Check::Done(Some(expect::note(what, &err)))
+        }
+        (Err(err), _) if objects::retryable(&err) => Check::Pending {
+            summary: objects::api_error_text(&err),
+            diff: Vec::new(),
+        },
         (Err(err), Some(expected)) => Check::Fatal(expect::mismatched(what, expected, &err)),
-        (Err(err), None) => Check::Fatal(Failure::new(format!("{what} was rejected: {}", objects::api_error_text(&err)))),
+        (Err(err), None) => Check::Fatal(Failure::new(format!(
+            "{what} was rejected: {}",
+            objects::api_error_text(&err)
+        ))),
     }
 }

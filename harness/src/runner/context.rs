@@ -41,16 +41,23 @@ impl Ctx<'_> {
 
     /// Expands `${...}` in a string.
     pub(crate) fn expand(&self, text: &str) -> Result<String, Failure> {
-        self.vars.expand_str(text).map_err(|err| Failure::new(err.to_string()))
+        self.vars
+            .expand_str(text)
+            .map_err(|err| Failure::new(err.to_string()))
     }
 
     /// An `${infra.*}` variable, for a verb field that defaults to it.
     pub(crate) fn infra_var(&self, name: &str) -> Result<String, Failure> {
-        self.vars.infra(name).map(str::to_owned).ok_or_else(|| Failure::new(format!("no {name}: the scenario declares no spec.infra")))
+        self.vars
+            .infra(name)
+            .map(str::to_owned)
+            .ok_or_else(|| Failure::new(format!("no {name}: the scenario declares no spec.infra")))
     }
 
     /// Expands `${...}` in every string of a value.
     pub(crate) fn expand_value(&self, value: &Value) -> Result<Value, Failure> {
-        self.vars.expand_value(value).map_err(|err| Failure::new(err.to_string()))
+        self.vars
+            .expand_value(value)
+            .map_err(|err| Failure::new(err.to_string()))
     }
 }

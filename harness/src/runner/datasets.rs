@@ -49,7 +49,11 @@ pub(crate) struct Dataset {
 impl Dataset {
     /// An empty dataset for `topic`.
     pub(crate) fn new(bootstrap_servers: &str, topic: &str) -> Dataset {
-        Dataset { bootstrap_servers: bootstrap_servers.to_owned(), topic: topic.to_owned(), records: Vec::new() }
+        Dataset {
+            bootstrap_servers: bootstrap_servers.to_owned(),
+            topic: topic.to_owned(),
+            records: Vec::new(),
+        }
     }
 
     /// Checks that offsets grow within each partition in production order,
@@ -75,7 +79,9 @@ impl Dataset {
         std::fs::create_dir_all(dir)?;
         let events = dir.join(format!("{name}.jsonl"));
         let mut lines = std::io::BufWriter::new(std::fs::File::create(&events)?);
-        let mut placement = std::io::BufWriter::new(std::fs::File::create(dir.join(format!("{name}.records.jsonl")))?);
+        let mut placement = std::io::BufWriter::new(std::fs::File::create(
+            dir.join(format!("{name}.records.jsonl")),
+        )?);
         for record in &self.records {
             lines.write_all(&record.payload)?;
             lines.write_all(b"\n")?;
@@ -93,17 +99,31 @@ mod tests {
     use super::*;
 
     fn record(partition: i32, offset: i64) -> Record {
-        Record { payload: format!("{{\"p\":{partition},\"o\":{offset}}}").into_bytes(), partition, offset }
+        Record {
+            payload: format!("{{\"p\":{partition},\"o\":{offset}}}").into_bytes(),
+            partition,
+            offset,
+        }
     }
 
     #[test]
     fn end_offsets_and_order_come_from_the_records() {
         let mut data = Dataset::new("b:1", "t");
-        data.records = vec![record(0, 0), record(1, 0), record(0, 1), record(1, 1), record(0, 2)];
+        data.records = vec![
+            record(0, 0),
+            record(1, 0),
+            record(0, 1),
+            record(1, 1),
+            record(0, 2),
+        ];
         assert_eq!(end_offsets(&data.records), BTreeMap::from([(0, 3), (1, 2)]));
         assert_eq!(data.check_order(), Ok(()));
         data.records.push(record(1, 1));
-        assert!(data.check_order().unwrap_err().contains("partition 1 holds offset 1 after offset 1"));
+        assert!(
+            data.check_order()
+                .unwrap_err()
+                .contains("partition 1 holds offset 1 after offset 1")
+        );
     }
 
     #[test]
@@ -113,10 +133,25 @@ mod tests {
         data.records = vec![record(0, 7), record(1, 3)];
         let events = data.write(dir.path(), "events")?;
         // The events file is what `harness oracle --events` reads.
-        assert_eq!(crate::pipeline::read_events_file(&events)?, vec![data.records[0].payload.clone(), data.records[1].payload.clone()]);
+        assert_eq!(
+            crate::pipeline::read_events_file(&events)?,
+            vec![
+                data.records[0].payload.clone(),
+                data.records[1].payload.clone()
+            ]
+        );
         let placement = std::fs::read_to_string(dir.path().join("events.records.jsonl"))?;
-        let lines: Vec<serde_json::Value> = placement.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
-        assert_eq!(lines, vec![serde_json::json!({"topic": "t", "partition": 0, "offset": 7}), serde_json::json!({"topic": "t", "partition": 1, "offset": 3})]);
+        let lines: Vec<serde_json::Value> = placement
+            .lines()
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()?;
+        assert_eq!(
+            lines,
+            vec![
+                serde_json::json!({"topic": "t", "partition": 0, "offset": 7}),
+                serde_json::json!({"topic": "t", "partition": 1, "offset": 3})
+            ]
+        );
         Ok(())
     }
 }

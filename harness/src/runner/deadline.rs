@@ -48,8 +48,20 @@ impl Deadline {
         Deadline::starting(None, window, false, clock)
     }
 
-    fn starting(kind: Option<TimeoutKind>, timeout: Duration, real_time: bool, clock: &ClusterClock) -> Deadline {
-        Deadline { kind, timeout, real_time, clock: clock.clone(), start_cluster: clock.now(), start_real: Instant::now() }
+    fn starting(
+        kind: Option<TimeoutKind>,
+        timeout: Duration,
+        real_time: bool,
+        clock: &ClusterClock,
+    ) -> Deadline {
+        Deadline {
+            kind,
+            timeout,
+            real_time,
+            clock: clock.clone(),
+            start_cluster: clock.now(),
+            start_real: Instant::now(),
+        }
     }
 
     /// The configured length.
@@ -59,7 +71,11 @@ impl Deadline {
 
     /// Time passed since the start, on this deadline's clock.
     pub(crate) fn elapsed(&self) -> Duration {
-        if self.real_time { self.start_real.elapsed() } else { self.clock.now().since(self.start_cluster) }
+        if self.real_time {
+            self.start_real.elapsed()
+        } else {
+            self.clock.now().since(self.start_cluster)
+        }
     }
 
     /// Whether the deadline has passed.
@@ -70,7 +86,11 @@ impl Deadline {
     /// Real time left, for bounding a single wait.
     pub(crate) fn remaining_real(&self) -> Duration {
         let left = self.timeout.saturating_sub(self.elapsed());
-        if self.real_time { left } else { self.clock.to_real(left) }
+        if self.real_time {
+            left
+        } else {
+            self.clock.to_real(left)
+        }
     }
 
     /// `5m (cluster time; 3.00s real)` or `1m (real time)`.
@@ -78,7 +98,11 @@ impl Deadline {
         if self.real_time {
             format!("{} (real time)", format_spec(self.timeout))
         } else {
-            format!("{} (cluster time; {} real)", format_spec(self.timeout), format_measured(self.start_real.elapsed()))
+            format!(
+                "{} (cluster time; {} real)",
+                format_spec(self.timeout),
+                format_measured(self.start_real.elapsed())
+            )
         }
     }
 
@@ -100,18 +124,33 @@ impl Deadline {
             message.push_str(": ");
             message.push_str(summary);
         }
-        Failure { message, deadline: Some(Box::new(self.expired_record())), diff, output: None }
+        Failure {
+            message,
+            deadline: Some(Box::new(self.expired_record())),
+            diff,
+            output: None,
+        }
     }
 
     /// Sleeps one poll interval, but not past the deadline.
     async fn pause(&self) {
-        tokio::time::sleep(self.clock.poll_interval().min(self.remaining_real()).max(Duration::from_millis(1))).await;
+        tokio::time::sleep(
+            self.clock
+                .poll_interval()
+                .min(self.remaining_real())
+                .max(Duration::from_millis(1)),
+        )
+        .await;
     }
 }
 
 /// Polls `check` until it is done, fails fatally, or `deadline` expires.
 /// The check always runs at least once, even with a zero timeout.
-pub(crate) async fn until<T>(deadline: &Deadline, what: &str, mut check: impl AsyncFnMut() -> Check<T>) -> Result<T, Failure> {
+pub(crate) async fn until<T>(
+    deadline: &Deadline,
+    what: &str,
+    mut check: impl AsyncFnMut() -> Check<T>,
+) -> Result<T, Failure> {
     loop {
         match check().await {
             Check::Done(value) => return Ok(value),
@@ -128,7 +167,11 @@ pub(crate) async fn until<T>(deadline: &Deadline, what: &str, mut check: impl As
 
 /// Polls `check` for the whole `window`; the first miss fails, naming how far
 /// into the window it happened.
-pub(crate) async fn throughout(window: &Deadline, what: &str, mut check: impl AsyncFnMut() -> Check<()>) -> Result<(), Failure> {
+pub(crate) async fn throughout(
+    window: &Deadline,
+    what: &str,
+    mut check: impl AsyncFnMut() -> Check<()>,
+) -> Result<(), Failure> {
     loop {
         match check().await {
             Check::Fatal(failure) => return Err(failure),
@@ -141,7 +184,12 @@ pub(crate) async fn throughout(window: &Deadline, what: &str, mut check: impl As
                     if summary.is_empty() { "" } else { ": " },
                     summary
                 );
-                return Err(Failure { message, deadline: None, diff, output: None });
+                return Err(Failure {
+                    message,
+                    deadline: None,
+                    diff,
+                    output: None,
+                });
             }
             Check::Done(()) => {
                 if window.expired() {
@@ -169,15 +217,31 @@ mod tests {
         let mut polls = 0;
         let result: Result<(), Failure> = until(&deadline, "assert", async || {
             polls += 1;
-            Check::Pending { summary: "not yet".into(), diff: vec!["a: expected 1, got 2".into()] }
+            Check::Pending {
+                summary: "not yet".into(),
+                diff: vec!["a: expected 1, got 2".into()],
+            }
         })
         .await;
         let failure = result.expect_err("never holds");
-        assert!(failure.message.starts_with("assert timed out after 5s (cluster time; "), "{}", failure.message);
-        assert!(failure.message.ends_with(" real): not yet"), "{}", failure.message);
+        assert!(
+            failure
+                .message
+                .starts_with("assert timed out after 5s (cluster time; "),
+            "{}",
+            failure.message
+        );
+        assert!(
+            failure.message.ends_with(" real): not yet"),
+            "{}",
+            failure.message
+        );
         assert_eq!(failure.diff, vec!["a: expected 1, got 2".to_owned()]);
         let record = failure.deadline.expect("deadline recorded");
-        assert_eq!((record.kind, record.timeout.as_str(), record.clock), (Some(TimeoutKind::Assert), "5s", "cluster"));
+        assert_eq!(
+            (record.kind, record.timeout.as_str(), record.clock),
+            (Some(TimeoutKind::Assert), "5s", "cluster")
+        );
         assert!(polls > 1);
     }
 
@@ -196,7 +260,14 @@ mod tests {
         let mut polls = 0;
         let result = until(&deadline, "wait", async || {
             polls += 1;
-            if polls == 3 { Check::Done(polls) } else { Check::Pending { summary: String::new(), diff: Vec::new() } }
+            if polls == 3 {
+                Check::Done(polls)
+            } else {
+                Check::Pending {
+                    summary: String::new(),
+                    diff: Vec::new(),
+                }
+            }
         })
         .await;
         assert_eq!(result.ok(), Some(3));
@@ -205,7 +276,12 @@ mod tests {
     #[tokio::test]
     async fn a_zero_timeout_still_checks_once() {
         let deadline = Deadline::new(TimeoutKind::Assert, Duration::ZERO, &fast_clock());
-        assert_eq!(until(&deadline, "assert", async || Check::Done(7)).await.ok(), Some(7));
+        assert_eq!(
+            until(&deadline, "assert", async || Check::Done(7))
+                .await
+                .ok(),
+            Some(7)
+        );
     }
 
     #[tokio::test]
@@ -214,16 +290,33 @@ mod tests {
         let mut polls = 0;
         let failure = throughout(&window, "assert", async || {
             polls += 1;
-            if polls < 3 { Check::Done(()) } else { Check::Pending { summary: "changed".into(), diff: Vec::new() } }
+            if polls < 3 {
+                Check::Done(())
+            } else {
+                Check::Pending {
+                    summary: "changed".into(),
+                    diff: Vec::new(),
+                }
+            }
         })
         .await
         .expect_err("stops holding");
-        assert!(failure.message.starts_with("assert stopped holding after "), "{}", failure.message);
-        assert!(failure.message.contains("of its 5m window"), "{}", failure.message);
+        assert!(
+            failure.message.starts_with("assert stopped holding after "),
+            "{}",
+            failure.message
+        );
+        assert!(
+            failure.message.contains("of its 5m window"),
+            "{}",
+            failure.message
+        );
 
         let window = Deadline::window(Duration::from_secs(2), &fast_clock());
         let started = window.clock.now();
-        throughout(&window, "assert", async || Check::Done(())).await.expect("holds");
+        throughout(&window, "assert", async || Check::Done(()))
+            .await
+            .expect("holds");
         assert!(window.clock.now().since(started) >= Duration::from_secs(2));
     }
 }

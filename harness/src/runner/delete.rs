@@ -14,38 +14,73 @@ use super::{
 use crate::scenario::verbs::Delete;
 
 /// Runs a `delete` step; returns notes for the report.
-pub(crate) async fn run(ctx: &Ctx<'_>, delete: &Delete, deadline: &Deadline) -> Result<Vec<String>, Failure> {
+pub(crate) async fn run(
+    ctx: &Ctx<'_>,
+    delete: &Delete,
+    deadline: &Deadline,
+) -> Result<Vec<String>, Failure> {
     let target = Target {
         api_version: delete.api_version.clone(),
         kind: delete.kind.clone(),
         name: delete.name.as_deref().map(|n| ctx.expand(n)).transpose()?,
-        labels: delete.labels.iter().flatten().map(|(k, v)| Ok((k.clone(), ctx.expand(v)?))).collect::<Result<_, Failure>>()?,
-        namespace: delete.namespace.as_deref().map(|n| ctx.expand(n)).transpose()?,
+        labels: delete
+            .labels
+            .iter()
+            .flatten()
+            .map(|(k, v)| Ok((k.clone(), ctx.expand(v)?)))
+            .collect::<Result<_, Failure>>()?,
+        namespace: delete
+            .namespace
+            .as_deref()
+            .map(|n| ctx.expand(n))
+            .transpose()?,
     };
     let expected = expect::expand(ctx, delete.expect.as_ref())?;
     let what = format!("delete of {}", target.describe());
     let note = until(deadline, &what, async || {
         let objects = match objects::fetch(ctx, &target).await {
             Ok(objects) => objects,
-            Err(err) => return Check::Pending { summary: err.message().to_owned(), diff: Vec::new() },
+            Err(err) => {
+                return Check::Pending {
+                    summary: err.message().to_owned(),
+                    diff: Vec::new(),
+                };
+            }
         };
         if objects.is_empty() && expected.is_none() {
             return Check::Done(None);
         }
-        let (api, _) = match objects::api_for(ctx, &target.api_version, &target.kind, target.namespace.as_deref()).await {
+        let (api, _) = match objects::api_for(
+            ctx,
+            &target.api_version,
+            &target.kind,
+            target.namespace.as_deref(),
+        )
+        .await
+        {
             Ok(found) => found,
-            Err(err) => return Check::Pending { summary: FetchError::from(err).message().to_owned(), diff: Vec::new() },
+            Err(err) => {
+                return Check::Pending {
+                    summary: FetchError::from(err).message().to_owned(),
+                    diff: Vec::new(),
+                };
+            }
         };
         // With `expect`, a missing named object is asked for anyway: the
         // expected answer may well be that 404.
         let names: Vec<String> = match (&target.name, expected.is_some() && objects.is_empty()) {
             (Some(name), true) => vec![name.clone()],
-            _ => objects.iter().map(|o| objects::object_name(o).to_owned()).collect(),
+            _ => objects
+                .iter()
+                .map(|o| objects::object_name(o).to_owned())
+                .collect(),
         };
         for name in names {
             match api.delete(&name, &DeleteParams::default()).await {
                 Ok(_) => {}
-                Err(err) if expected.is_none() && objects::status_of(&err).is_some_and(|s| s.code == 404) => {}
+                Err(err)
+                    if expected.is_none()
+                        && objects::status_of(&err).is_some_and(|s| s.code == 404) => {}
                 Err(err) => return judge(Err(err), expected.as_ref(), &what),
             }
         }
@@ -53,14 +88,28 @@ pub(crate) async fn run(ctx: &Ctx<'_>, delete: &Delete, deadline: &Deadline) -> 
     })
     .await?;
     if delete.wait && expected.is_none() {
-        until(deadline, &format!("waiting for {} to be gone", target.describe()), async || match objects::fetch(ctx, &target).await {
-            Ok(objects) if objects.is_empty() => Check::Done(()),
-            Ok(objects) => Check::Pending {
-                summary: format!("{} still present", objects.iter().map(objects::object_name).collect::<Vec<_>>().join(", ")),
-                diff: Vec::new(),
+        until(
+            deadline,
+            &format!("waiting for {} to be gone", target.describe()),
+            async || match objects::fetch(ctx, &target).await {
+                Ok(objects) if objects.is_empty() => Check::Done(()),
+                Ok(objects) => Check::Pending {
+                    summary: format!(
+                        "{} still present",
+                        objects
+                            .iter()
+                            .map(objects::object_name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    diff: Vec::new(),
+                },
+                Err(err) => Check::Pending {
+                    summary: err.message().to_owned(),
+                    diff: Vec::new(),
+                },
             },
-            Err(err) => Check::Pending { summary: err.message().to_owned(), diff: Vec::new() },
-        })
+        )
         .await?;
     }
     Ok(note.into_iter().collect())

@@ -39,7 +39,11 @@ pub(crate) async fn collect(ctx: &Ctx<'_>, step: &StepReport) -> PathBuf {
     let secrets = &ctx.secrets;
     let _ = write_redacted(&dir.join("failure.txt"), &failure_text(ctx, step), secrets);
     if tokio::time::timeout(BUDGET, dump(ctx, &dir)).await.is_err() {
-        let _ = write_redacted(&dir.join("INCOMPLETE.txt"), "collecting diagnostics took too long; the bundle is partial\n", secrets);
+        let _ = write_redacted(
+            &dir.join("INCOMPLETE.txt"),
+            "collecting diagnostics took too long; the bundle is partial\n",
+            secrets,
+        );
     }
     dir
 }
@@ -74,20 +78,31 @@ async fn dump(ctx: &Ctx<'_>, dir: &Path) {
     let discovery = match Discovery::new(client.clone()).run().await {
         Ok(discovery) => discovery,
         Err(err) => {
-            let _ = write_redacted(&dir.join("ERRORS.txt"), &format!("discovery failed: {err}\n"), secrets);
+            let _ = write_redacted(
+                &dir.join("ERRORS.txt"),
+                &format!("discovery failed: {err}\n"),
+                secrets,
+            );
             return;
         }
     };
     let mut errors = String::new();
     // Written first so the bundle always has it; replaced below when the
     // namespace has events.
-    let _ = write_redacted(&dir.join("events.yaml"), "# no events in this namespace\n", secrets);
+    let _ = write_redacted(
+        &dir.join("events.yaml"),
+        "# no events in this namespace\n",
+        secrets,
+    );
     for group in discovery.groups() {
         for (resource, capabilities) in group.recommended_resources() {
-            if capabilities.scope != Scope::Namespaced || !capabilities.supports_operation(verbs::LIST) {
+            if capabilities.scope != Scope::Namespaced
+                || !capabilities.supports_operation(verbs::LIST)
+            {
                 continue;
             }
-            let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ctx.namespace, &resource);
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(client.clone(), &ctx.namespace, &resource);
             let items = match api.list(&ListParams::default()).await {
                 Ok(list) => list.items,
                 Err(err) => {
@@ -98,17 +113,29 @@ async fn dump(ctx: &Ctx<'_>, dir: &Path) {
             if items.is_empty() {
                 continue;
             }
-            let mut values: Vec<Value> = items.into_iter().filter_map(|o| serde_json::to_value(o).ok()).map(scrub).collect();
+            let mut values: Vec<Value> = items
+                .into_iter()
+                .filter_map(|o| serde_json::to_value(o).ok())
+                .map(scrub)
+                .collect();
             let is_events = resource.kind == "Event";
             if is_events {
                 values.sort_by_key(event_time);
             }
-            let text: String = values.iter().map(|v| format!("---\n{}", yaml::to_string(v))).collect();
+            let text: String = values
+                .iter()
+                .map(|v| format!("---\n{}", yaml::to_string(v)))
+                .collect();
             let file = if is_events && resource.group.is_empty() {
                 dir.join("events.yaml")
             } else {
-                let group = if resource.group.is_empty() { "core".to_owned() } else { resource.group.clone() };
-                dir.join("objects").join(format!("{}.{group}.yaml", resource.plural))
+                let group = if resource.group.is_empty() {
+                    "core".to_owned()
+                } else {
+                    resource.group.clone()
+                };
+                dir.join("objects")
+                    .join(format!("{}.{group}.yaml", resource.plural))
             };
             let _ = write_redacted(&file, &text, secrets);
         }
@@ -140,7 +167,11 @@ fn event_time(event: &Value) -> String {
     ["lastTimestamp", "eventTime", "firstTimestamp"]
         .iter()
         .find_map(|field| event.get(*field).and_then(Value::as_str))
-        .or_else(|| event.pointer("/metadata/creationTimestamp").and_then(Value::as_str))
+        .or_else(|| {
+            event
+                .pointer("/metadata/creationTimestamp")
+                .and_then(Value::as_str)
+        })
         .unwrap_or("")
         .to_owned()
 }
@@ -154,6 +185,9 @@ mod tests {
     #[test]
     fn scrubbing_hides_secret_values_and_managed_fields() {
         let secret = json!({"kind": "Secret", "metadata": {"name": "s", "managedFields": [{}]}, "data": {"token": "c2VjcmV0"}});
-        assert_eq!(scrub(secret), json!({"kind": "Secret", "metadata": {"name": "s"}, "data": {"token": "<redacted>"}}));
+        assert_eq!(
+            scrub(secret),
+            json!({"kind": "Secret", "metadata": {"name": "s"}, "data": {"token": "<redacted>"}})
+        );
     }
 }

@@ -14,16 +14,29 @@ use crate::scenario::verbs::{Exec, OutputMatch, Stream, Strings};
 const OUTPUT_TAIL: usize = 4000;
 
 /// Runs an `exec` step; returns notes (captured variables).
-pub(crate) async fn run(ctx: &mut Ctx<'_>, exec: &Exec, deadline: &Deadline) -> Result<Vec<String>, Failure> {
+pub(crate) async fn run(
+    ctx: &mut Ctx<'_>,
+    exec: &Exec,
+    deadline: &Deadline,
+) -> Result<Vec<String>, Failure> {
     let (program, args, shown) = match (&exec.command, &exec.script) {
         (Some(command), _) => {
-            let argv: Vec<String> = command.iter().map(|a| ctx.expand(a)).collect::<Result<_, _>>()?;
-            let Some((program, args)) = argv.split_first() else { return Err(Failure::new("the command is empty")) };
+            let argv: Vec<String> = command
+                .iter()
+                .map(|a| ctx.expand(a))
+                .collect::<Result<_, _>>()?;
+            let Some((program, args)) = argv.split_first() else {
+                return Err(Failure::new("the command is empty"));
+            };
             (program.clone(), args.to_vec(), argv.join(" "))
         }
         (None, Some(script)) => {
             let script = ctx.expand(script)?;
-            ("sh".to_owned(), vec!["-c".to_owned(), script.clone()], script)
+            (
+                "sh".to_owned(),
+                vec!["-c".to_owned(), script.clone()],
+                script,
+            )
         }
         (None, None) => return Err(Failure::new("an exec step needs a command or a script")),
     };
@@ -41,12 +54,15 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, exec: &Exec, deadline: &Deadline) -> 
     for (key, value) in &exec.env {
         command.env(key, ctx.expand(value)?);
     }
-    let child = command.spawn().map_err(|err| Failure::new(format!("could not start {program:?}: {err}")))?;
+    let child = command
+        .spawn()
+        .map_err(|err| Failure::new(format!("could not start {program:?}: {err}")))?;
     let output = match tokio::time::timeout(deadline.timeout(), child.wait_with_output()).await {
         Ok(Ok(output)) => output,
         Ok(Err(err)) => return Err(Failure::new(format!("waiting for {shown:?} failed: {err}"))),
         Err(_) => {
-            let mut failure = deadline.timed_out("exec", &format!("{shown:?} was killed"), Vec::new());
+            let mut failure =
+                deadline.timed_out("exec", &format!("{shown:?} was killed"), Vec::new());
             failure.output = None;
             return Err(failure);
         }
@@ -59,13 +75,26 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, exec: &Exec, deadline: &Deadline) -> 
         let got = code.map_or_else(|| "killed by a signal".to_owned(), |c| c.to_string());
         diff.push(format!("exit code: expected {}, got {got}", exec.exit_code));
     }
-    let stdout_expected = exec.stdout.as_ref().map(|m| expand_match(ctx, m)).transpose()?;
-    let stderr_expected = exec.stderr.as_ref().map(|m| expand_match(ctx, m)).transpose()?;
+    let stdout_expected = exec
+        .stdout
+        .as_ref()
+        .map(|m| expand_match(ctx, m))
+        .transpose()?;
+    let stderr_expected = exec
+        .stderr
+        .as_ref()
+        .map(|m| expand_match(ctx, m))
+        .transpose()?;
     check_stream("stdout", &stdout, stdout_expected.as_ref(), &mut diff);
     check_stream("stderr", &stderr, stderr_expected.as_ref(), &mut diff);
     if !diff.is_empty() {
-        let mut failure = Failure::new(format!("exec {shown:?} did not behave as expected")).with_diff(diff);
-        failure.output = Some(format!("--- stdout\n{}--- stderr\n{}", tail(&stdout), tail(&stderr)));
+        let mut failure =
+            Failure::new(format!("exec {shown:?} did not behave as expected")).with_diff(diff);
+        failure.output = Some(format!(
+            "--- stdout\n{}--- stderr\n{}",
+            tail(&stdout),
+            tail(&stderr)
+        ));
         return Err(failure);
     }
     let mut notes = Vec::new();
@@ -83,9 +112,20 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, exec: &Exec, deadline: &Deadline) -> 
 
 /// The output checks with `${...}` expanded.
 fn expand_match(ctx: &Ctx<'_>, expected: &OutputMatch) -> Result<OutputMatch, Failure> {
-    let all = |strings: &Strings| strings.0.iter().map(|s| ctx.expand(s)).collect::<Result<Vec<_>, _>>().map(Strings);
+    let all = |strings: &Strings| {
+        strings
+            .0
+            .iter()
+            .map(|s| ctx.expand(s))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Strings)
+    };
     Ok(OutputMatch {
-        equals: expected.equals.as_deref().map(|s| ctx.expand(s)).transpose()?,
+        equals: expected
+            .equals
+            .as_deref()
+            .map(|s| ctx.expand(s))
+            .transpose()?,
         contains: all(&expected.contains)?,
         not_contains: all(&expected.not_contains)?,
     })
@@ -93,8 +133,16 @@ fn expand_match(ctx: &Ctx<'_>, expected: &OutputMatch) -> Result<OutputMatch, Fa
 
 fn check_stream(label: &str, text: &str, expected: Option<&OutputMatch>, diff: &mut Vec<String>) {
     let Some(expected) = expected else { return };
-    if let Some(equals) = expected.equals.as_ref().filter(|e| text.trim_end() != e.trim_end()) {
-        diff.push(format!("{label}: expected {:?}, got {:?}", equals.trim_end(), tail(text.trim_end())));
+    if let Some(equals) = expected
+        .equals
+        .as_ref()
+        .filter(|e| text.trim_end() != e.trim_end())
+    {
+        diff.push(format!(
+            "{label}: expected {:?}, got {:?}",
+            equals.trim_end(),
+            tail(text.trim_end())
+        ));
     }
     for needle in &expected.contains.0 {
         if !text.contains(needle.as_str()) {
@@ -133,7 +181,13 @@ mod tests {
         };
         let mut diff = Vec::new();
         check_stream("stdout", "hello\n", Some(&expected), &mut diff);
-        assert_eq!(diff, vec![r#"stdout: expected to contain "xyz""#.to_owned(), r#"stdout: expected not to contain "hell""#.to_owned()]);
+        assert_eq!(
+            diff,
+            vec![
+                r#"stdout: expected to contain "xyz""#.to_owned(),
+                r#"stdout: expected not to contain "hell""#.to_owned()
+            ]
+        );
     }
 
     #[test]

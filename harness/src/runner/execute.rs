@@ -50,14 +50,21 @@ impl Executor<'_, '_> {
             }
             ok = match &step.action {
                 Action::Block(block) => {
-                    let try_ok = Box::pin(self.run_steps(&block.try_steps, &format!("{id}.try."))).await;
+                    let try_ok =
+                        Box::pin(self.run_steps(&block.try_steps, &format!("{id}.try."))).await;
                     let catch_ok = if try_ok {
-                        self.skip_all(&block.catch_steps, &format!("{id}.catch."), "the try block passed");
+                        self.skip_all(
+                            &block.catch_steps,
+                            &format!("{id}.catch."),
+                            "the try block passed",
+                        );
                         true
                     } else {
                         Box::pin(self.run_steps(&block.catch_steps, &format!("{id}.catch."))).await
                     };
-                    let finally_ok = Box::pin(self.run_steps(&block.finally_steps, &format!("{id}.finally."))).await;
+                    let finally_ok =
+                        Box::pin(self.run_steps(&block.finally_steps, &format!("{id}.finally.")))
+                            .await;
                     try_ok && catch_ok && finally_ok
                 }
                 _ => self.run_leaf(step, id).await,
@@ -95,20 +102,39 @@ impl Executor<'_, '_> {
     }
 
     async fn run_leaf(&mut self, step: &Step, id: String) -> bool {
-        if let Some(missing) = required(&step.action).into_iter().find(|c| !self.ctx.cluster.capabilities.has(*c)) {
-            let reason = format!("the {} backend cannot {}", self.ctx.cluster.info.backend, missing.describe());
+        if let Some(missing) = required(&step.action)
+            .into_iter()
+            .find(|c| !self.ctx.cluster.capabilities.has(*c))
+        {
+            let reason = format!(
+                "the {} backend cannot {}",
+                self.ctx.cluster.info.backend,
+                missing.describe()
+            );
             self.skip(step, &id, &reason);
             return true;
         }
         let started_real = Instant::now();
         let started_cluster = self.ctx.clock().now();
         let result = self.dispatch(step).await;
-        let durations = Elapsed { real: started_real.elapsed(), cluster: self.ctx.clock().now().since(started_cluster) };
+        let durations = Elapsed {
+            real: started_real.elapsed(),
+            cluster: self.ctx.clock().now().since(started_cluster),
+        };
         let (outcome, failure, notes) = match result {
             Ok(notes) => (Outcome::Pass, None, notes),
             Err(failure) => (Outcome::Fail, Some(failure), Vec::new()),
         };
-        let report = StepReport { id, name: step_name(step), verb: step.action.verb(), outcome, durations, failure, skip_reason: None, notes };
+        let report = StepReport {
+            id,
+            name: step_name(step),
+            verb: step.action.verb(),
+            outcome,
+            durations,
+            failure,
+            skip_reason: None,
+            notes,
+        };
         if outcome == Outcome::Fail && self.diagnostics.is_none() {
             self.diagnostics = Some(diagnostics::collect(&self.ctx, &report).await);
         }
@@ -120,10 +146,15 @@ impl Executor<'_, '_> {
     async fn dispatch(&mut self, step: &Step) -> Result<Vec<String>, Failure> {
         let ctx = &mut self.ctx;
         let kind = step.action.timeout_kind();
-        let timeout = step.timeout.map(|t| t.std()).or_else(|| kind.map(|k| ctx.scenario.spec.timeouts.get(k))).unwrap_or_default();
+        let timeout = step
+            .timeout
+            .map(|t| t.std())
+            .or_else(|| kind.map(|k| ctx.scenario.spec.timeouts.get(k)))
+            .unwrap_or_default();
         let deadline = kind.map(|k| Deadline::new(k, timeout, ctx.clock()));
         let window = |mode: Mode, window: Option<crate::scenario::Duration>| {
-            (mode == Mode::Consistently).then(|| Deadline::window(window.map_or(timeout, |w| w.std()), ctx.clock()))
+            (mode == Mode::Consistently)
+                .then(|| Deadline::window(window.map_or(timeout, |w| w.std()), ctx.clock()))
         };
         match (&step.action, deadline.as_ref()) {
             (Action::Apply(verb), Some(deadline)) => apply::run(ctx, verb, deadline).await,
@@ -145,7 +176,9 @@ impl Executor<'_, '_> {
                 ctx.clock().sleep(duration.std()).await;
                 Ok(Vec::new())
             }
-            (Action::Block(_), _) => Err(Failure::new("internal error: a block reached the leaf runner")),
+            (Action::Block(_), _) => Err(Failure::new(
+                "internal error: a block reached the leaf runner",
+            )),
             (_, None) => Err(Failure::new("internal error: a verb without a deadline")),
         }
     }
@@ -168,20 +201,34 @@ pub(crate) fn step_name(step: &Step) -> String {
     let objects = |manifests: &[crate::scenario::verbs::Manifest]| match manifests {
         [] => "(nothing)".to_owned(),
         [one] => Target::of(&one.value).describe(),
-        [first, rest @ ..] => format!("{} (+{} more)", Target::of(&first.value).describe(), rest.len()),
+        [first, rest @ ..] => format!(
+            "{} (+{} more)",
+            Target::of(&first.value).describe(),
+            rest.len()
+        ),
     };
-    let by_name_or_labels = |kind: &str, name: &Option<String>, labels: &Option<std::collections::BTreeMap<String, String>>| match (name, labels) {
-        (Some(name), _) => format!("{kind}/{name}"),
-        (None, Some(labels)) => format!("{kind} -l {}", super::objects::selector(labels)),
-        (None, None) => kind.to_owned(),
-    };
+    let by_name_or_labels =
+        |kind: &str,
+         name: &Option<String>,
+         labels: &Option<std::collections::BTreeMap<String, String>>| match (name, labels) {
+            (Some(name), _) => format!("{kind}/{name}"),
+            (None, Some(labels)) => format!("{kind} -l {}", super::objects::selector(labels)),
+            (None, None) => kind.to_owned(),
+        };
     match &step.action {
         Action::Apply(apply) => {
-            let expect = apply.expect.as_ref().map(|e| format!(" (expect {})", e.code)).unwrap_or_default();
+            let expect = apply
+                .expect
+                .as_ref()
+                .map(|e| format!(" (expect {})", e.code))
+                .unwrap_or_default();
             format!("apply {}{expect}", objects(&apply.objects))
         }
         Action::Patch(patch) => format!("patch {}/{}", patch.kind, patch.name),
-        Action::Delete(delete) => format!("delete {}", by_name_or_labels(&delete.kind, &delete.name, &delete.labels)),
+        Action::Delete(delete) => format!(
+            "delete {}",
+            by_name_or_labels(&delete.kind, &delete.name, &delete.labels)
+        ),
         Action::Assert(assert) => {
             let mode = match (assert.mode, assert.window) {
                 (Mode::Consistently, Some(window)) => format!(" (consistently {window})"),
@@ -196,9 +243,15 @@ pub(crate) fn step_name(step: &Step) -> String {
                 WaitFor::Delete => "delete".to_owned(),
                 WaitFor::Create => "create".to_owned(),
                 WaitFor::Condition { condition, .. } => format!("condition={condition}"),
-                WaitFor::JsonPath { path, value } => format!("jsonpath={path}{}", value.as_ref().map(|v| format!("={v}")).unwrap_or_default()),
+                WaitFor::JsonPath { path, value } => format!(
+                    "jsonpath={path}{}",
+                    value.as_ref().map(|v| format!("={v}")).unwrap_or_default()
+                ),
             };
-            format!("wait {} for {condition}", by_name_or_labels(&wait.kind, &wait.name, &wait.labels))
+            format!(
+                "wait {} for {condition}",
+                by_name_or_labels(&wait.kind, &wait.name, &wait.labels)
+            )
         }
         Action::Sleep(duration) => format!("sleep {}", format_spec(duration.std())),
         Action::Exec(exec) => {
@@ -208,11 +261,17 @@ pub(crate) fn step_name(step: &Step) -> String {
                 (None, None) => String::new(),
             };
             let short: String = text.chars().take(60).collect();
-            format!("exec {short}{}", if text.chars().count() > 60 { "..." } else { "" })
+            format!(
+                "exec {short}{}",
+                if text.chars().count() > 60 { "..." } else { "" }
+            )
         }
         Action::Produce(produce) => {
             let what = match (&produce.generate, &produce.file) {
-                (Some(generate), _) => format!("{} generated events (seed {})", generate.count, generate.seed),
+                (Some(generate), _) => format!(
+                    "{} generated events (seed {})",
+                    generate.count, generate.seed
+                ),
                 (None, Some(file)) => file.clone(),
                 (None, None) => String::new(),
             };

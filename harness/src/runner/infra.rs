@@ -17,13 +17,21 @@ use harness_infra::{Endpoint, Infra, InfraSpec, RedisUrl};
 
 /// Starts the providers and creates the topics.
 pub(crate) async fn start(spec: &InfraSpec) -> Result<Infra, String> {
-    spec.start().await.map_err(|err| format!("could not start the scenario's infrastructure: {}", super::error_chain(&err)))
+    spec.start().await.map_err(|err| {
+        format!(
+            "could not start the scenario's infrastructure: {}",
+            super::error_chain(&err)
+        )
+    })
 }
 
 /// The `${infra.*}` variables.
 pub(crate) fn variables(infra: &Infra) -> Vec<(&'static str, String)> {
     vec![
-        ("infra.kafka.bootstrapServers", infra.kafka.bootstrap_servers().to_owned()),
+        (
+            "infra.kafka.bootstrapServers",
+            infra.kafka.bootstrap_servers().to_owned(),
+        ),
         ("infra.kafka.provider", infra.kafka.kind().name().to_owned()),
         ("infra.redis.url", infra.redis.url().expose().to_owned()),
         ("infra.redis.provider", infra.redis.kind().name().to_owned()),
@@ -47,7 +55,11 @@ fn url_secrets(url: &RedisUrl) -> Vec<String> {
         .and_then(|authority| authority.rsplit_once('@'))
         .and_then(|(userinfo, _)| userinfo.split_once(':'))
         .map(|(_, password)| password.to_owned());
-    [Some(url.expose().to_owned()), password].into_iter().flatten().filter(|s| !s.is_empty()).collect()
+    [Some(url.expose().to_owned()), password]
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// Where each service is, safe to report.
@@ -68,8 +80,16 @@ mod tests {
 
     #[test]
     fn a_redis_password_becomes_a_secret() {
-        let url: RedisUrl = "redis://app:s3cret-pw@10.0.0.5:6380/2".parse().expect("url");
-        assert_eq!(url_secrets(&url), vec!["redis://app:s3cret-pw@10.0.0.5:6380/2".to_owned(), "s3cret-pw".to_owned()]);
+        let url: RedisUrl = "redis://app:s3cret-pw@10.0.0.5:6380/2"
+            .parse()
+            .expect("url");
+        assert_eq!(
+            url_secrets(&url),
+            vec![
+                "redis://app:s3cret-pw@10.0.0.5:6380/2".to_owned(),
+                "s3cret-pw".to_owned()
+            ]
+        );
         let open: RedisUrl = "redis://127.0.0.1:6379".parse().expect("url");
         assert!(url_secrets(&open).is_empty());
     }

@@ -81,21 +81,43 @@ pub fn matches(expected: &Value, actual: &Value, lists: ListMode) -> bool {
     diff(expected, actual, lists).is_empty()
 }
 
-fn compare(expected: &Value, actual: Option<&Value>, path: &FieldPath, lists: ListMode, out: &mut Vec<Mismatch>) {
-    let mismatch = |problem| Mismatch { path: path.clone(), problem };
+fn compare(
+    expected: &Value,
+    actual: Option<&Value>,
+    path: &FieldPath,
+    lists: ListMode,
+    out: &mut Vec<Mismatch>,
+) {
+    let mismatch = |problem| Mismatch {
+        path: path.clone(),
+        problem,
+    };
     match (expected, actual) {
         (Value::Null, None | Some(Value::Null)) => {}
-        (Value::Null, Some(actual)) => out.push(mismatch(Problem::Present { actual: actual.clone() })),
-        (expected, None) => out.push(mismatch(Problem::Missing { expected: expected.clone() })),
+        (Value::Null, Some(actual)) => out.push(mismatch(Problem::Present {
+            actual: actual.clone(),
+        })),
+        (expected, None) => out.push(mismatch(Problem::Missing {
+            expected: expected.clone(),
+        })),
         (Value::Object(expected_map), Some(Value::Object(actual_map))) => {
             for (key, expected_value) in expected_map {
-                compare(expected_value, actual_map.get(key), &path.key(key), lists, out);
+                compare(
+                    expected_value,
+                    actual_map.get(key),
+                    &path.key(key),
+                    lists,
+                    out,
+                );
             }
         }
         (Value::Array(expected_items), Some(Value::Array(actual_items))) => match lists {
             ListMode::Exact => {
                 if expected_items.len() != actual_items.len() {
-                    out.push(mismatch(Problem::Length { expected: expected_items.len(), actual: actual_items.len() }));
+                    out.push(mismatch(Problem::Length {
+                        expected: expected_items.len(),
+                        actual: actual_items.len(),
+                    }));
                 }
                 for (index, (e, a)) in expected_items.iter().zip(actual_items).enumerate() {
                     compare(e, Some(a), &path.index(index), lists, out);
@@ -106,12 +128,18 @@ fn compare(expected: &Value, actual: Option<&Value>, path: &FieldPath, lists: Li
         (Value::Number(e), Some(Value::Number(a))) => {
             let equal = e == a || matches!((e.as_f64(), a.as_f64()), (Some(x), Some(y)) if x == y);
             if !equal {
-                out.push(mismatch(Problem::Different { expected: expected.clone(), actual: Value::Number(a.clone()) }));
+                out.push(mismatch(Problem::Different {
+                    expected: expected.clone(),
+                    actual: Value::Number(a.clone()),
+                }));
             }
         }
         (expected, Some(actual)) => {
             if expected != actual {
-                out.push(mismatch(Problem::Different { expected: expected.clone(), actual: actual.clone() }));
+                out.push(mismatch(Problem::Different {
+                    expected: expected.clone(),
+                    actual: actual.clone(),
+                }));
             }
         }
     }
@@ -121,7 +149,11 @@ fn contains(expected: &[Value], actual: &[Value], path: &FieldPath, out: &mut Ve
     // candidates[i] = actual indices that expected element i matches.
     let candidates: Vec<Vec<usize>> = expected
         .iter()
-        .map(|e| (0..actual.len()).filter(|&a| matches(e, &actual[a], ListMode::Contains)).collect())
+        .map(|e| {
+            (0..actual.len())
+                .filter(|&a| matches(e, &actual[a], ListMode::Contains))
+                .collect()
+        })
         .collect();
     let mut reported = false;
     for (index, found) in candidates.iter().enumerate() {
@@ -135,22 +167,39 @@ fn contains(expected: &[Value], actual: &[Value], path: &FieldPath, out: &mut Ve
             let closest = closest.map(|(a, mismatches)| {
                 let rebased = mismatches
                     .into_iter()
-                    .map(|m| Mismatch { path: FieldPath([path.index(a).0, m.path.0].concat()), problem: m.problem })
+                    .map(|m| Mismatch {
+                        path: FieldPath([path.index(a).0, m.path.0].concat()),
+                        problem: m.problem,
+                    })
                     .collect();
                 (a, rebased)
             });
-            out.push(Mismatch { path: path.clone(), problem: Problem::NoElement { index, expected: expected[index].clone(), closest } });
+            out.push(Mismatch {
+                path: path.clone(),
+                problem: Problem::NoElement {
+                    index,
+                    expected: expected[index].clone(),
+                    closest,
+                },
+            });
         }
     }
     if !reported && !assign(&candidates, 0, &mut vec![false; actual.len()]) {
-        out.push(Mismatch { path: path.clone(), problem: Problem::NotDistinct { expected: expected.len() } });
+        out.push(Mismatch {
+            path: path.clone(),
+            problem: Problem::NotDistinct {
+                expected: expected.len(),
+            },
+        });
     }
 }
 
 /// Backtracking search for a distinct assignment; lists in Kubernetes
 /// objects are short, so the worst case never matters in practice.
 fn assign(candidates: &[Vec<usize>], next: usize, used: &mut Vec<bool>) -> bool {
-    let Some(options) = candidates.get(next) else { return true };
+    let Some(options) = candidates.get(next) else {
+        return true;
+    };
     for &a in options {
         if !used[a] {
             used[a] = true;
@@ -166,22 +215,50 @@ fn assign(candidates: &[Vec<usize>], next: usize, used: &mut Vec<bool>) -> bool 
 /// Compact JSON, cut to a readable length.
 pub fn brief(value: &Value) -> String {
     let text = value.to_string();
-    if text.chars().count() <= 120 { text } else { format!("{}...", text.chars().take(117).collect::<String>()) }
+    if text.chars().count() <= 120 {
+        text
+    } else {
+        format!("{}...", text.chars().take(117).collect::<String>())
+    }
 }
 
 impl fmt::Display for Mismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let path = &self.path;
         match &self.problem {
-            Problem::Missing { expected } => write!(f, "{path}: expected {}, but the field is missing", brief(expected)),
-            Problem::Different { expected, actual } => write!(f, "{path}: expected {}, got {}", brief(expected), brief(actual)),
-            Problem::Length { expected, actual } => write!(f, "{path}: expected {expected} elements, got {actual}"),
-            Problem::Present { actual } => write!(f, "{path}: expected no value, got {}", brief(actual)),
-            Problem::NotDistinct { expected } => {
-                write!(f, "{path}: each of the {expected} expected elements matches something, but not {expected} distinct elements")
+            Problem::Missing { expected } => write!(
+                f,
+                "{path}: expected {}, but the field is missing",
+                brief(expected)
+            ),
+            Problem::Different { expected, actual } => write!(
+                f,
+                "{path}: expected {}, got {}",
+                brief(expected),
+                brief(actual)
+            ),
+            Problem::Length { expected, actual } => {
+                write!(f, "{path}: expected {expected} elements, got {actual}")
             }
-            Problem::NoElement { index, expected, closest } => {
-                write!(f, "{path}: no element matches expected[{index}] {}", brief(expected))?;
+            Problem::Present { actual } => {
+                write!(f, "{path}: expected no value, got {}", brief(actual))
+            }
+            Problem::NotDistinct { expected } => {
+                write!(
+                    f,
+                    "{path}: each of the {expected} expected elements matches something, but not {expected} distinct elements"
+                )
+            }
+            Problem::NoElement {
+                index,
+                expected,
+                closest,
+            } => {
+                write!(
+                    f,
+                    "{path}: no element matches expected[{index}] {}",
+                    brief(expected)
+                )?;
                 match closest {
                     Some((_, mismatches)) if !mismatches.is_empty() => {
                         let first = &mismatches[0];
@@ -206,7 +283,10 @@ mod tests {
     use super::*;
 
     fn lines(expected: Value, actual: Value, lists: ListMode) -> Vec<String> {
-        diff(&expected, &actual, lists).iter().map(ToString::to_string).collect()
+        diff(&expected, &actual, lists)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     #[test]
@@ -224,9 +304,17 @@ mod tests {
 
     #[test]
     fn null_means_absent() {
-        assert!(matches(&json!({"status": {"error": null}}), &json!({"status": {}}), ListMode::Exact));
+        assert!(matches(
+            &json!({"status": {"error": null}}),
+            &json!({"status": {}}),
+            ListMode::Exact
+        ));
         assert_eq!(
-            lines(json!({"status": {"error": null}}), json!({"status": {"error": "boom"}}), ListMode::Exact),
+            lines(
+                json!({"status": {"error": null}}),
+                json!({"status": {"error": "boom"}}),
+                ListMode::Exact
+            ),
             vec![r#"status.error: expected no value, got "boom""#]
         );
     }
@@ -234,32 +322,69 @@ mod tests {
     #[test]
     fn exact_lists_compare_length_and_order() {
         let actual = json!({"items": [{"a": 1}, {"a": 2}]});
-        assert!(matches(&json!({"items": [{}, {"a": 2}]}), &actual, ListMode::Exact));
+        assert!(matches(
+            &json!({"items": [{}, {"a": 2}]}),
+            &actual,
+            ListMode::Exact
+        ));
         assert_eq!(
-            lines(json!({"items": [{"a": 2}]}), actual.clone(), ListMode::Exact),
-            vec!["items: expected 1 elements, got 2", "items[0].a: expected 2, got 1"]
+            lines(
+                json!({"items": [{"a": 2}]}),
+                actual.clone(),
+                ListMode::Exact
+            ),
+            vec![
+                "items: expected 1 elements, got 2",
+                "items[0].a: expected 2, got 1"
+            ]
         );
     }
 
     #[test]
     fn contains_finds_elements_in_any_order_and_shows_the_closest() {
         let actual = json!({"conditions": [{"type": "Ready", "status": "False"}, {"type": "Running", "status": "True"}]});
-        assert!(matches(&json!({"conditions": [{"type": "Running"}, {"type": "Ready"}]}), &actual, ListMode::Contains));
+        assert!(matches(
+            &json!({"conditions": [{"type": "Running"}, {"type": "Ready"}]}),
+            &actual,
+            ListMode::Contains
+        ));
         assert_eq!(
-            lines(json!({"conditions": [{"type": "Ready", "status": "True"}]}), actual.clone(), ListMode::Contains),
-            vec![r#"conditions: no element matches expected[0] {"status":"True","type":"Ready"}; closest: conditions[0].status: expected "True", got "False""#]
+            lines(
+                json!({"conditions": [{"type": "Ready", "status": "True"}]}),
+                actual.clone(),
+                ListMode::Contains
+            ),
+            vec![
+                r#"conditions: no element matches expected[0] {"status":"True","type":"Ready"}; closest: conditions[0].status: expected "True", got "False""#
+            ]
         );
         assert_eq!(
-            lines(json!({"conditions": [{"type": "Ready"}, {"type": "Ready"}]}), actual, ListMode::Contains),
-            vec!["conditions: each of the 2 expected elements matches something, but not 2 distinct elements"]
+            lines(
+                json!({"conditions": [{"type": "Ready"}, {"type": "Ready"}]}),
+                actual,
+                ListMode::Contains
+            ),
+            vec![
+                "conditions: each of the 2 expected elements matches something, but not 2 distinct elements"
+            ]
         );
     }
 
     #[test]
     fn numbers_compare_by_value_and_types_matter() {
-        assert!(matches(&json!({"n": 1}), &json!({"n": 1.0}), ListMode::Exact));
-        assert_eq!(lines(json!({"n": "1"}), json!({"n": 1}), ListMode::Exact), vec![r#"n: expected "1", got 1"#]);
-        assert_eq!(lines(json!({"a": {"b": 1}}), json!({"a": "x"}), ListMode::Exact), vec![r#"a: expected {"b":1}, got "x""#]);
+        assert!(matches(
+            &json!({"n": 1}),
+            &json!({"n": 1.0}),
+            ListMode::Exact
+        ));
+        assert_eq!(
+            lines(json!({"n": "1"}), json!({"n": 1}), ListMode::Exact),
+            vec![r#"n: expected "1", got 1"#]
+        );
+        assert_eq!(
+            lines(json!({"a": {"b": 1}}), json!({"a": "x"}), ListMode::Exact),
+            vec![r#"a: expected {"b":1}, got "x""#]
+        );
     }
 
     fn json_value() -> impl Strategy<Value = Value> {
@@ -272,14 +397,19 @@ mod tests {
         leaf.prop_recursive(4, 48, 6, |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-                prop::collection::btree_map("[a-e]{1,3}", inner, 0..5).prop_map(|m| Value::Object(m.into_iter().collect())),
+                prop::collection::btree_map("[a-e]{1,3}", inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
             ]
         })
     }
 
     /// Drops map keys (and, in `contains` mode, list elements) pseudo-randomly,
     /// driven by `choices`, giving a sub-object of `value`.
-    fn sub_object(value: &Value, choices: &mut impl Iterator<Item = bool>, lists: ListMode) -> Value {
+    fn sub_object(
+        value: &Value,
+        choices: &mut impl Iterator<Item = bool>,
+        lists: ListMode,
+    ) -> Value {
         match value {
             Value::Object(map) => {
                 let mut out = serde_json::Map::new();

@@ -34,10 +34,10 @@ pub mod report_table;
 mod apply;
 mod assert;
 mod context;
+mod datasets;
 mod deadline;
 mod delete;
 mod diagnostics;
-mod datasets;
 mod exec;
 mod execute;
 mod expect;
@@ -84,7 +84,11 @@ pub async fn run(scenarios: &[Scenario], cluster: &Cluster, config: &RunConfig) 
     let started_cluster = cluster.clock.now();
     let mut report = RunReport {
         schema_version: report::SCHEMA_VERSION,
-        versions: Versions { harness: env!("CARGO_PKG_VERSION"), scenario_api: API_VERSION, kubernetes: cluster.info.kubernetes_version.clone() },
+        versions: Versions {
+            harness: env!("CARGO_PKG_VERSION"),
+            scenario_api: API_VERSION,
+            kubernetes: cluster.info.kubernetes_version.clone(),
+        },
         started_at: crate::cluster::ClusterClock::Wall.now().rfc3339(),
         backend: cluster.info.clone(),
         outcome: Outcome::Pass,
@@ -107,7 +111,10 @@ pub async fn run(scenarios: &[Scenario], cluster: &Cluster, config: &RunConfig) 
         }
         report.scenarios.push(result);
     }
-    report.durations = Elapsed { real: started_real.elapsed(), cluster: cluster.clock.now().since(started_cluster) };
+    report.durations = Elapsed {
+        real: started_real.elapsed(),
+        cluster: cluster.clock.now().since(started_cluster),
+    };
     report.finish();
     if config.progress {
         print!("{}", report_table::run_footer(&report));
@@ -115,7 +122,12 @@ pub async fn run(scenarios: &[Scenario], cluster: &Cluster, config: &RunConfig) 
     report
 }
 
-async fn run_scenario(scenario: &Scenario, cluster: &Cluster, kinds: &Kinds, config: &RunConfig) -> ScenarioReport {
+async fn run_scenario(
+    scenario: &Scenario,
+    cluster: &Cluster,
+    kinds: &Kinds,
+    config: &RunConfig,
+) -> ScenarioReport {
     let started_real = Instant::now();
     let started_cluster = cluster.clock.now();
     let mut result = skipped(scenario, "");
@@ -167,18 +179,35 @@ async fn run_scenario(scenario: &Scenario, cluster: &Cluster, kinds: &Kinds, con
             print!("{}", report_table::step_row(step));
         }
     };
-    let mut executor = Executor { ctx, reports: Vec::new(), diagnostics: None, on_step: &print };
+    let mut executor = Executor {
+        ctx,
+        reports: Vec::new(),
+        diagnostics: None,
+        on_step: &print,
+    };
     let ok = executor.run_steps(&scenario.spec.steps, "").await;
     result.steps = executor.reports;
     result.diagnostics = executor.diagnostics;
     result.namespace = namespace.clone();
     result.outcome = if ok { Outcome::Pass } else { Outcome::Fail };
-    result.cleanup = Some(namespace::cleanup(cluster, scenario, &namespace, created, config.keep_namespaces).await);
+    result.cleanup = Some(
+        namespace::cleanup(
+            cluster,
+            scenario,
+            &namespace,
+            created,
+            config.keep_namespaces,
+        )
+        .await,
+    );
     // After the cleanup: jobs in the namespace are cancelled before their Kafka and Redis go.
     if let Some(running) = running_infra {
         infra::stop(running).await;
     }
-    result.durations = Elapsed { real: started_real.elapsed(), cluster: cluster.clock.now().since(started_cluster) };
+    result.durations = Elapsed {
+        real: started_real.elapsed(),
+        cluster: cluster.clock.now().since(started_cluster),
+    };
     result
 }
 
@@ -253,10 +282,23 @@ pub struct ReportPaths {
 /// Writes `junit.xml`, `report.json` and `summary.md` into `dir`, with every
 /// string in `secrets`, and every credential of the scenarios' infrastructure,
 /// redacted.
-pub fn write_reports(report: &RunReport, dir: &Path, secrets: &[String]) -> std::io::Result<ReportPaths> {
-    let paths = ReportPaths { junit: dir.join("junit.xml"), json: dir.join("report.json"), markdown: dir.join("summary.md") };
+pub fn write_reports(
+    report: &RunReport,
+    dir: &Path,
+    secrets: &[String],
+) -> std::io::Result<ReportPaths> {
+    let paths = ReportPaths {
+        junit: dir.join("junit.xml"),
+        json: dir.join("report.json"),
+        markdown: dir.join("summary.md"),
+    };
     let mut secrets = secrets.to_vec();
-    secrets.extend(report.scenarios.iter().flat_map(|s| s.secrets.iter().cloned()));
+    secrets.extend(
+        report
+            .scenarios
+            .iter()
+            .flat_map(|s| s.secrets.iter().cloned()),
+    );
     let secrets = secrets.as_slice();
     report::write_redacted(&paths.junit, &report_junit::render(report), secrets)?;
     report::write_redacted(&paths.json, &report_json::render(report), secrets)?;

@@ -40,7 +40,11 @@ impl Target {
         let labels = metadata
             .and_then(|m| m.get("labels"))
             .and_then(Value::as_object)
-            .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned()))).collect())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                    .collect()
+            })
             .unwrap_or_default();
         Target {
             api_version: text(expected.get("apiVersion")).unwrap_or_default(),
@@ -63,7 +67,11 @@ impl Target {
 
 /// `a=b,c=d`.
 pub(crate) fn selector(labels: &BTreeMap<String, String>) -> String {
-    labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Why objects could not be read.
@@ -93,31 +101,63 @@ impl From<ResolveError> for FetchError {
 }
 
 /// The API for `target`'s kind in the right namespace.
-pub(crate) async fn api_for(ctx: &Ctx<'_>, api_version: &str, kind: &str, namespace: Option<&str>) -> Result<(Api<DynamicObject>, ResolvedKind), ResolveError> {
+pub(crate) async fn api_for(
+    ctx: &Ctx<'_>,
+    api_version: &str,
+    kind: &str,
+    namespace: Option<&str>,
+) -> Result<(Api<DynamicObject>, ResolvedKind), ResolveError> {
     let resolved = ctx.kinds.resolve(api_version, kind).await?;
-    let api = ctx.kinds.api(&resolved, namespace.unwrap_or(&ctx.namespace));
+    let api = ctx
+        .kinds
+        .api(&resolved, namespace.unwrap_or(&ctx.namespace));
     Ok((api, resolved))
 }
 
 /// The objects `target` names, as JSON, sorted by name; a missing named
 /// object is an empty list.
 pub(crate) async fn fetch(ctx: &Ctx<'_>, target: &Target) -> Result<Vec<Value>, FetchError> {
-    let (api, _) = api_for(ctx, &target.api_version, &target.kind, target.namespace.as_deref()).await?;
+    let (api, _) = api_for(
+        ctx,
+        &target.api_version,
+        &target.kind,
+        target.namespace.as_deref(),
+    )
+    .await?;
     let objects = match &target.name {
-        Some(name) => api.get_opt(name).await.map_err(|e| FetchError::Api(api_error_text(&e)))?.into_iter().collect(),
+        Some(name) => api
+            .get_opt(name)
+            .await
+            .map_err(|e| FetchError::Api(api_error_text(&e)))?
+            .into_iter()
+            .collect(),
         None => {
-            let params = if target.labels.is_empty() { ListParams::default() } else { ListParams::default().labels(&selector(&target.labels)) };
-            api.list(&params).await.map_err(|e| FetchError::Api(api_error_text(&e)))?.items
+            let params = if target.labels.is_empty() {
+                ListParams::default()
+            } else {
+                ListParams::default().labels(&selector(&target.labels))
+            };
+            api.list(&params)
+                .await
+                .map_err(|e| FetchError::Api(api_error_text(&e)))?
+                .items
         }
     };
-    let mut values: Vec<Value> = objects.into_iter().filter_map(|o| serde_json::to_value(o).ok()).collect();
+    let mut values: Vec<Value> = objects
+        .into_iter()
+        .filter_map(|o| serde_json::to_value(o).ok())
+        .collect();
     values.sort_by(|a, b| object_name(a).cmp(object_name(b)));
     Ok(values)
 }
 
 /// `metadata.name` of an object, or "".
 pub(crate) fn object_name(value: &Value) -> &str {
-    value.get("metadata").and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or("")
+    value
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 /// The Kubernetes `Status` of a failed request, if the server sent one.
@@ -174,7 +214,12 @@ mod tests {
             "metadata": {"labels": {"app": "x", "component": "jobmanager"}}
         }));
         assert_eq!(target.describe(), "Pod -l app=x,component=jobmanager");
-        let named = Target::of(&json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "n"}}));
-        assert_eq!((named.describe().as_str(), named.namespace.as_deref()), ("Pod/p", Some("n")));
+        let named = Target::of(
+            &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "n"}}),
+        );
+        assert_eq!(
+            (named.describe().as_str(), named.namespace.as_deref()),
+            ("Pod/p", Some("n"))
+        );
     }
 }

@@ -34,7 +34,11 @@ struct Outgoing {
 }
 
 /// Runs a `produce` step; returns notes (what was produced, where the files are).
-pub(crate) async fn run(ctx: &mut Ctx<'_>, produce: &Produce, deadline: &Deadline) -> Result<Vec<String>, Failure> {
+pub(crate) async fn run(
+    ctx: &mut Ctx<'_>,
+    produce: &Produce,
+    deadline: &Deadline,
+) -> Result<Vec<String>, Failure> {
     let topic = ctx.expand(&produce.topic)?;
     let bootstrap = match &produce.bootstrap_servers {
         Some(servers) => ctx.expand(servers)?,
@@ -51,35 +55,66 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, produce: &Produce, deadline: &Deadlin
     let (outgoing, mut notes) = match (&produce.generate, &produce.file) {
         (Some(generate), _) => generated(generate)?,
         (None, Some(file)) => from_file(ctx, file)?,
-        (None, None) => return Err(Failure::new("a produce step needs \"generate\" or \"file\"")),
+        (None, None) => {
+            return Err(Failure::new(
+                "a produce step needs \"generate\" or \"file\"",
+            ));
+        }
     };
     let partitions = harness_infra::kafka::partition_count(&bootstrap, &topic)
         .await
-        .map_err(|err| Failure::new(format!("could not read the partitions of {topic}: {}", super::error_chain(&err))))?;
+        .map_err(|err| {
+            Failure::new(format!(
+                "could not read the partitions of {topic}: {}",
+                super::error_chain(&err)
+            ))
+        })?;
     if partitions == 0 {
-        return Err(Failure::new(format!("topic {topic} does not exist on {bootstrap}; list it in spec.infra.topics")));
+        return Err(Failure::new(format!(
+            "topic {topic} does not exist on {bootstrap}; list it in spec.infra.topics"
+        )));
     }
     let sent = outgoing.len();
     let timeout = deadline.remaining_real();
     let (bootstrap_for_send, topic_for_send) = (bootstrap.clone(), topic.clone());
-    let placed = tokio::task::spawn_blocking(move || send_all(&bootstrap_for_send, &topic_for_send, outgoing, timeout))
-        .await
-        .map_err(|err| Failure::new(format!("the producer thread failed: {err}")))?;
+    let placed = tokio::task::spawn_blocking(move || {
+        send_all(&bootstrap_for_send, &topic_for_send, outgoing, timeout)
+    })
+    .await
+    .map_err(|err| Failure::new(format!("the producer thread failed: {err}")))?;
     let placed = placed.map_err(|message| {
-        if message.contains("timed out") { deadline.timed_out("produce", &message, Vec::new()) } else { Failure::new(message) }
+        if message.contains("timed out") {
+            deadline.timed_out("produce", &message, Vec::new())
+        } else {
+            Failure::new(message)
+        }
     })?;
-    let dataset = ctx.datasets.entry(produce.dataset.clone()).or_insert_with(|| Dataset::new(&bootstrap, &topic));
+    let dataset = ctx
+        .datasets
+        .entry(produce.dataset.clone())
+        .or_insert_with(|| Dataset::new(&bootstrap, &topic));
     let first_new = dataset.records.len();
     dataset.records.extend(placed);
     dataset.check_order().map_err(Failure::new)?;
     let mut spread = std::collections::BTreeMap::<i32, (i64, i64)>::new();
     for record in &dataset.records[first_new..] {
-        let range = spread.entry(record.partition).or_insert((record.offset, record.offset));
+        let range = spread
+            .entry(record.partition)
+            .or_insert((record.offset, record.offset));
         range.0 = range.0.min(record.offset);
         range.1 = range.1.max(record.offset);
     }
-    let places: Vec<String> = spread.iter().map(|(p, (lo, hi))| format!("{p}: {lo}..={hi}")).collect();
-    notes.insert(0, format!("produced {sent} records to {topic} (partition {})", places.join(", partition ")));
+    let places: Vec<String> = spread
+        .iter()
+        .map(|(p, (lo, hi))| format!("{p}: {lo}..={hi}"))
+        .collect();
+    notes.insert(
+        0,
+        format!(
+            "produced {sent} records to {topic} (partition {})",
+            places.join(", partition ")
+        ),
+    );
     // The embedded broker keeps ~5 MiB per partition: say so when it dropped
     // records, since a job that had not read them yet never will.
     if let Ok(lost) = harness_infra::kafka::retention_loss(&bootstrap, &topic).await {
@@ -91,7 +126,12 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, produce: &Produce, deadline: &Deadlin
         }
     }
     let dir = ctx.out_dir.join("datasets");
-    let events = dataset.write(&dir, &produce.dataset).map_err(|err| Failure::new(format!("could not write the dataset to {}: {err}", dir.display())))?;
+    let events = dataset.write(&dir, &produce.dataset).map_err(|err| {
+        Failure::new(format!(
+            "could not write the dataset to {}: {err}",
+            dir.display()
+        ))
+    })?;
     notes.push(format!(
         "dataset {} holds {} records: {} (its expected state: `harness oracle --events {} --out DIR`)",
         produce.dataset,
@@ -104,9 +144,11 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>, produce: &Produce, deadline: &Deadlin
 
 /// The events `generate` asks for, and a note counting their kinds.
 fn generated(generate: &Generate) -> Result<(Vec<Outgoing>, Vec<String>), Failure> {
-    let generator = Generator::new(generate.config()).map_err(|err| Failure::new(err.to_string()))?;
+    let generator =
+        Generator::new(generate.config()).map_err(|err| Failure::new(err.to_string()))?;
     let from = usize::try_from(generate.from).map_err(|_| Failure::new("\"from\" is too large"))?;
-    let count = usize::try_from(generate.count).map_err(|_| Failure::new("\"count\" is too large"))?;
+    let count =
+        usize::try_from(generate.count).map_err(|_| Failure::new("\"count\" is too large"))?;
     let (mut late, mut malformed) = (0, 0);
     let outgoing = generator
         .skip(from)
@@ -117,20 +159,33 @@ fn generated(generate: &Generate) -> Result<(Vec<Outgoing>, Vec<String>), Failur
                 GeneratedKind::Malformed(_) => malformed += 1,
                 GeneratedKind::Valid => {}
             }
-            Outgoing { key: Some(event.key), payload: event.payload }
+            Outgoing {
+                key: Some(event.key),
+                payload: event.payload,
+            }
         })
         .collect();
-    let note = format!("generated events {from}..{} of seed {}: {malformed} malformed, {late} late", from.saturating_add(count), generate.seed);
+    let note = format!(
+        "generated events {from}..{} of seed {}: {malformed} malformed, {late} late",
+        from.saturating_add(count),
+        generate.seed
+    );
     Ok((outgoing, vec![note]))
 }
 
 /// The lines of a JSON-lines file, keyed by their user id where they have one.
 fn from_file(ctx: &Ctx<'_>, file: &str) -> Result<(Vec<Outgoing>, Vec<String>), Failure> {
     let path = ctx.scenario.dir.join(file);
-    let lines = crate::pipeline::read_events_file(&path).map_err(|err| Failure::new(super::error_chain(&err)))?;
+    let lines = crate::pipeline::read_events_file(&path)
+        .map_err(|err| Failure::new(super::error_chain(&err)))?;
     let outgoing = lines
         .into_iter()
-        .map(|payload| Outgoing { key: harness_pipeline::decode(&payload).ok().map(|event| event.user_id.into_owned()), payload })
+        .map(|payload| Outgoing {
+            key: harness_pipeline::decode(&payload)
+                .ok()
+                .map(|event| event.user_id.into_owned()),
+            payload,
+        })
         .collect();
     Ok((outgoing, vec![format!("read {}", path.display())]))
 }
@@ -151,29 +206,45 @@ impl ProducerContext for Deliveries {
             Ok(message) => Ok((message.partition(), message.offset())),
             Err((err, _)) => Err(err.to_string()),
         };
-        if let Some(slot) = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_mut(index) {
+        if let Some(slot) = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_mut(index)
+        {
             *slot = Some(outcome);
         }
     }
 }
 
 /// Sends every record and waits for all acknowledgements (blocking).
-fn send_all(bootstrap: &str, topic: &str, outgoing: Vec<Outgoing>, timeout: Duration) -> Result<Vec<Record>, String> {
+fn send_all(
+    bootstrap: &str,
+    topic: &str,
+    outgoing: Vec<Outgoing>,
+    timeout: Duration,
+) -> Result<Vec<Record>, String> {
     let producer: ThreadedProducer<Deliveries> = harness_infra::kafka::client_config(bootstrap)
         .set("linger.ms", "5")
         .set("max.in.flight.requests.per.connection", "1")
-        .set("message.timeout.ms", timeout.as_millis().clamp(1, i32::MAX as u128).to_string())
+        .set(
+            "message.timeout.ms",
+            timeout.as_millis().clamp(1, i32::MAX as u128).to_string(),
+        )
         .create_with_context(Deliveries(Mutex::new(vec![None; outgoing.len()])))
         .map_err(|err| format!("could not create a producer for {bootstrap}: {err}"))?;
     for (index, record) in outgoing.iter().enumerate() {
-        let mut message = BaseRecord::with_opaque_to(topic, index).payload(record.payload.as_slice());
+        let mut message =
+            BaseRecord::with_opaque_to(topic, index).payload(record.payload.as_slice());
         if let Some(key) = &record.key {
             message = message.key(key.as_str());
         }
         loop {
             match producer.send(message) {
                 Ok(()) => break,
-                Err((err, returned)) if err.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
+                Err((err, returned))
+                    if err.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) =>
+                {
                     producer.poll(Duration::from_millis(10));
                     message = returned;
                 }
@@ -181,15 +252,29 @@ fn send_all(bootstrap: &str, topic: &str, outgoing: Vec<Outgoing>, timeout: Dura
             }
         }
     }
-    producer.flush(timeout).map_err(|err| format!("not every record was acknowledged: {err} (timed out)"))?;
-    let deliveries = std::mem::take(&mut *producer.context().0.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    producer
+        .flush(timeout)
+        .map_err(|err| format!("not every record was acknowledged: {err} (timed out)"))?;
+    let deliveries = std::mem::take(
+        &mut *producer
+            .context()
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
     outgoing
         .into_iter()
         .zip(deliveries)
         .map(|(record, delivery)| match delivery {
-            Some(Ok((partition, offset))) => Ok(Record { payload: record.payload, partition, offset }),
+            Some(Ok((partition, offset))) => Ok(Record {
+                payload: record.payload,
+                partition,
+                offset,
+            }),
             Some(Err(err)) => Err(format!("a record was not delivered to {topic}: {err}")),
-            None => Err(format!("a record sent to {topic} has no delivery report (timed out)")),
+            None => Err(format!(
+                "a record sent to {topic} has no delivery report (timed out)"
+            )),
         })
         .collect()
 }

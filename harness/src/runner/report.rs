@@ -91,7 +91,12 @@ pub struct Failure {
 impl Failure {
     /// A failure with just a message.
     pub fn new(message: impl Into<String>) -> Failure {
-        Failure { message: message.into(), deadline: None, diff: Vec::new(), output: None }
+        Failure {
+            message: message.into(),
+            deadline: None,
+            diff: Vec::new(),
+            output: None,
+        }
     }
 
     /// The same failure with diff lines.
@@ -239,7 +244,10 @@ pub struct Versions {
 impl RunReport {
     /// Recomputes `totals` and `outcome` from the scenarios.
     pub fn finish(&mut self) {
-        let mut totals = Totals { scenarios: self.scenarios.len(), ..Totals::default() };
+        let mut totals = Totals {
+            scenarios: self.scenarios.len(),
+            ..Totals::default()
+        };
         for scenario in &self.scenarios {
             match scenario.outcome {
                 Outcome::Pass => totals.scenarios_passed += 1,
@@ -255,7 +263,11 @@ impl RunReport {
                 }
             }
         }
-        self.outcome = if totals.scenarios_failed > 0 { Outcome::Fail } else { Outcome::Pass };
+        self.outcome = if totals.scenarios_failed > 0 {
+            Outcome::Fail
+        } else {
+            Outcome::Pass
+        };
         self.totals = totals;
     }
 }
@@ -274,7 +286,11 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
 }
 
 /// Writes a report file, redacted, creating its directory.
-pub fn write_redacted(path: &std::path::Path, text: &str, secrets: &[String]) -> std::io::Result<()> {
+pub fn write_redacted(
+    path: &std::path::Path,
+    text: &str,
+    secrets: &[String],
+) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -288,7 +304,10 @@ mod tests {
     #[test]
     fn redaction_removes_every_occurrence() {
         let secrets = vec!["s3cr3t-token-value".to_owned()];
-        assert_eq!(redact("a s3cr3t-token-value b s3cr3t-token-value", &secrets), "a <redacted> b <redacted>");
+        assert_eq!(
+            redact("a s3cr3t-token-value b s3cr3t-token-value", &secrets),
+            "a <redacted> b <redacted>"
+        );
         assert_eq!(redact("nothing here", &secrets), "nothing here");
     }
 }

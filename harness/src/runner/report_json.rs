@@ -7,7 +7,8 @@ use super::report::RunReport;
 /// Renders the report as pretty-printed JSON.
 pub fn render(report: &RunReport) -> String {
     // The report holds only strings, numbers and maps with string keys.
-    let mut text = serde_json::to_string_pretty(report).unwrap_or_else(|err| format!("{{\"error\": \"{err}\"}}"));
+    let mut text = serde_json::to_string_pretty(report)
+        .unwrap_or_else(|err| format!("{{\"error\": \"{err}\"}}"));
     text.push('\n');
     text
 }

@@ -28,11 +28,21 @@ pub fn render(report: &RunReport) -> String {
 }
 
 fn setup_errors(report: &RunReport) -> usize {
-    report.scenarios.iter().filter(|s| s.setup_error.is_some()).count()
+    report
+        .scenarios
+        .iter()
+        .filter(|s| s.setup_error.is_some())
+        .count()
 }
 
 fn suite(out: &mut String, report: &RunReport, scenario: &ScenarioReport) {
-    let count = |outcome| scenario.steps.iter().filter(|s| s.outcome == outcome).count();
+    let count = |outcome| {
+        scenario
+            .steps
+            .iter()
+            .filter(|s| s.outcome == outcome)
+            .count()
+    };
     let setup = usize::from(scenario.setup_error.is_some());
     let _ = writeln!(
         out,
@@ -49,7 +59,10 @@ fn suite(out: &mut String, report: &RunReport, scenario: &ScenarioReport) {
         ("file", scenario.file.display().to_string()),
         ("namespace", scenario.namespace.clone()),
         ("backend", report.backend.backend.to_owned()),
-        ("clusterTimeSeconds", format!("{:.3}", scenario.durations.cluster.as_secs_f64())),
+        (
+            "clusterTimeSeconds",
+            format!("{:.3}", scenario.durations.cluster.as_secs_f64()),
+        ),
     ];
     if let Some(dir) = &scenario.diagnostics {
         properties.push(("diagnostics", dir.display().to_string()));
@@ -58,7 +71,12 @@ fn suite(out: &mut String, report: &RunReport, scenario: &ScenarioReport) {
         properties.push(("label", format!("{key}={value}")));
     }
     for (name, value) in properties {
-        let _ = writeln!(out, "      <property name=\"{}\" value=\"{}\"/>", attr(name), attr(&value));
+        let _ = writeln!(
+            out,
+            "      <property name=\"{}\" value=\"{}\"/>",
+            attr(name),
+            attr(&value)
+        );
     }
     out.push_str("    </properties>\n");
     if let Some(error) = &scenario.setup_error {
@@ -102,7 +120,11 @@ fn case(out: &mut String, scenario: &ScenarioReport, step: &StepReport) {
         }
         (None, Outcome::Skip) => {
             let reason = step.skip_reason.as_deref().unwrap_or("");
-            let _ = writeln!(out, ">\n      <skipped message=\"{}\"/>\n    </testcase>", attr(reason));
+            let _ = writeln!(
+                out,
+                ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                attr(reason)
+            );
         }
         (None, _) => out.push_str("/>\n"),
     }
@@ -149,7 +171,10 @@ mod tests {
 
     #[test]
     fn escapes_markup_quotes_and_control_characters() {
-        assert_eq!(attr(r#"a<b>&"c"'d'"#), "a&lt;b&gt;&amp;&quot;c&quot;&apos;d&apos;");
+        assert_eq!(
+            attr(r#"a<b>&"c"'d'"#),
+            "a&lt;b&gt;&amp;&quot;c&quot;&apos;d&apos;"
+        );
         assert_eq!(attr("line1\nline2\tx"), "line1&#10;line2&#9;x");
         assert_eq!(text("x < y\n\"q\""), "x &lt; y\n\"q\"");
         assert_eq!(text("bell\u{7}nul\u{0}"), "bell\u{FFFD}nul\u{FFFD}");

@@ -12,7 +12,11 @@ pub fn render(report: &RunReport) -> String {
     let mut out = String::from("# harness e2e\n\n");
     let totals = &report.totals;
     let backend = &report.backend;
-    let time = if backend.virtual_time { format!("virtual time at {}x", backend.speed) } else { "real time".to_owned() };
+    let time = if backend.virtual_time {
+        format!("virtual time at {}x", backend.speed)
+    } else {
+        "real time".to_owned()
+    };
     let _ = writeln!(
         out,
         "**{}**: {} of {} scenarios passed, {} steps ({} passed, {} failed, {} skipped). Backend `{}` ({}{}). Real {}, cluster {}.\n",
@@ -24,14 +28,22 @@ pub fn render(report: &RunReport) -> String {
         totals.steps_failed,
         totals.steps_skipped,
         backend.backend,
-        backend.kubernetes_version.as_deref().map(|v| format!("Kubernetes {v}, ")).unwrap_or_default(),
+        backend
+            .kubernetes_version
+            .as_deref()
+            .map(|v| format!("Kubernetes {v}, "))
+            .unwrap_or_default(),
         time,
         format_measured(report.durations.real),
         format_measured(report.durations.cluster),
     );
     out.push_str("| Scenario | Result | Steps | Real | Cluster |\n|---|---|---|---|---|\n");
     for scenario in &report.scenarios {
-        let passed = scenario.steps.iter().filter(|s| s.outcome == Outcome::Pass).count();
+        let passed = scenario
+            .steps
+            .iter()
+            .filter(|s| s.outcome == Outcome::Pass)
+            .count();
         let _ = writeln!(
             out,
             "| {} | {} | {passed}/{} | {} | {} |",
@@ -49,11 +61,21 @@ pub fn render(report: &RunReport) -> String {
 }
 
 fn section(out: &mut String, scenario: &ScenarioReport) {
-    let _ = writeln!(out, "\n## {} ({})\n", scenario.name, badge(scenario.outcome));
+    let _ = writeln!(
+        out,
+        "\n## {} ({})\n",
+        scenario.name,
+        badge(scenario.outcome)
+    );
     if let Some(description) = &scenario.description {
         let _ = writeln!(out, "{}\n", description.trim());
     }
-    let _ = writeln!(out, "File `{}`, namespace `{}`.\n", scenario.file.display(), scenario.namespace);
+    let _ = writeln!(
+        out,
+        "File `{}`, namespace `{}`.\n",
+        scenario.file.display(),
+        scenario.namespace
+    );
     if let Some(error) = &scenario.setup_error {
         let _ = writeln!(out, "Setup failed: {}\n", cell(error));
     }
@@ -70,8 +92,16 @@ fn section(out: &mut String, scenario: &ScenarioReport) {
         );
     }
     for step in scenario.steps.iter().filter(|s| s.failure.is_some()) {
-        let Some(failure) = &step.failure else { continue };
-        let _ = writeln!(out, "\n### Step {}: {}\n\n{}\n", step.id, cell(&step.name), failure.message);
+        let Some(failure) = &step.failure else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "\n### Step {}: {}\n\n{}\n",
+            step.id,
+            cell(&step.name),
+            failure.message
+        );
         if !failure.diff.is_empty() || failure.output.is_some() {
             out.push_str("```\n");
             for line in &failure.diff {

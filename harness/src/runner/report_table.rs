@@ -5,10 +5,7 @@
 use super::report::{Outcome, RunReport, ScenarioReport, StepReport};
 use crate::{
     cluster::BackendInfo,
-    scenario::{
-        Scenario,
-        duration::format_measured,
-    },
+    scenario::{Scenario, duration::format_measured},
 };
 
 const ID_WIDTH: usize = 12;
@@ -16,9 +13,20 @@ const NAME_WIDTH: usize = 58;
 
 /// `cluster: sim at http://... (Kubernetes v1.33.0; virtual time at 100x)`.
 pub fn backend_line(info: &BackendInfo) -> String {
-    let version = info.kubernetes_version.as_deref().map(|v| format!("Kubernetes {v}; ")).unwrap_or_default();
-    let time = if info.virtual_time { format!("virtual time at {}x", info.speed) } else { "real time".to_owned() };
-    format!("cluster: {} at {} ({version}{time})", info.backend, info.server)
+    let version = info
+        .kubernetes_version
+        .as_deref()
+        .map(|v| format!("Kubernetes {v}; "))
+        .unwrap_or_default();
+    let time = if info.virtual_time {
+        format!("virtual time at {}x", info.speed)
+    } else {
+        "real time".to_owned()
+    };
+    format!(
+        "cluster: {} at {} ({version}{time})",
+        info.backend, info.server
+    )
 }
 
 /// The scenario's title and the column headings.
@@ -40,9 +48,16 @@ pub fn step_row(step: &StepReport) -> String {
     let name = fit(&step.name, NAME_WIDTH);
     let (real, cluster) = match step.outcome {
         Outcome::Skip => ("-".to_owned(), "-".to_owned()),
-        _ => (format_measured(step.durations.real), format_measured(step.durations.cluster)),
+        _ => (
+            format_measured(step.durations.real),
+            format_measured(step.durations.cluster),
+        ),
     };
-    let mut out = format!("  {:<ID_WIDTH$} {name:<NAME_WIDTH$} {:<6} {real:>8} {cluster:>8}\n", step.id, step.outcome.as_str());
+    let mut out = format!(
+        "  {:<ID_WIDTH$} {name:<NAME_WIDTH$} {:<6} {real:>8} {cluster:>8}\n",
+        step.id,
+        step.outcome.as_str()
+    );
     if let Some(failure) = &step.failure {
         out.push_str(&format!("      {}\n", failure.message));
         for line in &failure.diff {
@@ -54,7 +69,11 @@ pub fn step_row(step: &StepReport) -> String {
             }
         }
     }
-    if let Some(reason) = step.skip_reason.as_deref().filter(|r| r.contains("backend")) {
+    if let Some(reason) = step
+        .skip_reason
+        .as_deref()
+        .filter(|r| r.contains("backend"))
+    {
         out.push_str(&format!("      skipped: {reason}\n"));
     }
     out
@@ -71,7 +90,13 @@ fn fit(text: &str, width: usize) -> String {
 
 /// The scenario's result line, diagnostics location and cleanup warnings.
 pub fn scenario_footer(scenario: &ScenarioReport) -> String {
-    let count = |outcome| scenario.steps.iter().filter(|s| s.outcome == outcome).count();
+    let count = |outcome| {
+        scenario
+            .steps
+            .iter()
+            .filter(|s| s.outcome == outcome)
+            .count()
+    };
     let mut out = format!(
         "  => {} ({} steps: {} passed, {} failed, {} skipped; real {}, cluster {})\n",
         scenario.outcome.as_str(),
@@ -89,7 +114,11 @@ pub fn scenario_footer(scenario: &ScenarioReport) -> String {
         out.push_str(&format!("  diagnostics: {}\n", dir.display()));
     }
     if let Some(cleanup) = scenario.cleanup.as_ref().filter(|c| c.result == "leaked") {
-        out.push_str(&format!("  warning: namespace {} leaked: {}\n", cleanup.namespace, cleanup.message.as_deref().unwrap_or("")));
+        out.push_str(&format!(
+            "  warning: namespace {} leaked: {}\n",
+            cleanup.namespace,
+            cleanup.message.as_deref().unwrap_or("")
+        ));
     }
     out
 }
@@ -127,8 +156,14 @@ mod tests {
             name: "assert FlinkDeployment/flink-realtime-features".into(),
             verb: "assert",
             outcome: Outcome::Fail,
-            durations: Elapsed { real: Duration::from_millis(3010), cluster: Duration::from_secs(300) },
-            failure: Some(Failure::new("assert timed out after 5m").with_diff(vec!["status.x: expected 1, got 2".into()])),
+            durations: Elapsed {
+                real: Duration::from_millis(3010),
+                cluster: Duration::from_secs(300),
+            },
+            failure: Some(
+                Failure::new("assert timed out after 5m")
+                    .with_diff(vec!["status.x: expected 1, got 2".into()]),
+            ),
             skip_reason: None,
             notes: Vec::new(),
         };

@@ -20,7 +20,9 @@
 use std::collections::BTreeMap;
 
 use harness_infra::RedisUrl;
-use harness_pipeline::{Engine, EngineConfig, KeyTemplates, Recorder, RedisValue, RunOutput, oracle, redis_model};
+use harness_pipeline::{
+    Engine, EngineConfig, KeyTemplates, Recorder, RedisValue, RunOutput, oracle, redis_model,
+};
 
 use super::{
     context::Ctx,
@@ -58,16 +60,34 @@ struct Placement {
 }
 
 /// Runs a `verify` step; returns notes (what was compared).
-pub(crate) async fn run(ctx: &mut Ctx<'_>, verify: &Verify, deadline: &Deadline) -> Result<Vec<String>, Failure> {
+pub(crate) async fn run(
+    ctx: &mut Ctx<'_>,
+    verify: &Verify,
+    deadline: &Deadline,
+) -> Result<Vec<String>, Failure> {
     let expected = expected(ctx, verify).await?;
     let url_text = match &verify.redis_url {
         Some(url) => ctx.expand(url)?,
         None => ctx.infra_var("infra.redis.url")?,
     };
-    let url: RedisUrl = url_text.parse().map_err(|err| Failure::new(format!("redisUrl: {}", error_chain(&err))))?;
-    let group = verify.consumer_group.as_deref().map(|g| ctx.expand(g)).transpose()?;
-    let letters_topic = verify.dead_letters.as_ref().map(|d| ctx.expand(&d.topic)).transpose()?;
-    let metrics_url = verify.metrics_url.as_deref().map(|u| ctx.expand(u)).transpose()?;
+    let url: RedisUrl = url_text
+        .parse()
+        .map_err(|err| Failure::new(format!("redisUrl: {}", error_chain(&err))))?;
+    let group = verify
+        .consumer_group
+        .as_deref()
+        .map(|g| ctx.expand(g))
+        .transpose()?;
+    let letters_topic = verify
+        .dead_letters
+        .as_ref()
+        .map(|d| ctx.expand(&d.topic))
+        .transpose()?;
+    let metrics_url = verify
+        .metrics_url
+        .as_deref()
+        .map(|u| ctx.expand(u))
+        .transpose()?;
     let verified = until(deadline, "verify", async || {
         if let (Some(group), Some(kafka)) = (&group, &expected.kafka)
             && let Some(pending) = lag(group, kafka).await
@@ -128,21 +148,38 @@ async fn lag(group: &str, kafka: &Placement) -> Option<Check<Vec<String>>> {
     match verify_kafka::lagging(&kafka.bootstrap_servers, group, &kafka.topic, &kafka.ends).await {
         Ok(behind) if behind.is_empty() => None,
         Ok(behind) => Some(Check::Pending {
-            summary: format!("consumer group {group} has not committed offsets past every produced record of {}", kafka.topic),
+            summary: format!(
+                "consumer group {group} has not committed offsets past every produced record of {}",
+                kafka.topic
+            ),
             diff: behind
                 .iter()
                 .map(|(partition, committed, end)| {
-                    let at = committed.map_or_else(|| "nothing".to_owned(), |c| format!("offset {c}"));
+                    let at =
+                        committed.map_or_else(|| "nothing".to_owned(), |c| format!("offset {c}"));
                     format!("partition {partition}: committed {at}, produced up to offset {end}")
                 })
                 .collect(),
         }),
-        Err(err) => Some(Check::Pending { summary: err, diff: Vec::new() }),
+        Err(err) => Some(Check::Pending {
+            summary: err,
+            diff: Vec::new(),
+        }),
     }
 }
 
-fn success_notes(expected: &Expected, group: &Option<String>, letters: Option<&[Letter]>, metrics: bool) -> Vec<String> {
-    let hashes = expected.output.redis.iter().filter(|(_, v)| matches!(v, RedisValue::Hash(_))).count();
+fn success_notes(
+    expected: &Expected,
+    group: &Option<String>,
+    letters: Option<&[Letter]>,
+    metrics: bool,
+) -> Vec<String> {
+    let hashes = expected
+        .output
+        .redis
+        .iter()
+        .filter(|(_, v)| matches!(v, RedisValue::Hash(_)))
+        .count();
     let zsets = expected.output.redis.len() - hashes;
     let mut notes = vec![format!(
         "compared {} keys ({hashes} hashes, {zsets} sorted sets) with the oracle of {}: equal",
@@ -153,11 +190,21 @@ fn success_notes(expected: &Expected, group: &Option<String>, letters: Option<&[
         notes.push("the oracle expects no keys: this verification shows little".to_owned());
     }
     if let (Some(group), Some(kafka)) = (group, &expected.kafka) {
-        let ends: Vec<String> = kafka.ends.iter().map(|(p, e)| format!("partition {p} at {e}")).collect();
-        notes.push(format!("consumer group {group} has committed every produced record ({})", ends.join(", ")));
+        let ends: Vec<String> = kafka
+            .ends
+            .iter()
+            .map(|(p, e)| format!("partition {p} at {e}"))
+            .collect();
+        notes.push(format!(
+            "consumer group {group} has committed every produced record ({})",
+            ends.join(", ")
+        ));
     }
     if let Some(letters) = letters {
-        notes.push(format!("{} dead letters, each exactly once with the oracle's reason", letters.len()));
+        notes.push(format!(
+            "{} dead letters, each exactly once with the oracle's reason",
+            letters.len()
+        ));
     }
     if metrics {
         notes.push("metrics agree with the oracle's latest windows".to_owned());
@@ -170,17 +217,30 @@ async fn expected(ctx: &Ctx<'_>, verify: &Verify) -> Result<Expected, Failure> {
     let config = engine_config(verify)?;
     if let Some(file) = &verify.file {
         let path = ctx.scenario.dir.join(file);
-        let events = crate::pipeline::read_events_file(&path).map_err(|err| Failure::new(error_chain(&err)))?;
+        let events = crate::pipeline::read_events_file(&path)
+            .map_err(|err| Failure::new(error_chain(&err)))?;
         let output = oracle(&config, &events);
-        return Ok(Expected { config, output, dead_letters: BTreeMap::new(), kafka: None, describe: format!("{} events of {}", events.len(), path.display()) });
+        return Ok(Expected {
+            config,
+            output,
+            dead_letters: BTreeMap::new(),
+            kafka: None,
+            describe: format!("{} events of {}", events.len(), path.display()),
+        });
     }
     let mut records: Vec<&Record> = Vec::new();
     let mut placement: Option<(&str, &str)> = None;
     for name in &verify.datasets {
-        let dataset = ctx.datasets.get(name).ok_or_else(|| Failure::new(format!("dataset {name:?} was not produced (did its produce step run?)")))?;
+        let dataset = ctx.datasets.get(name).ok_or_else(|| {
+            Failure::new(format!(
+                "dataset {name:?} was not produced (did its produce step run?)"
+            ))
+        })?;
         let here = (dataset.bootstrap_servers.as_str(), dataset.topic.as_str());
         if placement.is_some_and(|first| first != here) {
-            return Err(Failure::new("the datasets went to different topics; a job reads one".to_owned()));
+            return Err(Failure::new(
+                "the datasets went to different topics; a job reads one".to_owned(),
+            ));
         }
         placement = Some(here);
         records.extend(&dataset.records);
@@ -194,7 +254,9 @@ async fn expected(ctx: &Ctx<'_>, verify: &Verify) -> Result<Expected, Failure> {
             .dead_letters
             .iter()
             .filter_map(|letter| {
-                let record = usize::try_from(letter.offset).ok().and_then(|i| records.get(i))?;
+                let record = usize::try_from(letter.offset)
+                    .ok()
+                    .and_then(|i| records.get(i))?;
                 Some(((record.partition, record.offset), letter.reason.to_string()))
             })
             .collect();
@@ -202,9 +264,18 @@ async fn expected(ctx: &Ctx<'_>, verify: &Verify) -> Result<Expected, Failure> {
     } else {
         let partitions = harness_infra::kafka::partition_count(bootstrap, topic)
             .await
-            .map_err(|err| Failure::new(format!("could not read the partitions of {topic}: {}", error_chain(&err))))?;
+            .map_err(|err| {
+                Failure::new(format!(
+                    "could not read the partitions of {topic}: {}",
+                    error_chain(&err)
+                ))
+            })?;
         let output = undrained(&config, partitions, &records);
-        let letters = output.dead_letters.iter().map(|l| ((l.split, l.offset), l.reason.to_string())).collect();
+        let letters = output
+            .dead_letters
+            .iter()
+            .map(|l| ((l.split, l.offset), l.reason.to_string()))
+            .collect();
         (output, letters)
     };
     let describe = format!(
@@ -212,9 +283,23 @@ async fn expected(ctx: &Ctx<'_>, verify: &Verify) -> Result<Expected, Failure> {
         records.len(),
         if verify.datasets.len() == 1 { "" } else { "s" },
         verify.datasets.join(", "),
-        if verify.drained { "" } else { " (before the end-of-input drain)" }
+        if verify.drained {
+            ""
+        } else {
+            " (before the end-of-input drain)"
+        }
     );
-    Ok(Expected { config, output, dead_letters, kafka: Some(Placement { bootstrap_servers: bootstrap.to_owned(), topic: topic.to_owned(), ends }), describe })
+    Ok(Expected {
+        config,
+        output,
+        dead_letters,
+        kafka: Some(Placement {
+            bootstrap_servers: bootstrap.to_owned(),
+            topic: topic.to_owned(),
+            ends,
+        }),
+        describe,
+    })
 }
 
 /// The engine over `records` with their real partitions and offsets, every
@@ -225,7 +310,12 @@ fn undrained(config: &EngineConfig, partitions: i32, records: &[&Record]) -> Run
     let mut recorder = Recorder::new(config);
     let mut outputs = Vec::new();
     for record in records {
-        engine.process(record.partition, record.offset, &record.payload, &mut outputs);
+        engine.process(
+            record.partition,
+            record.offset,
+            &record.payload,
+            &mut outputs,
+        );
         recorder.record_all(outputs.drain(..));
     }
     recorder.finish(engine.stats())
@@ -235,9 +325,13 @@ fn undrained(config: &EngineConfig, partitions: i32, records: &[&Record]) -> Run
 fn engine_config(verify: &Verify) -> Result<EngineConfig, Failure> {
     let mut config = EngineConfig::default();
     if let Some(keys) = &verify.key_templates {
-        let user = keys.user.as_deref().unwrap_or(redis_model::DEFAULT_USER_KEY);
+        let user = keys
+            .user
+            .as_deref()
+            .unwrap_or(redis_model::DEFAULT_USER_KEY);
         let hot = keys.hot.as_deref().unwrap_or(redis_model::DEFAULT_HOT_KEY);
-        config.key_templates = KeyTemplates::new(user, hot).map_err(|err| Failure::new(format!("invalid key template: {err}")))?;
+        config.key_templates = KeyTemplates::new(user, hot)
+            .map_err(|err| Failure::new(format!("invalid key template: {err}")))?;
     }
     if let Some(delay) = verify.watermark_delay {
         config.watermark_delay_ms = u64::try_from(delay.std().as_millis()).unwrap_or(u64::MAX);
@@ -257,17 +351,46 @@ mod tests {
     #[test]
     fn the_undrained_state_is_a_prefix_of_the_oracle() {
         let config = EngineConfig::default();
-        let generator = GeneratorConfig { seed: 3, events_per_second: 0.5, users: 50, items: 40, malformed_ratio: 0.05, ..GeneratorConfig::default() };
-        let events: Vec<Vec<u8>> = Generator::new(generator).expect("valid").take(2000).map(|e| e.payload).collect();
+        let generator = GeneratorConfig {
+            seed: 3,
+            events_per_second: 0.5,
+            users: 50,
+            items: 40,
+            malformed_ratio: 0.05,
+            ..GeneratorConfig::default()
+        };
+        let events: Vec<Vec<u8>> = Generator::new(generator)
+            .expect("valid")
+            .take(2000)
+            .map(|e| e.payload)
+            .collect();
         // Offsets start at 100, as after earlier records in the topic.
-        let records: Vec<Record> = events.iter().enumerate().map(|(i, payload)| Record { payload: payload.clone(), partition: 0, offset: 100 + i as i64 }).collect();
+        let records: Vec<Record> = events
+            .iter()
+            .enumerate()
+            .map(|(i, payload)| Record {
+                payload: payload.clone(),
+                partition: 0,
+                offset: 100 + i as i64,
+            })
+            .collect();
         let refs: Vec<&Record> = records.iter().collect();
         let before = undrained(&config, 1, &refs);
         let after = oracle(&config, &events);
         assert!(!before.redis.is_empty() && before.redis.len() <= after.redis.len());
-        assert!(before.user_features.len() < after.user_features.len(), "the drain fires the last windows");
-        assert_eq!(before.dead_letters.len(), after.dead_letters.len(), "dead letters do not wait for the drain");
-        assert!(before.dead_letters.iter().all(|l| l.offset >= 100), "real offsets");
+        assert!(
+            before.user_features.len() < after.user_features.len(),
+            "the drain fires the last windows"
+        );
+        assert_eq!(
+            before.dead_letters.len(),
+            after.dead_letters.len(),
+            "dead letters do not wait for the drain"
+        );
+        assert!(
+            before.dead_letters.iter().all(|l| l.offset >= 100),
+            "real offsets"
+        );
         // An assigned partition that never gets a record holds every window open.
         let held = undrained(&config, 2, &refs);
         assert!(held.redis.is_empty(), "{} keys", held.redis.len());

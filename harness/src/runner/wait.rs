@@ -21,29 +21,57 @@ use crate::scenario::{
 };
 
 /// Runs a `wait` step; returns notes (captured variables).
-pub(crate) async fn run(ctx: &mut Ctx<'_>, wait: &Wait, deadline: &Deadline) -> Result<Vec<String>, Failure> {
+pub(crate) async fn run(
+    ctx: &mut Ctx<'_>,
+    wait: &Wait,
+    deadline: &Deadline,
+) -> Result<Vec<String>, Failure> {
     let target = Target {
         api_version: wait.api_version.clone(),
         kind: wait.kind.clone(),
         name: wait.name.as_deref().map(|n| ctx.expand(n)).transpose()?,
-        labels: wait.labels.iter().flatten().map(|(k, v)| Ok((k.clone(), ctx.expand(v)?))).collect::<Result<_, Failure>>()?,
-        namespace: wait.namespace.as_deref().map(|n| ctx.expand(n)).transpose()?,
+        labels: wait
+            .labels
+            .iter()
+            .flatten()
+            .map(|(k, v)| Ok((k.clone(), ctx.expand(v)?)))
+            .collect::<Result<_, Failure>>()?,
+        namespace: wait
+            .namespace
+            .as_deref()
+            .map(|n| ctx.expand(n))
+            .transpose()?,
     };
     let condition = match &wait.condition {
-        WaitFor::JsonPath { path, value: Some(value) } => WaitFor::JsonPath { path: path.clone(), value: Some(ctx.expand(value)?) },
+        WaitFor::JsonPath {
+            path,
+            value: Some(value),
+        } => WaitFor::JsonPath {
+            path: path.clone(),
+            value: Some(ctx.expand(value)?),
+        },
         other => other.clone(),
     };
     let what = format!("wait for {} ({})", target.describe(), describe(&condition));
     let shared: &Ctx<'_> = ctx;
-    let objects = until(deadline, &what, async || match objects::fetch(shared, &target).await {
-        Err(err) => Check::Pending { summary: err.message().to_owned(), diff: Vec::new() },
-        Ok(objects) => match satisfied(&condition, &objects) {
-            Ok(()) => Check::Done(objects),
-            Err(lines) => Check::Pending {
-                summary: if objects.is_empty() { format!("no {} found", target.describe()) } else { "condition not met".to_owned() },
-                diff: lines,
+    let objects = until(deadline, &what, async || {
+        match objects::fetch(shared, &target).await {
+            Err(err) => Check::Pending {
+                summary: err.message().to_owned(),
+                diff: Vec::new(),
             },
-        },
+            Ok(objects) => match satisfied(&condition, &objects) {
+                Ok(()) => Check::Done(objects),
+                Err(lines) => Check::Pending {
+                    summary: if objects.is_empty() {
+                        format!("no {} found", target.describe())
+                    } else {
+                        "condition not met".to_owned()
+                    },
+                    diff: lines,
+                },
+            },
+        }
     })
     .await?;
     capture(ctx, &wait.capture, objects.first())
@@ -54,7 +82,10 @@ fn describe(condition: &WaitFor) -> String {
         WaitFor::Delete => "delete".to_owned(),
         WaitFor::Create => "create".to_owned(),
         WaitFor::Condition { condition, status } => format!("condition={condition}={status}"),
-        WaitFor::JsonPath { path, value: Some(value) } => format!("jsonpath={path}={value}"),
+        WaitFor::JsonPath {
+            path,
+            value: Some(value),
+        } => format!("jsonpath={path}={value}"),
         WaitFor::JsonPath { path, value: None } => format!("jsonpath={path}"),
     }
 }
@@ -67,7 +98,10 @@ fn satisfied(condition: &WaitFor, objects: &[Value]) -> Result<(), Vec<String>> 
             if objects.is_empty() {
                 Ok(())
             } else {
-                Err(objects.iter().map(|o| format!("{} still exists", objects::object_name(o))).collect())
+                Err(objects
+                    .iter()
+                    .map(|o| format!("{} still exists", objects::object_name(o)))
+                    .collect())
             }
         }
         WaitFor::Create if !objects.is_empty() => Ok(()),
@@ -103,7 +137,10 @@ fn satisfied(condition: &WaitFor, objects: &[Value]) -> Result<(), Vec<String>> 
                     match (path.select_one(object), value) {
                         (Ok(_), None) => None,
                         (Ok(found), Some(want)) if jsonpath::render(found) == *want => None,
-                        (Ok(found), Some(want)) => Some(format!("{name}: {path}: expected {want:?}, got {:?}", jsonpath::render(found))),
+                        (Ok(found), Some(want)) => Some(format!(
+                            "{name}: {path}: expected {want:?}, got {:?}",
+                            jsonpath::render(found)
+                        )),
                         (Err(reason), _) => Some(format!("{name}: {reason}")),
                     }
                 })
@@ -127,10 +164,19 @@ mod tests {
     fn conditions_compare_like_kubectl() {
         let ready = WaitFor::parse("condition=Ready").expect("valid");
         assert_eq!(satisfied(&ready, &[pod("True")]), Ok(()));
-        assert_eq!(satisfied(&WaitFor::parse("condition=Ready=false").expect("valid"), &[pod("False")]), Ok(()));
+        assert_eq!(
+            satisfied(
+                &WaitFor::parse("condition=Ready=false").expect("valid"),
+                &[pod("False")]
+            ),
+            Ok(())
+        );
         assert_eq!(
             satisfied(&ready, &[pod("False")]),
-            Err(vec![r#"p: status.conditions[type=Ready].status: expected "True", got "False""#.to_owned()])
+            Err(vec![
+                r#"p: status.conditions[type=Ready].status: expected "True", got "False""#
+                    .to_owned()
+            ])
         );
         assert_eq!(satisfied(&ready, &[]), Err(Vec::new()));
     }
@@ -140,11 +186,22 @@ mod tests {
         let running = WaitFor::parse("jsonpath={.status.phase}=Running").expect("valid");
         assert_eq!(satisfied(&running, &[pod("True")]), Ok(()));
         let failed = WaitFor::parse("jsonpath='{.status.phase}'=Failed").expect("valid");
-        assert_eq!(satisfied(&failed, &[pod("True")]), Err(vec![r#"p: {.status.phase}: expected "Failed", got "Running""#.to_owned()]));
+        assert_eq!(
+            satisfied(&failed, &[pod("True")]),
+            Err(vec![
+                r#"p: {.status.phase}: expected "Failed", got "Running""#.to_owned()
+            ])
+        );
         let set = WaitFor::parse("jsonpath={.status.nope}").expect("valid");
-        assert_eq!(satisfied(&set, &[pod("True")]), Err(vec!["p: {.status.nope} is not set".to_owned()]));
+        assert_eq!(
+            satisfied(&set, &[pod("True")]),
+            Err(vec!["p: {.status.nope} is not set".to_owned()])
+        );
         assert_eq!(satisfied(&WaitFor::Delete, &[]), Ok(()));
-        assert_eq!(satisfied(&WaitFor::Delete, &[pod("True")]), Err(vec!["p still exists".to_owned()]));
+        assert_eq!(
+            satisfied(&WaitFor::Delete, &[pod("True")]),
+            Err(vec!["p still exists".to_owned()])
+        );
         assert_eq!(satisfied(&WaitFor::Create, &[pod("True")]), Ok(()));
         assert_eq!(satisfied(&WaitFor::Create, &[]), Err(Vec::new()));
     }

@@ -52,12 +52,20 @@ impl Duration {
         let mut rest = trimmed;
         let mut total_nanos: u128 = 0;
         while !rest.is_empty() {
-            let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+            let number_len = rest
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .unwrap_or(rest.len());
             let (number, after_number) = rest.split_at(number_len);
-            if number.is_empty() || number.starts_with('.') || number.ends_with('.') || number.matches('.').count() > 1 {
+            if number.is_empty()
+                || number.starts_with('.')
+                || number.ends_with('.')
+                || number.matches('.').count() > 1
+            {
                 return Err(DurationError::Malformed(text.to_owned()));
             }
-            let unit_len = after_number.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(after_number.len());
+            let unit_len = after_number
+                .find(|c: char| c.is_ascii_digit() || c == '.')
+                .unwrap_or(after_number.len());
             let (unit, after_unit) = after_number.split_at(unit_len);
             let unit_nanos: u128 = match unit {
                 "h" => 3_600_000_000_000,
@@ -66,17 +74,27 @@ impl Duration {
                 "ms" => 1_000_000,
                 "" => return Err(DurationError::MissingUnit(text.to_owned())),
                 other if other.chars().all(|c| c.is_ascii_alphabetic()) => {
-                    return Err(DurationError::UnknownUnit { text: text.to_owned(), unit: other.to_owned() });
+                    return Err(DurationError::UnknownUnit {
+                        text: text.to_owned(),
+                        unit: other.to_owned(),
+                    });
                 }
                 _ => return Err(DurationError::Malformed(text.to_owned())),
             };
             total_nanos = total_nanos
-                .checked_add(scaled(number, unit_nanos).ok_or_else(|| DurationError::Overflow(text.to_owned()))?)
+                .checked_add(
+                    scaled(number, unit_nanos)
+                        .ok_or_else(|| DurationError::Overflow(text.to_owned()))?,
+                )
                 .ok_or_else(|| DurationError::Overflow(text.to_owned()))?;
             rest = after_unit;
         }
-        let secs = u64::try_from(total_nanos / 1_000_000_000).map_err(|_| DurationError::Overflow(text.to_owned()))?;
-        Ok(Duration(StdDuration::new(secs, (total_nanos % 1_000_000_000) as u32)))
+        let secs = u64::try_from(total_nanos / 1_000_000_000)
+            .map_err(|_| DurationError::Overflow(text.to_owned()))?;
+        Ok(Duration(StdDuration::new(
+            secs,
+            (total_nanos % 1_000_000_000) as u32,
+        )))
     }
 
     /// The standard-library duration.
@@ -104,7 +122,11 @@ fn scaled(number: &str, unit_nanos: u128) -> Option<u128> {
 pub fn format_spec(duration: StdDuration) -> String {
     let total_ms = duration.as_millis();
     if total_ms == 0 {
-        return if duration.is_zero() { "0s".to_owned() } else { format!("{}us", duration.as_micros()) };
+        return if duration.is_zero() {
+            "0s".to_owned()
+        } else {
+            format!("{}us", duration.as_micros())
+        };
     }
     let mut out = String::new();
     let (hours, rest) = (total_ms / 3_600_000, total_ms % 3_600_000);
@@ -203,15 +225,42 @@ mod tests {
 
     #[test]
     fn rejects_what_a_reader_could_misread() {
-        assert_eq!(Duration::parse("30"), Err(DurationError::MissingUnit("30".into())));
+        assert_eq!(
+            Duration::parse("30"),
+            Err(DurationError::MissingUnit("30".into()))
+        );
         assert_eq!(Duration::parse(""), Err(DurationError::Empty));
-        assert_eq!(Duration::parse("5d"), Err(DurationError::UnknownUnit { text: "5d".into(), unit: "d".into() }));
-        assert_eq!(Duration::parse("5 s"), Err(DurationError::Malformed("5 s".into())));
-        assert_eq!(Duration::parse("-5s"), Err(DurationError::Malformed("-5s".into())));
-        assert_eq!(Duration::parse("s"), Err(DurationError::Malformed("s".into())));
-        assert_eq!(Duration::parse("1.s"), Err(DurationError::Malformed("1.s".into())));
-        assert_eq!(Duration::parse("1..5s"), Err(DurationError::Malformed("1..5s".into())));
-        assert!(matches!(Duration::parse("99999999999999999999999h"), Err(DurationError::Overflow(_))));
+        assert_eq!(
+            Duration::parse("5d"),
+            Err(DurationError::UnknownUnit {
+                text: "5d".into(),
+                unit: "d".into()
+            })
+        );
+        assert_eq!(
+            Duration::parse("5 s"),
+            Err(DurationError::Malformed("5 s".into()))
+        );
+        assert_eq!(
+            Duration::parse("-5s"),
+            Err(DurationError::Malformed("-5s".into()))
+        );
+        assert_eq!(
+            Duration::parse("s"),
+            Err(DurationError::Malformed("s".into()))
+        );
+        assert_eq!(
+            Duration::parse("1.s"),
+            Err(DurationError::Malformed("1.s".into()))
+        );
+        assert_eq!(
+            Duration::parse("1..5s"),
+            Err(DurationError::Malformed("1..5s".into()))
+        );
+        assert!(matches!(
+            Duration::parse("99999999999999999999999h"),
+            Err(DurationError::Overflow(_))
+        ));
     }
 
     #[test]

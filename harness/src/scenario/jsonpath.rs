@@ -23,7 +23,11 @@ enum PathSegment {
     Key(String),
     Index(usize),
     All,
-    Filter { path: Vec<String>, negate: bool, literal: Value },
+    Filter {
+        path: Vec<String>,
+        negate: bool,
+        literal: Value,
+    },
 }
 
 /// Why a path expression did not parse.
@@ -39,7 +43,10 @@ pub struct JsonPathError {
 impl JsonPath {
     /// Parses `{.a.b[0]}` (the braces and the leading dot are optional).
     pub fn parse(text: &str) -> Result<JsonPath, JsonPathError> {
-        let fail = |reason: &str| JsonPathError { text: text.to_owned(), reason: reason.to_owned() };
+        let fail = |reason: &str| JsonPathError {
+            text: text.to_owned(),
+            reason: reason.to_owned(),
+        };
         let trimmed = text.trim();
         let inner = match (trimmed.strip_prefix('{'), trimmed.ends_with('}')) {
             (Some(rest), true) => &rest[..rest.len() - 1],
@@ -83,7 +90,10 @@ impl JsonPath {
         if segments.is_empty() {
             return Err(fail("empty path"));
         }
-        Ok(JsonPath { text: trimmed.to_owned(), segments })
+        Ok(JsonPath {
+            text: trimmed.to_owned(),
+            segments,
+        })
     }
 
     /// All values the path selects in `root` (none if it does not resolve).
@@ -100,7 +110,11 @@ impl JsonPath {
                         Value::Object(map) => next.extend(map.values()),
                         _ => {}
                     },
-                    PathSegment::Filter { path, negate, literal } => {
+                    PathSegment::Filter {
+                        path,
+                        negate,
+                        literal,
+                    } => {
                         if let Value::Array(items) = value {
                             next.extend(items.iter().filter(|item| {
                                 let found = path.iter().try_fold(*item, |v, key| v.get(key));
@@ -120,7 +134,11 @@ impl JsonPath {
         match self.select(root).as_slice() {
             [one] => Ok(one),
             [] => Err(format!("{} is not set", self.text)),
-            many => Err(format!("{} selects {} values, expected one", self.text, many.len())),
+            many => Err(format!(
+                "{} selects {} values, expected one",
+                self.text,
+                many.len()
+            )),
         }
     }
 }
@@ -185,23 +203,31 @@ fn parse_bracket(body: &str) -> Result<PathSegment, String> {
     let filter = body
         .strip_prefix("?(")
         .and_then(|rest| rest.strip_suffix(')'))
-        .ok_or_else(|| format!("unsupported [{body}]: expected an index, *, a quoted key or ?(@.field==\"value\")"))?;
+        .ok_or_else(|| {
+            format!(
+                "unsupported [{body}]: expected an index, *, a quoted key or ?(@.field==\"value\")"
+            )
+        })?;
     let (left, negate, right) = match (filter.split_once("!="), filter.split_once("==")) {
         (Some((left, right)), _) => (left, true, right),
         (None, Some((left, right))) => (left, false, right),
         (None, None) => return Err(format!("unsupported filter {filter:?}: expected == or !=")),
     };
-    let path = left
-        .trim()
-        .strip_prefix("@.")
-        .ok_or_else(|| format!("unsupported filter {filter:?}: the left side must start with @."))?;
+    let path = left.trim().strip_prefix("@.").ok_or_else(|| {
+        format!("unsupported filter {filter:?}: the left side must start with @.")
+    })?;
     let path: Vec<String> = path.split('.').map(str::to_owned).collect();
     let right = right.trim();
     let literal = match unquote(right) {
         Some(text) => Value::String(text),
-        None => serde_json::from_str(right).map_err(|_| format!("unsupported literal {right} in filter"))?,
+        None => serde_json::from_str(right)
+            .map_err(|_| format!("unsupported literal {right} in filter"))?,
     };
-    Ok(PathSegment::Filter { path, negate, literal })
+    Ok(PathSegment::Filter {
+        path,
+        negate,
+        literal,
+    })
 }
 
 fn unquote(text: &str) -> Option<String> {
@@ -238,7 +264,12 @@ mod tests {
     use super::*;
 
     fn select(path: &str, value: &Value) -> Vec<Value> {
-        JsonPath::parse(path).expect("valid path").select(value).into_iter().cloned().collect()
+        JsonPath::parse(path)
+            .expect("valid path")
+            .select(value)
+            .into_iter()
+            .cloned()
+            .collect()
     }
 
     #[test]
@@ -252,12 +283,30 @@ mod tests {
         });
         assert_eq!(select("{.status.phase}", &pod), vec![json!("Running")]);
         assert_eq!(select("status.phase", &pod), vec![json!("Running")]);
-        assert_eq!(select("{.status.conditions[1].type}", &pod), vec![json!("Scheduled")]);
-        assert_eq!(select(r#"{.status.conditions[?(@.type=="Ready")].status}"#, &pod), vec![json!("True")]);
-        assert_eq!(select("{.status.conditions[?(@.type!='Ready')].type}", &pod), vec![json!("Scheduled")]);
-        assert_eq!(select("{.status.conditions[*].type}", &pod), vec![json!("Ready"), json!("Scheduled")]);
-        assert_eq!(select(r"{.metadata.labels.app\.kubernetes\.io/name}", &pod), vec![json!("x")]);
-        assert_eq!(select(r#"{.metadata.labels["app.kubernetes.io/name"]}"#, &pod), vec![json!("x")]);
+        assert_eq!(
+            select("{.status.conditions[1].type}", &pod),
+            vec![json!("Scheduled")]
+        );
+        assert_eq!(
+            select(r#"{.status.conditions[?(@.type=="Ready")].status}"#, &pod),
+            vec![json!("True")]
+        );
+        assert_eq!(
+            select("{.status.conditions[?(@.type!='Ready')].type}", &pod),
+            vec![json!("Scheduled")]
+        );
+        assert_eq!(
+            select("{.status.conditions[*].type}", &pod),
+            vec![json!("Ready"), json!("Scheduled")]
+        );
+        assert_eq!(
+            select(r"{.metadata.labels.app\.kubernetes\.io/name}", &pod),
+            vec![json!("x")]
+        );
+        assert_eq!(
+            select(r#"{.metadata.labels["app.kubernetes.io/name"]}"#, &pod),
+            vec![json!("x")]
+        );
         assert_eq!(select("{.status.restarts}", &pod), vec![json!(3)]);
         assert!(select("{.status.missing.deeper}", &pod).is_empty());
     }
@@ -266,14 +315,25 @@ mod tests {
     fn select_one_explains_zero_or_many() {
         let value = json!({"a": [1, 2]});
         let many = JsonPath::parse("{.a[*]}").expect("valid path");
-        assert_eq!(many.select_one(&value), Err("{.a[*]} selects 2 values, expected one".to_owned()));
+        assert_eq!(
+            many.select_one(&value),
+            Err("{.a[*]} selects 2 values, expected one".to_owned())
+        );
         let none = JsonPath::parse("{.b}").expect("valid path");
         assert_eq!(none.select_one(&value), Err("{.b} is not set".to_owned()));
     }
 
     #[test]
     fn rejects_what_it_does_not_support() {
-        for bad in ["{.a", "{}", ".", "{.a[?(@.x)]}", "{.a[foo]}", "{.a[1}", "{range .items[*]}"] {
+        for bad in [
+            "{.a",
+            "{}",
+            ".",
+            "{.a[?(@.x)]}",
+            "{.a[foo]}",
+            "{.a[1}",
+            "{range .items[*]}",
+        ] {
             assert!(JsonPath::parse(bad).is_err(), "{bad} should not parse");
         }
     }

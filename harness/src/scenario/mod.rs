@@ -25,8 +25,8 @@ pub mod path;
 pub mod pipeline_verbs;
 pub mod step;
 pub mod template;
-pub mod verbs;
 mod validate;
+pub mod verbs;
 pub mod yaml;
 
 pub use duration::Duration;
@@ -91,12 +91,21 @@ pub enum LoadError {
 pub fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
     let mut files = Vec::new();
     for path in paths {
-        let metadata = std::fs::metadata(path).map_err(|source| LoadError::ReadPath { path: path.clone(), source })?;
+        let metadata = std::fs::metadata(path).map_err(|source| LoadError::ReadPath {
+            path: path.clone(),
+            source,
+        })?;
         if metadata.is_dir() {
-            let entries = std::fs::read_dir(path).map_err(|source| LoadError::ReadPath { path: path.clone(), source })?;
+            let entries = std::fs::read_dir(path).map_err(|source| LoadError::ReadPath {
+                path: path.clone(),
+                source,
+            })?;
             let mut found: Vec<PathBuf> = entries
                 .filter_map(|entry| entry.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+                .filter(|p| {
+                    p.is_file()
+                        && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+                })
                 .collect();
             found.sort();
             files.extend(found);
@@ -107,7 +116,9 @@ pub fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
     let mut seen = std::collections::BTreeSet::new();
     files.retain(|file| seen.insert(file.clone()));
     if files.is_empty() {
-        return Err(LoadError::NoScenarios { paths: paths.to_vec() });
+        return Err(LoadError::NoScenarios {
+            paths: paths.to_vec(),
+        });
     }
     Ok(files)
 }
@@ -120,7 +131,12 @@ pub fn load_all(files: &[PathBuf]) -> Result<Vec<Scenario>, LoadError> {
     for file in files {
         let result = match std::fs::read_to_string(file) {
             Ok(text) => load_str(file, &text),
-            Err(err) => Err(vec![Diagnostic { file: file.clone(), location: None, path: None, message: format!("cannot read: {err}") }]),
+            Err(err) => Err(vec![Diagnostic {
+                file: file.clone(),
+                location: None,
+                path: None,
+                message: format!("cannot read: {err}"),
+            }]),
         };
         match result {
             Ok(scenario) => scenarios.push(scenario),
@@ -134,23 +150,44 @@ pub fn load_all(files: &[PathBuf]) -> Result<Vec<Scenario>, LoadError> {
                 file: scenario.file.clone(),
                 location: None,
                 path: Some("metadata.name".to_owned()),
-                message: format!("scenario name {:?} is already used by {}", scenario.metadata.name, first.display()),
+                message: format!(
+                    "scenario name {:?} is already used by {}",
+                    scenario.metadata.name,
+                    first.display()
+                ),
             });
         }
     }
-    if diagnostics.is_empty() { Ok(scenarios) } else { Err(LoadError::Invalid { diagnostics }) }
+    if diagnostics.is_empty() {
+        Ok(scenarios)
+    } else {
+        Err(LoadError::Invalid { diagnostics })
+    }
 }
 
 /// Parses and validates one scenario held in memory; `file` names it in
 /// messages and anchors its relative `file:` references.
 pub fn load_str(file: &Path, text: &str) -> Result<Scenario, Vec<Diagnostic>> {
     let mut document: model::Document = yaml::from_str(text).map_err(|err| {
-        vec![Diagnostic { file: file.to_path_buf(), location: err.location, path: err.path, message: err.message }]
+        vec![Diagnostic {
+            file: file.to_path_buf(),
+            location: err.location,
+            path: err.path,
+            message: err.message,
+        }]
     })?;
-    let dir = file.parent().filter(|p| !p.as_os_str().is_empty()).map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let dir = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let diagnostics = validate::check(file, &dir, text, &mut document);
     if !diagnostics.is_empty() {
         return Err(diagnostics);
     }
-    Ok(Scenario { file: file.to_path_buf(), dir, metadata: document.metadata, spec: document.spec })
+    Ok(Scenario {
+        file: file.to_path_buf(),
+        dir,
+        metadata: document.metadata,
+        spec: document.spec,
+    })
 }

@@ -146,7 +146,9 @@ impl TimeoutKind {
     pub fn default_duration(self) -> StdDuration {
         let secs = match self {
             TimeoutKind::Apply | TimeoutKind::Patch => 30,
-            TimeoutKind::Delete | TimeoutKind::Assert | TimeoutKind::Error | TimeoutKind::Wait => 120,
+            TimeoutKind::Delete | TimeoutKind::Assert | TimeoutKind::Error | TimeoutKind::Wait => {
+                120
+            }
             TimeoutKind::Exec | TimeoutKind::Produce | TimeoutKind::Verify => 60,
             TimeoutKind::Cleanup => 120,
         };
@@ -155,7 +157,10 @@ impl TimeoutKind {
 
     /// Whether the deadline is measured in real time rather than cluster time.
     pub fn is_real_time(self) -> bool {
-        matches!(self, TimeoutKind::Exec | TimeoutKind::Produce | TimeoutKind::Verify)
+        matches!(
+            self,
+            TimeoutKind::Exec | TimeoutKind::Produce | TimeoutKind::Verify
+        )
     }
 
     /// The verb's name, as in `timeouts.<name>`.
@@ -213,7 +218,10 @@ macro_rules! constant_field {
                         if found == $value {
                             Ok($name)
                         } else {
-                            Err(E::custom(format!(concat!("unsupported ", $what, " {:?}, expected {:?}"), found, $value)))
+                            Err(E::custom(format!(
+                                concat!("unsupported ", $what, " {:?}, expected {:?}"),
+                                found, $value
+                            )))
                         }
                     }
                 }

@@ -50,7 +50,9 @@ impl FieldPath {
 /// quoted in brackets so that a dot inside a label key is not read as nesting.
 fn is_plain_key(key: &str) -> bool {
     !key.is_empty()
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         && !key.starts_with(|c: char| c.is_ascii_digit())
 }
 
@@ -81,11 +83,24 @@ mod tests {
 
     #[test]
     fn renders_like_the_kubernetes_docs() {
-        let path = FieldPath::root().key("spec").key("steps").index(2).key("assert");
+        let path = FieldPath::root()
+            .key("spec")
+            .key("steps")
+            .index(2)
+            .key("assert");
         assert_eq!(path.to_string(), "spec.steps[2].assert");
-        let label = FieldPath::root().key("metadata").key("labels").key("app.kubernetes.io/name");
-        assert_eq!(label.to_string(), r#"metadata.labels["app.kubernetes.io/name"]"#);
-        assert_eq!(FieldPath::root().index(0).key("kind").to_string(), "[0].kind");
+        let label = FieldPath::root()
+            .key("metadata")
+            .key("labels")
+            .key("app.kubernetes.io/name");
+        assert_eq!(
+            label.to_string(),
+            r#"metadata.labels["app.kubernetes.io/name"]"#
+        );
+        assert_eq!(
+            FieldPath::root().index(0).key("kind").to_string(),
+            "[0].kind"
+        );
         assert_eq!(FieldPath::root().to_string(), "(root)");
     }
 }

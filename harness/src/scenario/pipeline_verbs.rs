@@ -116,12 +116,18 @@ pub struct StartTime(pub i64);
 impl StartTime {
     /// Epoch milliseconds, not before 1970.
     fn from_millis(millis: i64) -> Result<Self, String> {
-        if millis < 0 { Err(format!("invalid start time {millis}: before 1970")) } else { Ok(StartTime(millis)) }
+        if millis < 0 {
+            Err(format!("invalid start time {millis}: before 1970"))
+        } else {
+            Ok(StartTime(millis))
+        }
     }
 
     /// The `--start-ms` flag: epoch milliseconds.
     fn parse_millis(text: &str) -> Result<Self, String> {
-        let millis = text.parse::<i64>().map_err(|err| format!("invalid start time {text:?}: {err}"))?;
+        let millis = text
+            .parse::<i64>()
+            .map_err(|err| format!("invalid start time {text:?}: {err}"))?;
         StartTime::from_millis(millis)
     }
 }
@@ -132,18 +138,26 @@ impl<'de> Deserialize<'de> for StartTime {
         impl Visitor<'_> for StartTimeVisitor {
             type Value = StartTime;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("epoch milliseconds or an RFC 3339 time such as \"2024-11-05T09:46:40Z\"")
+                f.write_str(
+                    "epoch milliseconds or an RFC 3339 time such as \"2024-11-05T09:46:40Z\"",
+                )
             }
             fn visit_i64<E: de::Error>(self, millis: i64) -> Result<StartTime, E> {
                 StartTime::from_millis(millis).map_err(E::custom)
             }
             fn visit_u64<E: de::Error>(self, millis: u64) -> Result<StartTime, E> {
-                i64::try_from(millis).map(StartTime).map_err(|_| E::custom(format!("invalid start time {millis}: too large")))
+                i64::try_from(millis)
+                    .map(StartTime)
+                    .map_err(|_| E::custom(format!("invalid start time {millis}: too large")))
             }
             fn visit_str<E: de::Error>(self, text: &str) -> Result<StartTime, E> {
                 harness_sim::clock::SimTime::parse_rfc3339(text)
                     .map(|t| StartTime(t.0))
-                    .ok_or_else(|| E::custom(format!("invalid start time {text:?}, expected e.g. \"2024-11-05T09:46:40Z\"")))
+                    .ok_or_else(|| {
+                        E::custom(format!(
+                            "invalid start time {text:?}, expected e.g. \"2024-11-05T09:46:40Z\""
+                        ))
+                    })
             }
         }
         deserializer.deserialize_any(StartTimeVisitor)
@@ -252,9 +266,18 @@ mod tests {
         assert_eq!((flags.count, flags.from), (10, 0));
         let config = flags.config();
         let defaults = GeneratorConfig::default();
-        assert_eq!((config.seed, config.users, config.start_ms), (7, 30, 1_730_800_000_000));
-        assert_ne!(config.users, defaults.users, "the knob must differ from the default to show it is applied");
-        assert_eq!((config.items, config.late_ratio), (defaults.items, defaults.late_ratio));
+        assert_eq!(
+            (config.seed, config.users, config.start_ms),
+            (7, 30, 1_730_800_000_000)
+        );
+        assert_ne!(
+            config.users, defaults.users,
+            "the knob must differ from the default to show it is applied"
+        );
+        assert_eq!(
+            (config.items, config.late_ratio),
+            (defaults.items, defaults.late_ratio)
+        );
     }
 
     #[test]

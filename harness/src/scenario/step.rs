@@ -111,16 +111,40 @@ impl Action {
 }
 
 const COMMON_KEYS: &[&str] = &["name", "description", "timeout"];
-const VERB_KEYS: &[&str] = &["apply", "patch", "delete", "assert", "error", "wait", "sleep", "exec", "produce", "verify"];
+const VERB_KEYS: &[&str] = &[
+    "apply", "patch", "delete", "assert", "error", "wait", "sleep", "exec", "produce", "verify",
+];
 const BLOCK_KEYS: &[&str] = &["try", "catch", "finally"];
 /// Every key a step may have, for "expected one of" messages.
 const ALL_KEYS: &[&str] = &[
-    "name", "description", "timeout", "apply", "patch", "delete", "assert", "error", "wait", "sleep", "exec", "produce",
-    "verify", "try", "catch", "finally",
+    "name",
+    "description",
+    "timeout",
+    "apply",
+    "patch",
+    "delete",
+    "assert",
+    "error",
+    "wait",
+    "sleep",
+    "exec",
+    "produce",
+    "verify",
+    "try",
+    "catch",
+    "finally",
 ];
 /// Verbs from the roadmap: recognised so that using one says "not yet" instead
 /// of "unknown field".
-const PLANNED_VERBS: &[&str] = &["migrate", "gate", "inject", "savepoint", "rollback", "foreach", "when"];
+const PLANNED_VERBS: &[&str] = &[
+    "migrate",
+    "gate",
+    "inject",
+    "savepoint",
+    "rollback",
+    "foreach",
+    "when",
+];
 
 /// A step key, validated as it is read so an unknown key is reported at its
 /// own line and column.
@@ -145,7 +169,9 @@ impl Visitor<'_> for StepKey {
         if COMMON_KEYS.contains(&key) || VERB_KEYS.contains(&key) || BLOCK_KEYS.contains(&key) {
             Ok(key.to_owned())
         } else if PLANNED_VERBS.contains(&key) {
-            Err(E::custom(format!("verb \"{key}\" is on the roadmap but not supported yet (see ROADMAP.md)")))
+            Err(E::custom(format!(
+                "verb \"{key}\" is on the roadmap but not supported yet (see ROADMAP.md)"
+            )))
         } else {
             Err(E::unknown_field(key, ALL_KEYS))
         }
@@ -237,14 +263,20 @@ impl<'de> Visitor<'de> for StepVisitor {
             }
             (None, Some(block)) if has_try => {
                 if timeout.is_some() {
-                    return Err(de::Error::custom("a try block takes no timeout; set timeouts on its steps"));
+                    return Err(de::Error::custom(
+                        "a try block takes no timeout; set timeouts on its steps",
+                    ));
                 }
                 if block.try_steps.is_empty() {
                     return Err(de::Error::custom("\"try\" needs at least one step"));
                 }
                 Action::Block(block)
             }
-            (None, Some(_)) => return Err(de::Error::custom("\"catch\" and \"finally\" need a \"try\" in the same step")),
+            (None, Some(_)) => {
+                return Err(de::Error::custom(
+                    "\"catch\" and \"finally\" need a \"try\" in the same step",
+                ));
+            }
             (None, None) => {
                 return Err(de::Error::custom(
                     "a step needs a verb: one of \"apply\", \"patch\", \"delete\", \"assert\", \"error\", \"wait\", \"sleep\", \"exec\", \"produce\", \"verify\", or a \"try\" block",
@@ -252,8 +284,15 @@ impl<'de> Visitor<'de> for StepVisitor {
             }
         };
         if matches!(action, Action::Sleep(_)) && timeout.is_some() {
-            return Err(de::Error::custom("\"sleep\" takes no timeout; its duration is the deadline"));
+            return Err(de::Error::custom(
+                "\"sleep\" takes no timeout; its duration is the deadline",
+            ));
         }
-        Ok(Step { name, description, timeout, action })
+        Ok(Step {
+            name,
+            description,
+            timeout,
+            action,
+        })
     }
 }

@@ -26,7 +26,12 @@ pub enum Reference {
 }
 
 /// The `${infra.*}` variables, set when `spec.infra` is started.
-pub const INFRA_VARS: [&str; 4] = ["infra.kafka.bootstrapServers", "infra.kafka.provider", "infra.redis.url", "infra.redis.provider"];
+pub const INFRA_VARS: [&str; 4] = [
+    "infra.kafka.bootstrapServers",
+    "infra.kafka.provider",
+    "infra.redis.url",
+    "infra.redis.provider",
+];
 
 /// Why a template could not be read or expanded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,7 +67,9 @@ fn pieces(text: &str) -> Result<Vec<Piece<'_>>, TemplateError> {
             out.push(Piece::Text("{"));
             rest = tail;
         } else if let Some(tail) = after.strip_prefix("${") {
-            let end = tail.find('}').ok_or_else(|| TemplateError::Unterminated(text.to_owned()))?;
+            let end = tail
+                .find('}')
+                .ok_or_else(|| TemplateError::Unterminated(text.to_owned()))?;
             out.push(Piece::Ref(reference(tail[..end].trim())?));
             rest = &tail[end + 1..];
         } else {
@@ -91,7 +98,9 @@ fn reference(expression: &str) -> Result<Reference, TemplateError> {
 /// digits, `_` or `-`.
 pub fn is_var_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
@@ -107,7 +116,11 @@ pub fn references(text: &str) -> Result<Vec<Reference>, TemplateError> {
 }
 
 /// Calls `visit` with every string inside `value` (not map keys) and its path.
-pub fn each_string<'v>(value: &'v Value, path: &super::FieldPath, visit: &mut dyn FnMut(&super::FieldPath, &'v str)) {
+pub fn each_string<'v>(
+    value: &'v Value,
+    path: &super::FieldPath,
+    visit: &mut dyn FnMut(&super::FieldPath, &'v str),
+) {
     match value {
         Value::String(text) => visit(path, text),
         Value::Array(items) => {
@@ -136,12 +149,20 @@ pub struct Vars {
 impl Vars {
     /// Variables for a scenario running in `namespace` with declared `values`.
     pub fn new(namespace: &str, values: BTreeMap<String, Value>) -> Vars {
-        Vars { namespace: namespace.to_owned(), values, infra: BTreeMap::new() }
+        Vars {
+            namespace: namespace.to_owned(),
+            values,
+            infra: BTreeMap::new(),
+        }
     }
 
     /// Sets the `${infra.*}` variables (names from [`INFRA_VARS`]; others are ignored).
     pub fn set_infra(&mut self, values: impl IntoIterator<Item = (&'static str, String)>) {
-        self.infra.extend(values.into_iter().filter(|(name, _)| INFRA_VARS.contains(name)));
+        self.infra.extend(
+            values
+                .into_iter()
+                .filter(|(name, _)| INFRA_VARS.contains(name)),
+        );
     }
 
     /// An `${infra.*}` variable's value.
@@ -167,8 +188,16 @@ impl Vars {
     fn lookup(&self, reference: &Reference) -> Result<Value, TemplateError> {
         match reference {
             Reference::Namespace => Ok(Value::String(self.namespace.clone())),
-            Reference::Var(name) => self.values.get(name).cloned().ok_or_else(|| TemplateError::Undefined(name.clone())),
-            Reference::Infra(name) => self.infra.get(name).map(|v| Value::String(v.clone())).ok_or_else(|| TemplateError::NoInfra((*name).to_owned())),
+            Reference::Var(name) => self
+                .values
+                .get(name)
+                .cloned()
+                .ok_or_else(|| TemplateError::Undefined(name.clone())),
+            Reference::Infra(name) => self
+                .infra
+                .get(name)
+                .map(|v| Value::String(v.clone()))
+                .ok_or_else(|| TemplateError::NoInfra((*name).to_owned())),
         }
     }
 
@@ -179,7 +208,9 @@ impl Vars {
             match piece {
                 Piece::Text(part) => out.push_str(part),
                 Piece::Dollar => out.push('$'),
-                Piece::Ref(reference) => out.push_str(&super::jsonpath::render(&self.lookup(&reference)?)),
+                Piece::Ref(reference) => {
+                    out.push_str(&super::jsonpath::render(&self.lookup(&reference)?))
+                }
             }
         }
         Ok(out)
@@ -192,13 +223,22 @@ impl Vars {
             Value::String(text) => {
                 let parts = pieces(text)?;
                 match parts.as_slice() {
-                    [Piece::Text(""), Piece::Ref(reference), Piece::Text("")] => self.lookup(reference)?,
+                    [Piece::Text(""), Piece::Ref(reference), Piece::Text("")] => {
+                        self.lookup(reference)?
+                    }
                     _ => Value::String(self.expand_str(text)?),
                 }
             }
-            Value::Array(items) => Value::Array(items.iter().map(|item| self.expand_value(item)).collect::<Result<_, _>>()?),
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|item| self.expand_value(item))
+                    .collect::<Result<_, _>>()?,
+            ),
             Value::Object(map) => Value::Object(
-                map.iter().map(|(key, item)| Ok((key.clone(), self.expand_value(item)?))).collect::<Result<_, TemplateError>>()?,
+                map.iter()
+                    .map(|(key, item)| Ok((key.clone(), self.expand_value(item)?)))
+                    .collect::<Result<_, TemplateError>>()?,
             ),
             other => other.clone(),
         })
@@ -212,34 +252,84 @@ mod tests {
     use super::*;
 
     fn vars() -> Vars {
-        Vars::new("ns-1", BTreeMap::from([("replicas".to_owned(), json!(3)), ("name".to_owned(), json!("job"))]))
+        Vars::new(
+            "ns-1",
+            BTreeMap::from([
+                ("replicas".to_owned(), json!(3)),
+                ("name".to_owned(), json!("job")),
+            ]),
+        )
     }
 
     #[test]
     fn expands_references_in_strings() {
-        assert_eq!(vars().expand_str("${namespace}/${vars.name}"), Ok("ns-1/job".to_owned()));
-        assert_eq!(vars().expand_str("n=${ vars.replicas }"), Ok("n=3".to_owned()));
-        assert_eq!(vars().expand_str("cost: $5 and $${literal}"), Ok("cost: $5 and ${literal}".to_owned()));
+        assert_eq!(
+            vars().expand_str("${namespace}/${vars.name}"),
+            Ok("ns-1/job".to_owned())
+        );
+        assert_eq!(
+            vars().expand_str("n=${ vars.replicas }"),
+            Ok("n=3".to_owned())
+        );
+        assert_eq!(
+            vars().expand_str("cost: $5 and $${literal}"),
+            Ok("cost: $5 and ${literal}".to_owned())
+        );
     }
 
     #[test]
     fn a_lone_reference_keeps_its_type() {
-        let expanded = vars().expand_value(&json!({"spec": {"replicas": "${vars.replicas}", "label": "x-${vars.replicas}"}}));
-        assert_eq!(expanded, Ok(json!({"spec": {"replicas": 3, "label": "x-3"}})));
+        let expanded = vars().expand_value(
+            &json!({"spec": {"replicas": "${vars.replicas}", "label": "x-${vars.replicas}"}}),
+        );
+        assert_eq!(
+            expanded,
+            Ok(json!({"spec": {"replicas": 3, "label": "x-3"}}))
+        );
     }
 
     #[test]
     fn names_what_is_wrong() {
-        assert_eq!(vars().expand_str("${vars.nope}"), Err(TemplateError::Undefined("nope".to_owned())));
-        assert_eq!(references("${env.HOME}"), Err(TemplateError::UnknownForm("env.HOME".to_owned())));
-        assert_eq!(references("${infra.redis.url}"), Ok(vec![Reference::Infra("infra.redis.url")]));
-        assert_eq!(references("${infra.redis.password}"), Err(TemplateError::UnknownForm("infra.redis.password".to_owned())));
-        assert_eq!(vars().expand_str("${infra.redis.url}"), Err(TemplateError::NoInfra("infra.redis.url".to_owned())));
+        assert_eq!(
+            vars().expand_str("${vars.nope}"),
+            Err(TemplateError::Undefined("nope".to_owned()))
+        );
+        assert_eq!(
+            references("${env.HOME}"),
+            Err(TemplateError::UnknownForm("env.HOME".to_owned()))
+        );
+        assert_eq!(
+            references("${infra.redis.url}"),
+            Ok(vec![Reference::Infra("infra.redis.url")])
+        );
+        assert_eq!(
+            references("${infra.redis.password}"),
+            Err(TemplateError::UnknownForm(
+                "infra.redis.password".to_owned()
+            ))
+        );
+        assert_eq!(
+            vars().expand_str("${infra.redis.url}"),
+            Err(TemplateError::NoInfra("infra.redis.url".to_owned()))
+        );
         let mut with_infra = vars();
-        with_infra.set_infra([("infra.kafka.bootstrapServers", "127.0.0.1:9092".to_owned()), ("infra.other", "x".to_owned())]);
-        assert_eq!(with_infra.expand_str("b=${infra.kafka.bootstrapServers}"), Ok("b=127.0.0.1:9092".to_owned()));
-        assert_eq!(with_infra.infra("infra.other"), None, "only the documented names are set");
-        assert_eq!(references("${namespace"), Err(TemplateError::Unterminated("${namespace".to_owned())));
+        with_infra.set_infra([
+            ("infra.kafka.bootstrapServers", "127.0.0.1:9092".to_owned()),
+            ("infra.other", "x".to_owned()),
+        ]);
+        assert_eq!(
+            with_infra.expand_str("b=${infra.kafka.bootstrapServers}"),
+            Ok("b=127.0.0.1:9092".to_owned())
+        );
+        assert_eq!(
+            with_infra.infra("infra.other"),
+            None,
+            "only the documented names are set"
+        );
+        assert_eq!(
+            references("${namespace"),
+            Err(TemplateError::Unterminated("${namespace".to_owned()))
+        );
         assert_eq!(
             references("a ${namespace} b ${vars.x}"),
             Ok(vec![Reference::Namespace, Reference::Var("x".to_owned())])

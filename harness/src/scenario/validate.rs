@@ -30,7 +30,12 @@ use super::{
 
 /// Validates `document` (parsed from `text`, read from `file` in `dir`) and
 /// loads the manifests it references. Returns every problem found.
-pub(crate) fn check(file: &Path, dir: &Path, text: &str, document: &mut Document) -> Vec<Diagnostic> {
+pub(crate) fn check(
+    file: &Path,
+    dir: &Path,
+    text: &str,
+    document: &mut Document,
+) -> Vec<Diagnostic> {
     let mut checker = Checker {
         file,
         dir,
@@ -81,18 +86,27 @@ impl Checker<'_> {
         let root = FieldPath::root();
         let name = &document.metadata.name;
         if let Err(reason) = dns_label(name, 40) {
-            self.error(&root.key("metadata").key("name"), format!("invalid scenario name {name:?}: {reason}"));
+            self.error(
+                &root.key("metadata").key("name"),
+                format!("invalid scenario name {name:?}: {reason}"),
+            );
         }
         if let Some(namespace) = &document.spec.namespace
             && let Err(reason) = dns_label(namespace, 63)
         {
-            self.error(&root.key("spec").key("namespace"), format!("invalid namespace {namespace:?}: {reason}"));
+            self.error(
+                &root.key("spec").key("namespace"),
+                format!("invalid namespace {namespace:?}: {reason}"),
+            );
         }
         for name in document.spec.vars.keys() {
             if template::is_var_name(name) {
                 self.defined.insert(name.clone());
             } else {
-                self.error(&root.key("spec").key("vars").key(name), format!("invalid variable name {name:?}: use letters, digits, \"_\" and \"-\""));
+                self.error(
+                    &root.key("spec").key("vars").key(name),
+                    format!("invalid variable name {name:?}: use letters, digits, \"_\" and \"-\""),
+                );
             }
         }
         for (name, value) in &document.spec.vars {
@@ -118,7 +132,13 @@ impl Checker<'_> {
         let verb_path = path.key(step.action.verb());
         match &mut step.action {
             Action::Apply(apply) => {
-                apply.objects = self.manifests(&verb_path, &apply.resource, &apply.resources, &apply.file, ManifestUse::Write);
+                apply.objects = self.manifests(
+                    &verb_path,
+                    &apply.resource,
+                    &apply.resources,
+                    &apply.file,
+                    ManifestUse::Write,
+                );
                 if let Some(namespace) = &apply.namespace {
                     self.template(&verb_path.key("namespace"), namespace);
                 }
@@ -127,8 +147,11 @@ impl Checker<'_> {
             Action::Patch(patch) => {
                 let body = verb_path.key("patch");
                 match (patch.patch_type, &patch.patch) {
-                    (PatchType::Json, Value::Array(_)) | (PatchType::Merge | PatchType::Strategic, Value::Object(_)) => {}
-                    (PatchType::Json, _) => self.error(&body, "a json patch is a list of operations"),
+                    (PatchType::Json, Value::Array(_))
+                    | (PatchType::Merge | PatchType::Strategic, Value::Object(_)) => {}
+                    (PatchType::Json, _) => {
+                        self.error(&body, "a json patch is a list of operations")
+                    }
                     _ => self.error(&body, "a merge or strategic patch is an object"),
                 }
                 self.templates_in_value(&body, &patch.patch);
@@ -146,13 +169,25 @@ impl Checker<'_> {
                 self.expect(&verb_path, delete.expect.as_ref());
             }
             Action::Assert(assert) => {
-                assert.objects = self.manifests(&verb_path, &assert.resource, &assert.resources, &assert.file, ManifestUse::Match);
+                assert.objects = self.manifests(
+                    &verb_path,
+                    &assert.resource,
+                    &assert.resources,
+                    &assert.file,
+                    ManifestUse::Match,
+                );
                 self.window(&verb_path, assert.mode, assert.window.is_some());
                 let names: Vec<String> = assert.capture.keys().cloned().collect();
                 self.captures(&verb_path, &names);
             }
             Action::Error(refute) => {
-                refute.objects = self.manifests(&verb_path, &refute.resource, &refute.resources, &refute.file, ManifestUse::Match);
+                refute.objects = self.manifests(
+                    &verb_path,
+                    &refute.resource,
+                    &refute.resources,
+                    &refute.file,
+                    ManifestUse::Match,
+                );
                 self.window(&verb_path, refute.mode, refute.window.is_some());
             }
             Action::Wait(wait) => {
@@ -160,7 +195,10 @@ impl Checker<'_> {
                 if let Some(namespace) = &wait.namespace {
                     self.template(&verb_path.key("namespace"), namespace);
                 }
-                if let super::verbs::WaitFor::JsonPath { value: Some(value), .. } = &wait.condition {
+                if let super::verbs::WaitFor::JsonPath {
+                    value: Some(value), ..
+                } = &wait.condition
+                {
                     self.template(&verb_path.key("for"), value);
                 }
                 let names: Vec<String> = wait.capture.keys().cloned().collect();
@@ -178,11 +216,17 @@ impl Checker<'_> {
                         }
                     }
                     (None, Some(script)) => self.template(&verb_path.key("script"), script),
-                    _ => self.error(&verb_path, "an exec step needs exactly one of \"command\" or \"script\""),
+                    _ => self.error(
+                        &verb_path,
+                        "an exec step needs exactly one of \"command\" or \"script\"",
+                    ),
                 }
                 for (name, value) in &exec.env {
                     if name.is_empty() || name.contains('=') || name.contains('\0') {
-                        self.error(&verb_path.key("env").key(name), format!("invalid environment variable name {name:?}"));
+                        self.error(
+                            &verb_path.key("env").key(name),
+                            format!("invalid environment variable name {name:?}"),
+                        );
                     }
                     self.template(&verb_path.key("env").key(name), value);
                 }
@@ -192,10 +236,17 @@ impl Checker<'_> {
                     if let Some(equals) = &expected.equals {
                         self.template(&base.key("equals"), equals);
                     }
-                    for (field, strings) in [("contains", &expected.contains), ("notContains", &expected.not_contains)] {
+                    for (field, strings) in [
+                        ("contains", &expected.contains),
+                        ("notContains", &expected.not_contains),
+                    ] {
                         for (index, text) in strings.0.iter().enumerate() {
                             // A single string is written without a list; locate it either way.
-                            let path = if strings.0.len() == 1 { base.key(field) } else { base.key(field).index(index) };
+                            let path = if strings.0.len() == 1 {
+                                base.key(field)
+                            } else {
+                                base.key(field).index(index)
+                            };
                             self.template(&path, text);
                         }
                     }
@@ -220,7 +271,10 @@ impl Checker<'_> {
         let Some(expect) = expect else { return };
         let path = path.key("expect");
         if !(400..=599).contains(&expect.code) {
-            self.error(&path.key("code"), format!("expected an HTTP error code (400-599), got {}", expect.code));
+            self.error(
+                &path.key("code"),
+                format!("expected an HTTP error code (400-599), got {}", expect.code),
+            );
         }
         if let Some(reason) = &expect.reason {
             self.template(&path.key("reason"), reason);
@@ -232,7 +286,10 @@ impl Checker<'_> {
 
     fn window(&mut self, path: &FieldPath, mode: super::verbs::Mode, has_window: bool) {
         if has_window && mode == super::verbs::Mode::Eventually {
-            self.error(&path.key("window"), "\"window\" only applies to mode \"consistently\"");
+            self.error(
+                &path.key("window"),
+                "\"window\" only applies to mode \"consistently\"",
+            );
         }
     }
 
@@ -241,12 +298,20 @@ impl Checker<'_> {
             if template::is_var_name(name) {
                 self.defined.insert(name.clone());
             } else {
-                self.error(&path.key("capture").key(name), format!("invalid variable name {name:?}: use letters, digits, \"_\" and \"-\""));
+                self.error(
+                    &path.key("capture").key(name),
+                    format!("invalid variable name {name:?}: use letters, digits, \"_\" and \"-\""),
+                );
             }
         }
     }
 
-    fn name_or_labels(&mut self, path: &FieldPath, name: Option<&str>, labels: Option<&std::collections::BTreeMap<String, String>>) {
+    fn name_or_labels(
+        &mut self,
+        path: &FieldPath,
+        name: Option<&str>,
+        labels: Option<&std::collections::BTreeMap<String, String>>,
+    ) {
         match (name, labels) {
             (Some(name), None) => self.template(&path.key("name"), name),
             (None, Some(labels)) => {
@@ -269,21 +334,32 @@ impl Checker<'_> {
     fn template_problem(&self, text: &str) -> Option<String> {
         match template::references(text) {
             Err(err) => Some(err.to_string()),
-            Ok(references) => references.into_iter().find_map(|reference| match reference {
-                Reference::Var(name) if !self.defined.contains(&name) => {
-                    let defined: Vec<String> = self.defined.iter().cloned().collect();
-                    let hint = yaml::closest(&name, &defined).map(|s| format!(" (did you mean \"{s}\"?)")).unwrap_or_default();
-                    Some(format!("{}{hint}", template::TemplateError::Undefined(name)))
-                }
-                Reference::Infra(name) if self.infra.is_none() => Some(template::TemplateError::NoInfra(name.to_owned()).to_string()),
-                _ => None,
-            }),
+            Ok(references) => references
+                .into_iter()
+                .find_map(|reference| match reference {
+                    Reference::Var(name) if !self.defined.contains(&name) => {
+                        let defined: Vec<String> = self.defined.iter().cloned().collect();
+                        let hint = yaml::closest(&name, &defined)
+                            .map(|s| format!(" (did you mean \"{s}\"?)"))
+                            .unwrap_or_default();
+                        Some(format!(
+                            "{}{hint}",
+                            template::TemplateError::Undefined(name)
+                        ))
+                    }
+                    Reference::Infra(name) if self.infra.is_none() => {
+                        Some(template::TemplateError::NoInfra(name.to_owned()).to_string())
+                    }
+                    _ => None,
+                }),
         }
     }
 
     fn templates_in_value(&mut self, path: &FieldPath, value: &Value) {
         let mut found = Vec::new();
-        template::each_string(value, path, &mut |path, text| found.push((path.clone(), text.to_owned())));
+        template::each_string(value, path, &mut |path, text| {
+            found.push((path.clone(), text.to_owned()))
+        });
         for (path, text) in found {
             self.template(&path, &text);
         }
@@ -298,9 +374,16 @@ impl Checker<'_> {
         file: &Option<String>,
         usage: ManifestUse,
     ) -> Vec<Manifest> {
-        let inline_origin = |path: FieldPath| Origin { file: self.file.to_path_buf(), document: 0, path };
+        let inline_origin = |path: FieldPath| Origin {
+            file: self.file.to_path_buf(),
+            document: 0,
+            path,
+        };
         let manifests: Vec<Manifest> = match (resource, resources, file) {
-            (Some(value), None, None) => vec![Manifest { value: value.clone(), origin: inline_origin(path.key("resource")) }],
+            (Some(value), None, None) => vec![Manifest {
+                value: value.clone(),
+                origin: inline_origin(path.key("resource")),
+            }],
             (None, Some(values), None) => {
                 if values.is_empty() {
                     self.error(&path.key("resources"), "\"resources\" is empty");
@@ -308,7 +391,10 @@ impl Checker<'_> {
                 values
                     .iter()
                     .enumerate()
-                    .map(|(index, value)| Manifest { value: value.clone(), origin: inline_origin(path.key("resources").index(index)) })
+                    .map(|(index, value)| Manifest {
+                        value: value.clone(),
+                        origin: inline_origin(path.key("resources").index(index)),
+                    })
                     .collect()
             }
             (None, None, Some(file)) => match self.read_manifest_file(&path.key("file"), file) {
@@ -316,7 +402,10 @@ impl Checker<'_> {
                 None => return Vec::new(),
             },
             _ => {
-                self.error(path, "needs exactly one of \"resource\", \"resources\" or \"file\"");
+                self.error(
+                    path,
+                    "needs exactly one of \"resource\", \"resources\" or \"file\"",
+                );
                 return Vec::new();
             }
         };
@@ -331,8 +420,15 @@ impl Checker<'_> {
         let text = match std::fs::read_to_string(&resolved) {
             Ok(text) => text,
             Err(err) => {
-                let reason = if err.kind() == std::io::ErrorKind::NotFound { "no such file".to_owned() } else { err.to_string() };
-                self.error(path, format!("cannot read {}: {reason}", resolved.display()));
+                let reason = if err.kind() == std::io::ErrorKind::NotFound {
+                    "no such file".to_owned()
+                } else {
+                    err.to_string()
+                };
+                self.error(
+                    path,
+                    format!("cannot read {}: {reason}", resolved.display()),
+                );
                 return None;
             }
         };
@@ -346,12 +442,21 @@ impl Checker<'_> {
                     .into_iter()
                     .map(|(document, value)| Manifest {
                         value,
-                        origin: Origin { file: resolved.clone(), document, path: FieldPath::root() },
+                        origin: Origin {
+                            file: resolved.clone(),
+                            document,
+                            path: FieldPath::root(),
+                        },
                     })
                     .collect(),
             ),
             Err(err) => {
-                self.diagnostics.push(Diagnostic { file: resolved, location: err.location, path: err.path, message: err.message });
+                self.diagnostics.push(Diagnostic {
+                    file: resolved,
+                    location: err.location,
+                    path: err.path,
+                    message: err.message,
+                });
                 None
             }
         }
@@ -362,26 +467,40 @@ impl Checker<'_> {
         let origin = &manifest.origin;
         let mut problems: Vec<(FieldPath, String)> = Vec::new();
         let Some(object) = manifest.value.as_object() else {
-            problems.push((origin.path.clone(), "expected a Kubernetes object (a map with apiVersion and kind)".to_owned()));
+            problems.push((
+                origin.path.clone(),
+                "expected a Kubernetes object (a map with apiVersion and kind)".to_owned(),
+            ));
             self.report_in(origin, problems);
             return;
         };
         for field in ["apiVersion", "kind"] {
             match object.get(field) {
                 Some(Value::String(text)) if !text.is_empty() => {}
-                Some(_) => problems.push((origin.path.key(field), format!("\"{field}\" must be a non-empty string"))),
+                Some(_) => problems.push((
+                    origin.path.key(field),
+                    format!("\"{field}\" must be a non-empty string"),
+                )),
                 None => problems.push((origin.path.clone(), format!("missing \"{field}\""))),
             }
         }
         let name = object.get("metadata").and_then(|m| m.get("name"));
         match (name, usage) {
             (Some(Value::String(text)), _) if !text.is_empty() => {}
-            (Some(_), _) => problems.push((origin.path.key("metadata").key("name"), "\"metadata.name\" must be a non-empty string".to_owned())),
-            (None, ManifestUse::Write) => problems.push((origin.path.clone(), "missing \"metadata.name\" (apply creates or updates objects by name)".to_owned())),
+            (Some(_), _) => problems.push((
+                origin.path.key("metadata").key("name"),
+                "\"metadata.name\" must be a non-empty string".to_owned(),
+            )),
+            (None, ManifestUse::Write) => problems.push((
+                origin.path.clone(),
+                "missing \"metadata.name\" (apply creates or updates objects by name)".to_owned(),
+            )),
             (None, ManifestUse::Match) => {}
         }
         let mut found = Vec::new();
-        template::each_string(&manifest.value, &origin.path, &mut |path, text| found.push((path.clone(), text.to_owned())));
+        template::each_string(&manifest.value, &origin.path, &mut |path, text| {
+            found.push((path.clone(), text.to_owned()))
+        });
         for (path, text) in found {
             if let Some(message) = self.template_problem(&text) {
                 problems.push((path, message));
@@ -395,17 +514,29 @@ impl Checker<'_> {
         if problems.is_empty() {
             return;
         }
-        let external_text = if origin.file.as_path() == self.file { None } else { std::fs::read_to_string(&origin.file).ok() };
+        let external_text = if origin.file.as_path() == self.file {
+            None
+        } else {
+            std::fs::read_to_string(&origin.file).ok()
+        };
         for (path, message) in problems {
             let text = external_text.as_deref().unwrap_or(self.text);
             let location = yaml::locate(text, origin.document, &path);
-            let path_text = match (path.is_root(), external_text.is_some() && origin.document > 0) {
+            let path_text = match (
+                path.is_root(),
+                external_text.is_some() && origin.document > 0,
+            ) {
                 (true, true) => Some(format!("document {}", origin.document + 1)),
                 (true, false) => None,
                 (false, true) => Some(format!("document {}: {path}", origin.document + 1)),
                 (false, false) => Some(path.to_string()),
             };
-            self.diagnostics.push(Diagnostic { file: origin.file.clone(), location, path: path_text, message });
+            self.diagnostics.push(Diagnostic {
+                file: origin.file.clone(),
+                location,
+                path: path_text,
+                message,
+            });
         }
     }
 }
@@ -419,12 +550,17 @@ pub(crate) fn dns_label(name: &str, max: usize) -> Result<(), String> {
     if name.len() > max {
         return Err(format!("must be at most {max} characters"));
     }
-    let valid_chars = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let valid_chars = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     let valid_ends = !name.starts_with('-') && !name.ends_with('-');
     if valid_chars && valid_ends {
         Ok(())
     } else {
-        Err("use lowercase letters, digits and \"-\", starting and ending with a letter or digit".to_owned())
+        Err(
+            "use lowercase letters, digits and \"-\", starting and ending with a letter or digit"
+                .to_owned(),
+        )
     }
 }
 
@@ -446,7 +582,11 @@ pub(crate) fn normalize(path: &Path) -> PathBuf {
             other => out.push(other.as_os_str()),
         }
     }
-    if out.as_os_str().is_empty() { PathBuf::from(".") } else { out }
+    if out.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        out
+    }
 }
 
 #[cfg(test)]
@@ -455,7 +595,10 @@ mod tests {
 
     #[test]
     fn normalizes_lexically() {
-        assert_eq!(normalize(Path::new("scenarios/../fixtures/x.yaml")), PathBuf::from("fixtures/x.yaml"));
+        assert_eq!(
+            normalize(Path::new("scenarios/../fixtures/x.yaml")),
+            PathBuf::from("fixtures/x.yaml")
+        );
         assert_eq!(normalize(Path::new("./a/./b")), PathBuf::from("a/b"));
         assert_eq!(normalize(Path::new("../a")), PathBuf::from("../a"));
         assert_eq!(normalize(Path::new("/x/../y")), PathBuf::from("/y"));

@@ -302,9 +302,14 @@ impl WaitFor {
         if let Some(rest) = text.strip_prefix("condition=") {
             let (condition, status) = rest.split_once('=').unwrap_or((rest, "True"));
             if condition.is_empty() {
-                return Err(format!("invalid wait condition {text:?}: missing condition type"));
+                return Err(format!(
+                    "invalid wait condition {text:?}: missing condition type"
+                ));
             }
-            return Ok(WaitFor::Condition { condition: condition.to_owned(), status: status.to_owned() });
+            return Ok(WaitFor::Condition {
+                condition: condition.to_owned(),
+                status: status.to_owned(),
+            });
         }
         if let Some(rest) = text.strip_prefix("jsonpath=") {
             // kubectl users quote the path for the shell; the quotes mean nothing here.
@@ -315,11 +320,21 @@ impl WaitFor {
                     match tail.strip_prefix('=') {
                         Some(value) => (path.to_owned(), Some(value.to_owned())),
                         None if tail.is_empty() => (path.to_owned(), None),
-                        None => return Err(format!("invalid wait condition {text:?}: expected \"=VALUE\" after the path")),
+                        None => {
+                            return Err(format!(
+                                "invalid wait condition {text:?}: expected \"=VALUE\" after the path"
+                            ));
+                        }
                     }
                 }
-                None if rest.starts_with('{') => return Err(format!("invalid wait condition {text:?}: unclosed \"{{\"")),
-                None => return Err(format!("invalid wait condition {text:?}: the path must be in braces, e.g. jsonpath={{.status.phase}}=Running")),
+                None if rest.starts_with('{') => {
+                    return Err(format!("invalid wait condition {text:?}: unclosed \"{{\""));
+                }
+                None => {
+                    return Err(format!(
+                        "invalid wait condition {text:?}: the path must be in braces, e.g. jsonpath={{.status.phase}}=Running"
+                    ));
+                }
             };
             let path = JsonPath::parse(&path).map_err(|err| err.to_string())?;
             return Ok(WaitFor::JsonPath { path, value });

@@ -13,7 +13,10 @@
 
 use std::fmt;
 
-use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, DeserializeOwned, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
+    Visitor,
+};
 
 use super::path::{FieldPath, Segment};
 
@@ -57,8 +60,16 @@ impl fmt::Display for YamlError {
 
 /// Parses one YAML document into `T`.
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
-    if text.trim().lines().all(|line| line.trim().is_empty() || line.trim_start().starts_with('#')) {
-        return Err(YamlError { location: None, path: None, message: "the file is empty".to_owned() });
+    if text
+        .trim()
+        .lines()
+        .all(|line| line.trim().is_empty() || line.trim_start().starts_with('#'))
+    {
+        return Err(YamlError {
+            location: None,
+            path: None,
+            message: "the file is empty".to_owned(),
+        });
     }
     serde_yaml::from_str(text).map_err(|err| split(&err))
 }
@@ -68,13 +79,14 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
 pub fn documents(text: &str) -> Result<Vec<(usize, serde_json::Value)>, YamlError> {
     let mut out = Vec::new();
     for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let value = <serde_json::Value as serde::Deserialize>::deserialize(document).map_err(|err| {
-            let mut error = split(&err);
-            if error.path.is_none() && index > 0 {
-                error.path = Some(format!("document {}", index + 1));
-            }
-            error
-        })?;
+        let value =
+            <serde_json::Value as serde::Deserialize>::deserialize(document).map_err(|err| {
+                let mut error = split(&err);
+                if error.path.is_none() && index > 0 {
+                    error.path = Some(format!("document {}", index + 1));
+                }
+                error
+            })?;
         if !value.is_null() {
             out.push((index, value));
         }
@@ -85,7 +97,8 @@ pub fn documents(text: &str) -> Result<Vec<(usize, serde_json::Value)>, YamlErro
 /// Renders a JSON value as a YAML document.
 pub fn to_string(value: &serde_json::Value) -> String {
     // Serializing a JSON value cannot fail: all its keys are strings.
-    serde_yaml::to_string(value).unwrap_or_else(|err| format!("# could not render as YAML: {err}\n"))
+    serde_yaml::to_string(value)
+        .unwrap_or_else(|err| format!("# could not render as YAML: {err}\n"))
 }
 
 /// The position of the node at `path` in document `document` of `text`, or
@@ -94,7 +107,10 @@ pub fn locate(text: &str, document: usize, path: &FieldPath) -> Option<Location>
     let deserializer = serde_yaml::Deserializer::from_str(text).nth(document)?;
     match Probe(&path.0).deserialize(deserializer) {
         Ok(()) => None,
-        Err(err) if err.to_string().contains(PROBE_MARK) => err.location().map(|l| Location { line: l.line(), column: l.column() }),
+        Err(err) if err.to_string().contains(PROBE_MARK) => err.location().map(|l| Location {
+            line: l.line(),
+            column: l.column(),
+        }),
         // A syntax error before the node: the document is not readable, so
         // there is no position to give.
         Err(_) => None,
@@ -225,7 +241,10 @@ impl<'de> Visitor<'de> for Descend<'_> {
 /// Takes serde_yaml's one-line rendering (`path: message at line L column C`)
 /// apart, because the library exposes the position but not the path.
 fn split(err: &serde_yaml::Error) -> YamlError {
-    let location = err.location().map(|l| Location { line: l.line(), column: l.column() });
+    let location = err.location().map(|l| Location {
+        line: l.line(),
+        column: l.column(),
+    });
     let mut text = err.to_string();
     if let Some(l) = location {
         let suffix = format!(" at line {} column {}", l.line, l.column);
@@ -241,7 +260,11 @@ fn split(err: &serde_yaml::Error) -> YamlError {
         }
         _ => (None, text),
     };
-    YamlError { location, path, message: readable(&message) }
+    YamlError {
+        location,
+        path,
+        message: readable(&message),
+    }
 }
 
 /// serde's messages quote with backticks; ours quote with double quotes, as
@@ -265,7 +288,8 @@ fn readable(message: &str) -> String {
             out.push(c);
         }
     }
-    let is_unknown_name = message.starts_with("unknown field") || message.starts_with("unknown variant");
+    let is_unknown_name =
+        message.starts_with("unknown field") || message.starts_with("unknown variant");
     if let (true, Some((found, candidates))) = (is_unknown_name, quoted.split_first())
         && let Some(suggestion) = closest(found, candidates)
     {
@@ -311,7 +335,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (rows[i - 1][j] + 1).min(rows[i][j - 1] + 1).min(rows[i - 1][j - 1] + cost);
+            let mut best = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 best = best.min(rows[i - 2][j - 2] + 1);
             }
@@ -331,7 +357,11 @@ mod tests {
         FieldPath(
             segments
                 .iter()
-                .map(|s| s.parse::<usize>().map(Segment::Index).unwrap_or_else(|_| Segment::Key((*s).to_owned())))
+                .map(|s| {
+                    s.parse::<usize>()
+                        .map(Segment::Index)
+                        .unwrap_or_else(|_| Segment::Key((*s).to_owned()))
+                })
                 .collect(),
         )
     }
@@ -339,8 +369,14 @@ mod tests {
     #[test]
     fn locates_block_and_flow_nodes() {
         let at = |line, column| Some(Location { line, column });
-        assert_eq!(locate(TEXT, 0, &path(&["spec", "steps", "1", "apply", "file"])), at(7, 13));
-        assert_eq!(locate(TEXT, 0, &path(&["spec", "steps", "2", "apply", "file"])), at(8, 20));
+        assert_eq!(
+            locate(TEXT, 0, &path(&["spec", "steps", "1", "apply", "file"])),
+            at(7, 13)
+        );
+        assert_eq!(
+            locate(TEXT, 0, &path(&["spec", "steps", "2", "apply", "file"])),
+            at(8, 20)
+        );
         assert_eq!(locate(TEXT, 0, &path(&["spec", "steps", "1"])), at(5, 5));
         assert_eq!(locate(TEXT, 1, &path(&["kind"])), at(10, 7));
         assert_eq!(locate(TEXT, 0, &path(&["spec", "nope"])), None);
@@ -365,25 +401,42 @@ mod tests {
         let err = from_str::<Outer>("inner:\n- file: 1\n- resorce: 2\n").unwrap_err();
         assert_eq!(err.location, Some(Location { line: 3, column: 3 }));
         assert_eq!(err.path.as_deref(), Some("inner[1]"));
-        assert_eq!(err.message, r#"unknown field "resorce", expected "resource" or "file" (did you mean "resource"?)"#);
+        assert_eq!(
+            err.message,
+            r#"unknown field "resorce", expected "resource" or "file" (did you mean "resource"?)"#
+        );
     }
 
     #[test]
     fn reports_syntax_errors_and_empty_files() {
         let err = from_str::<serde_json::Value>("a: [1, 2\nb: 3\n").unwrap_err();
         assert!(err.location.is_some(), "{err:?}");
-        assert_eq!(from_str::<serde_json::Value>("# only a comment\n").unwrap_err().message, "the file is empty");
+        assert_eq!(
+            from_str::<serde_json::Value>("# only a comment\n")
+                .unwrap_err()
+                .message,
+            "the file is empty"
+        );
     }
 
     #[test]
     fn reads_multi_document_files_and_skips_empty_documents() {
         let docs = documents("---\na: 1\n---\n---\nb: 2\n").expect("valid yaml");
-        assert_eq!(docs, vec![(0, serde_json::json!({"a": 1})), (2, serde_json::json!({"b": 2}))]);
+        assert_eq!(
+            docs,
+            vec![
+                (0, serde_json::json!({"a": 1})),
+                (2, serde_json::json!({"b": 2}))
+            ]
+        );
     }
 
     #[test]
     fn suggests_only_clear_winners() {
-        let candidates: Vec<String> = ["resource", "resources", "file"].iter().map(|s| s.to_string()).collect();
+        let candidates: Vec<String> = ["resource", "resources", "file"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(closest("resorce", &candidates), Some("resource"));
         assert_eq!(closest("fiel", &candidates), Some("file"));
         assert_eq!(closest("zzzzzz", &candidates), None);

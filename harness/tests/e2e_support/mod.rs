@@ -12,18 +12,26 @@ use serde_json::Value;
 
 /// The workspace root (where `scenarios/` and `fixtures/` live).
 pub(crate) fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("harness/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("harness/ has a parent")
+        .to_path_buf()
 }
 
 /// `tests/data/scenarios/<name>`.
 pub(crate) fn test_scenario(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/scenarios").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/scenarios")
+        .join(name)
 }
 
 /// `harness e2e` run from the workspace root, writing reports to `report_dir`.
 pub(crate) fn e2e(report_dir: &Path) -> Command {
     let mut cmd = Command::cargo_bin("harness").expect("the harness binary is built");
-    cmd.current_dir(workspace_root()).arg("e2e").arg("--report-dir").arg(report_dir);
+    cmd.current_dir(workspace_root())
+        .arg("e2e")
+        .arg("--report-dir")
+        .arg(report_dir);
     cmd
 }
 
@@ -58,7 +66,9 @@ pub(crate) fn check_xml(xml: &str) -> Result<Vec<String>, String> {
             continue;
         }
         if let Some(name) = tag.strip_prefix('/') {
-            let expected = open.pop().ok_or_else(|| format!("</{name}> closes nothing"))?;
+            let expected = open
+                .pop()
+                .ok_or_else(|| format!("</{name}> closes nothing"))?;
             if expected != name.trim() {
                 return Err(format!("</{name}> closes <{expected}>"));
             }
@@ -66,7 +76,11 @@ pub(crate) fn check_xml(xml: &str) -> Result<Vec<String>, String> {
         }
         let self_closing = tag.ends_with('/');
         let body = tag.trim_end_matches('/');
-        let name = body.split_whitespace().next().ok_or("empty tag")?.to_owned();
+        let name = body
+            .split_whitespace()
+            .next()
+            .ok_or("empty tag")?
+            .to_owned();
         check_attributes(&body[name.len()..])?;
         elements.push(name.clone());
         if !self_closing {
@@ -83,7 +97,9 @@ pub(crate) fn check_xml(xml: &str) -> Result<Vec<String>, String> {
 fn check_text(text: &str) -> Result<(), String> {
     for (at, _) in text.match_indices('&') {
         let entity = &text[at..];
-        let end = entity.find(';').ok_or_else(|| format!("bare & in {text:?}"))?;
+        let end = entity
+            .find(';')
+            .ok_or_else(|| format!("bare & in {text:?}"))?;
         let name = &entity[1..end];
         let known = ["amp", "lt", "gt", "quot", "apos"].contains(&name) || name.starts_with('#');
         if !known {
@@ -99,7 +115,9 @@ fn check_attributes(mut text: &str) -> Result<(), String> {
         if text.is_empty() {
             return Ok(());
         }
-        let eq = text.find('=').ok_or_else(|| format!("attribute without value in {text:?}"))?;
+        let eq = text
+            .find('=')
+            .ok_or_else(|| format!("attribute without value in {text:?}"))?;
         let after = &text[eq + 1..];
         if !after.starts_with('"') {
             return Err(format!("unquoted attribute in {text:?}"));
@@ -118,7 +136,12 @@ fn check_attributes(mut text: &str) -> Result<(), String> {
 pub(crate) fn testcases_per_suite(xml: &str) -> Vec<(String, usize)> {
     let mut out: Vec<(String, usize)> = Vec::new();
     for chunk in xml.split("<testsuite ").skip(1) {
-        let name = chunk.split("name=\"").nth(1).and_then(|s| s.split('"').next()).unwrap_or_default().to_owned();
+        let name = chunk
+            .split("name=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap_or_default()
+            .to_owned();
         let body = chunk.split("</testsuite>").next().unwrap_or_default();
         out.push((name, body.matches("<testcase ").count()));
     }

@@ -189,7 +189,9 @@ impl HotState {
                 items: std::mem::take(spare),
             },
         );
-        update_id(&mut pane.items, item_id, |counts| counts.add(action, decayed));
+        update_id(&mut pane.items, item_id, |counts| {
+            counts.add(action, decayed)
+        });
     }
 
     /// Fires every window whose last millisecond lies in `(previous, watermark]`
@@ -281,16 +283,18 @@ impl HotState {
                     *totals.entry(IdRef(item.as_bytes())).or_default() += score(counts, scale);
                 }
             }
-            totals.into_iter().map(|(item, total)| (item.0, total)).collect()
+            totals
+                .into_iter()
+                .map(|(item, total)| (item.0, total))
+                .collect()
         };
         let mut keys: Vec<RankKey> = ranked
             .iter()
             .enumerate()
             .map(|(idx, (item, score))| RankKey::new(item, *score, idx as u32))
             .collect();
-        let order = |left: &RankKey, right: &RankKey| {
-            left.cmp_by(right, |idx| ranked[idx as usize].0)
-        };
+        let order =
+            |left: &RankKey, right: &RankKey| left.cmp_by(right, |idx| ranked[idx as usize].0);
         if keys.len() > config.top_n {
             keys.select_nth_unstable_by(config.top_n - 1, order);
             keys.truncate(config.top_n);

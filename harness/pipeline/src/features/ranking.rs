@@ -38,11 +38,7 @@ impl RankKey {
     /// Compares in the ranking order the items the keys stand for;
     /// `item(idx)` gives an item's bytes.
     #[inline]
-    pub(crate) fn cmp_by<'a>(
-        &self,
-        other: &RankKey,
-        item: impl Fn(u32) -> &'a [u8],
-    ) -> Ordering {
+    pub(crate) fn cmp_by<'a>(&self, other: &RankKey, item: impl Fn(u32) -> &'a [u8]) -> Ordering {
         (self.score, self.prefix)
             .cmp(&(other.score, other.prefix))
             .then_with(|| {
@@ -64,7 +60,11 @@ fn total_order_bits(value: f64) -> u64 {
     let bits = value.to_bits();
     // Negative numbers: flip everything (larger magnitude sorts lower);
     // positive: set the sign bit so they sort above all negatives.
-    if bits >> 63 == 1 { !bits } else { bits | 1 << 63 }
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | 1 << 63
+    }
 }
 
 /// The first 16 bytes of `bytes`, zero-padded, as two big-endian words, built
@@ -78,7 +78,10 @@ fn padded_prefix(bytes: &[u8]) -> [u64; 2] {
         // The last eight bytes end at `len`; shifting drops the ones before
         // byte 8 (they are in the first word) and pads with zeros.
         let tail = be_word(&bytes[len - 8..]);
-        [be_word(&bytes[..8]), tail.checked_shl(8 * (16 - len as u32)).unwrap_or(0)]
+        [
+            be_word(&bytes[..8]),
+            tail.checked_shl(8 * (16 - len as u32)).unwrap_or(0),
+        ]
     } else {
         [short_word(bytes), 0]
     }
@@ -104,10 +107,9 @@ fn short_word(bytes: &[u8]) -> u64 {
         u64::from(u32::from_be_bytes(head)) << 32
             | u64::from(u32::from_be_bytes(tail)) << (8 * (8 - len as u32))
     } else {
-        bytes
-            .iter()
-            .enumerate()
-            .fold(0, |word, (idx, byte)| word | u64::from(*byte) << (56 - 8 * idx))
+        bytes.iter().enumerate().fold(0, |word, (idx, byte)| {
+            word | u64::from(*byte) << (56 - 8 * idx)
+        })
     }
 }
 
@@ -169,8 +171,11 @@ mod tests {
         // (ids equal but for trailing zeros, equal first 16 bytes) are common.
         prop_oneof![
             proptest::collection::vec(prop_oneof![Just(0u8), Just(b'a'), Just(255u8)], 0..24),
-            proptest::collection::vec(any::<u8>(), 0..4)
-                .prop_map(|tail| [b"video_0000000000".as_slice(), &tail].concat()),
+            proptest::collection::vec(any::<u8>(), 0..4).prop_map(|tail| [
+                b"video_0000000000".as_slice(),
+                &tail
+            ]
+            .concat()),
         ]
     }
 

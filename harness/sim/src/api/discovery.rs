@@ -21,7 +21,16 @@ use crate::{
 pub(crate) const KUBE_VERSION: (&str, &str) = ("1", "32");
 
 /// Verbs every served kind supports.
-const VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+const VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 /// Verbs of the `status` and `scale` subresources.
 const SUBRESOURCE_VERBS: &[&str] = &["get", "patch", "update"];
 
@@ -44,7 +53,9 @@ pub(crate) fn version() -> Reply {
 /// Sort key implementing the API server's version priority.
 fn version_priority(version: &str) -> (u8, i64, i64, String) {
     let parsed = version.strip_prefix('v').and_then(|rest| {
-        let digits_end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits_end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let major: i64 = rest[..digits_end].parse().ok()?;
         let tail = &rest[digits_end..];
         let (rank, minor_text) = if tail.is_empty() {
@@ -56,7 +67,11 @@ fn version_priority(version: &str) -> (u8, i64, i64, String) {
         } else {
             return None;
         };
-        let minor: i64 = if minor_text.is_empty() { 0 } else { minor_text.parse().ok()? };
+        let minor: i64 = if minor_text.is_empty() {
+            0
+        } else {
+            minor_text.parse().ok()?
+        };
         Some((rank, -major, -minor))
     });
     match parsed {
@@ -101,24 +116,36 @@ pub(crate) fn core_group(registry: &Registry, repr: &Representation) -> Reply {
         return aggregated_list(version, items);
     }
     let versions = group_versions(registry).remove("").unwrap_or_default();
-    Reply::ok(json!({"kind": "APIVersions", "versions": versions, "serverAddressByClientCIDRs": []}))
+    Reply::ok(
+        json!({"kind": "APIVersions", "versions": versions, "serverAddressByClientCIDRs": []}),
+    )
 }
 
 /// `/apis`.
 pub(crate) fn groups(registry: &Registry, repr: &Representation) -> Reply {
     let all = group_versions(registry);
     if let Representation::AggregatedDiscovery(version) = repr {
-        let items = all.keys().filter(|g| !g.is_empty()).map(|g| aggregated_group(registry, g)).collect();
+        let items = all
+            .keys()
+            .filter(|g| !g.is_empty())
+            .map(|g| aggregated_group(registry, g))
+            .collect();
         return aggregated_list(version, items);
     }
-    let groups: Vec<Value> =
-        all.iter().filter(|(g, _)| !g.is_empty()).map(|(name, versions)| group_json(name, versions)).collect();
+    let groups: Vec<Value> = all
+        .iter()
+        .filter(|(g, _)| !g.is_empty())
+        .map(|(name, versions)| group_json(name, versions))
+        .collect();
     Reply::ok(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}))
 }
 
 /// `/apis/{group}`.
 pub(crate) fn group(registry: &Registry, name: &str, path: &str) -> Reply {
-    match group_versions(registry).get(name).filter(|_| !name.is_empty()) {
+    match group_versions(registry)
+        .get(name)
+        .filter(|_| !name.is_empty())
+    {
         Some(versions) => {
             let mut body = group_json(name, versions);
             body["kind"] = json!("APIGroup");
@@ -129,21 +156,33 @@ pub(crate) fn group(registry: &Registry, name: &str, path: &str) -> Reply {
     }
 }
 
-fn kinds_at<'a>(registry: &'a Registry, group: &'a str, version: &'a str) -> impl Iterator<Item = &'a ResourceType> + 'a {
-    registry.iter().filter(move |rt| rt.group == group && rt.version == version)
+fn kinds_at<'a>(
+    registry: &'a Registry,
+    group: &'a str,
+    version: &'a str,
+) -> impl Iterator<Item = &'a ResourceType> + 'a {
+    registry
+        .iter()
+        .filter(move |rt| rt.group == group && rt.version == version)
 }
 
 /// The scale subresource of a kind, if it has one: CRDs that declare it,
 /// Deployments and ReplicaSets.
 pub(crate) fn has_scale(rt: &ResourceType) -> bool {
-    rt.scale.is_some() || (rt.group == "apps" && matches!(rt.plural.as_str(), "deployments" | "replicasets"))
+    rt.scale.is_some()
+        || (rt.group == "apps" && matches!(rt.plural.as_str(), "deployments" | "replicasets"))
 }
 
 /// Subresource names and the kind each returns: (name, group, version, kind).
 fn subresources(rt: &ResourceType) -> Vec<(&'static str, String, String, String)> {
     let mut subs = Vec::new();
     if rt.status_subresource {
-        subs.push(("status", rt.group.clone(), rt.version.clone(), rt.kind.clone()));
+        subs.push((
+            "status",
+            rt.group.clone(),
+            rt.version.clone(),
+            rt.kind.clone(),
+        ));
     }
     if has_scale(rt) {
         subs.push(("scale", "autoscaling".into(), "v1".into(), "Scale".into()));
@@ -179,15 +218,23 @@ pub(crate) fn group_version(registry: &Registry, group: &str, version: &str, pat
             resources.push(entry);
         }
         if rt.group.is_empty() && rt.plural == "namespaces" {
-            resources.push(json!({"name": "namespaces/finalize", "singularName": "", "namespaced": false,
-                                  "kind": "Namespace", "verbs": ["update"]}));
+            resources.push(
+                json!({"name": "namespaces/finalize", "singularName": "", "namespaced": false,
+                                  "kind": "Namespace", "verbs": ["update"]}),
+            );
         }
     }
     if resources.is_empty() {
         return ApiError::no_route(path).into();
     }
-    let group_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-    Reply::ok(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}))
+    let group_version = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    Reply::ok(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}),
+    )
 }
 
 fn aggregated_group(registry: &Registry, group: &str) -> Value {
@@ -245,27 +292,60 @@ mod tests {
 
     #[test]
     fn versions_sort_like_the_api_server() {
-        let mut versions = vec!["v1alpha1", "v2beta1", "v1", "v1beta2", "v2", "foo", "v1beta1"];
+        let mut versions = vec![
+            "v1alpha1", "v2beta1", "v1", "v1beta2", "v2", "foo", "v1beta1",
+        ];
         versions.sort_by_key(|v| version_priority(v));
-        assert_eq!(versions, ["v2", "v1", "v2beta1", "v1beta2", "v1beta1", "v1alpha1", "foo"]);
+        assert_eq!(
+            versions,
+            [
+                "v2", "v1", "v2beta1", "v1beta2", "v1beta1", "v1alpha1", "foo"
+            ]
+        );
     }
 
     #[test]
     fn legacy_and_aggregated_forms_list_the_same_kinds() {
         let registry = Registry::with_builtins();
-        let Reply { body: super::super::reply::Body::Json(list), .. } = group_version(&registry, "apps", "v1", "/apis/apps/v1")
+        let Reply {
+            body: super::super::reply::Body::Json(list),
+            ..
+        } = group_version(&registry, "apps", "v1", "/apis/apps/v1")
         else {
             panic!("json")
         };
-        let names: Vec<&str> = list["resources"].as_array().unwrap().iter().filter_map(|r| r["name"].as_str()).collect();
-        assert!(names.contains(&"deployments/scale") && names.contains(&"deployments/status"), "{names:?}");
+        let names: Vec<&str> = list["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["name"].as_str())
+            .collect();
+        assert!(
+            names.contains(&"deployments/scale") && names.contains(&"deployments/status"),
+            "{names:?}"
+        );
         let agg = groups(&registry, &Representation::AggregatedDiscovery("v2".into()));
         assert!(agg.content_type.contains("as=APIGroupDiscoveryList"));
-        let super::super::reply::Body::Json(agg) = agg.body else { panic!("json") };
-        let apps = agg["items"].as_array().unwrap().iter().find(|g| g["metadata"]["name"] == "apps").unwrap();
-        let deploy = apps["versions"][0]["resources"].as_array().unwrap().iter().find(|r| r["resource"] == "deployments").unwrap();
+        let super::super::reply::Body::Json(agg) = agg.body else {
+            panic!("json")
+        };
+        let apps = agg["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["metadata"]["name"] == "apps")
+            .unwrap();
+        let deploy = apps["versions"][0]["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resource"] == "deployments")
+            .unwrap();
         assert_eq!(deploy["scope"], "Namespaced");
         assert_eq!(deploy["shortNames"], json!(["deploy"]));
-        assert_eq!(group_version(&registry, "nope", "v1", "/apis/nope/v1").status, 404);
+        assert_eq!(
+            group_version(&registry, "nope", "v1", "/apis/nope/v1").status,
+            404
+        );
     }
 }

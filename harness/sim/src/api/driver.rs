@@ -22,7 +22,9 @@ const MIN_SLEEP: Duration = Duration::from_millis(1);
 pub(crate) async fn drive(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     loop {
         let wake_at = shared.with_cluster(|cluster, now| cluster.step(now));
-        let sleep = wake_at.map_or(IDLE, |at| shared.clock.real_until(at)).max(MIN_SLEEP);
+        let sleep = wake_at
+            .map_or(IDLE, |at| shared.clock.real_until(at))
+            .max(MIN_SLEEP);
         tokio::select! {
             _ = tokio::time::sleep(sleep) => {}
             _ = shared.driver_woken() => {}

@@ -6,20 +6,17 @@ use http::Method;
 use serde_json::{Value, json};
 
 use super::{
-    discovery, openapi, read, scale,
+    discovery, openapi, read,
     reply::Reply,
     request::{ApiRequest, Representation, negotiate},
     route::{self, ResourcePath, Route},
+    scale,
     state::Shared,
     watch::WatchRequest,
     write::{self, Origin, Target, WriteOptions, Written},
 };
 use crate::{
-    clock::SimTime,
-    cluster::Cluster,
-    error::ApiError,
-    resource::ResourceType,
-    store::ObjectKey,
+    clock::SimTime, cluster::Cluster, error::ApiError, resource::ResourceType, store::ObjectKey,
 };
 
 /// What the server should send.
@@ -54,14 +51,22 @@ pub(crate) fn handle(shared: &Shared, req: &ApiRequest) -> Outcome {
         return ApiError {
             code: 406,
             reason: "NotAcceptable".into(),
-            message: "only the following media types are accepted: application/json, application/yaml".into(),
+            message:
+                "only the following media types are accepted: application/json, application/yaml"
+                    .into(),
             details: None,
         }
         .into();
     };
-    if !matches!(route, Route::Resource(_)) && req.method != Method::GET && req.method != Method::HEAD {
-        return ApiError::method_not_allowed(format!("the server does not allow this method on the requested resource ({})", req.path))
-            .into();
+    if !matches!(route, Route::Resource(_))
+        && req.method != Method::GET
+        && req.method != Method::HEAD
+    {
+        return ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({})",
+            req.path
+        ))
+        .into();
     }
     match route {
         Route::Health => {
@@ -74,17 +79,25 @@ pub(crate) fn handle(shared: &Shared, req: &ApiRequest) -> Outcome {
             let now = shared.clock.now();
             Reply::ok(json!({"now": now.rfc3339_micros(), "nowMillis": now.0, "speed": shared.clock.speed()})).into()
         }
-        Route::CoreGroup => shared.with_cluster(|c, _| discovery::core_group(&c.registry, &repr)).into(),
-        Route::Groups => shared.with_cluster(|c, _| discovery::groups(&c.registry, &repr)).into(),
-        Route::Group(group) => shared.with_cluster(|c, _| discovery::group(&c.registry, &group, &req.path)).into(),
-        Route::GroupVersion { group, version } => {
-            shared.with_cluster(|c, _| discovery::group_version(&c.registry, &group, &version, &req.path)).into()
-        }
+        Route::CoreGroup => shared
+            .with_cluster(|c, _| discovery::core_group(&c.registry, &repr))
+            .into(),
+        Route::Groups => shared
+            .with_cluster(|c, _| discovery::groups(&c.registry, &repr))
+            .into(),
+        Route::Group(group) => shared
+            .with_cluster(|c, _| discovery::group(&c.registry, &group, &req.path))
+            .into(),
+        Route::GroupVersion { group, version } => shared
+            .with_cluster(|c, _| discovery::group_version(&c.registry, &group, &version, &req.path))
+            .into(),
         Route::OpenApiV2 => openapi::v2(&req.accept).into(),
-        Route::OpenApiV3Index => shared.with_cluster(|c, _| openapi::v3_index(&c.registry, &c.store)).into(),
-        Route::OpenApiV3 { group, version } => {
-            shared.with_cluster(|c, _| openapi::v3_document(&c.registry, &group, &version, &req.path)).into()
-        }
+        Route::OpenApiV3Index => shared
+            .with_cluster(|c, _| openapi::v3_index(&c.registry, &c.store))
+            .into(),
+        Route::OpenApiV3 { group, version } => shared
+            .with_cluster(|c, _| openapi::v3_document(&c.registry, &group, &version, &req.path))
+            .into(),
         Route::Resource(path) => shared.with_cluster(|cluster, now| {
             resource(cluster, now, req, &path, &repr).unwrap_or_else(Outcome::from)
         }),
@@ -93,7 +106,9 @@ pub(crate) fn handle(shared: &Shared, req: &ApiRequest) -> Outcome {
 }
 
 fn written(written: Written) -> Outcome {
-    Reply::json(written.status, written.object).with_warnings(written.warnings).into()
+    Reply::json(written.status, written.object)
+        .with_warnings(written.warnings)
+        .into()
 }
 
 /// The DeleteOptions body of a DELETE, if any.
@@ -105,9 +120,19 @@ fn delete_options(req: &ApiRequest) -> Result<Value, ApiError> {
     }
 }
 
-fn resource(cluster: &mut Cluster, now: SimTime, req: &ApiRequest, path: &ResourcePath, repr: &Representation) -> Result<Outcome, ApiError> {
+fn resource(
+    cluster: &mut Cluster,
+    now: SimTime,
+    req: &ApiRequest,
+    path: &ResourcePath,
+    repr: &Representation,
+) -> Result<Outcome, ApiError> {
     let no_route = || ApiError::no_route(&req.path);
-    let rt: ResourceType = cluster.registry.get(&path.group, &path.version, &path.plural).cloned().ok_or_else(no_route)?;
+    let rt: ResourceType = cluster
+        .registry
+        .get(&path.group, &path.version, &path.plural)
+        .cloned()
+        .ok_or_else(no_route)?;
     if path.namespace.is_some() && !rt.namespaced {
         return Err(no_route());
     }
@@ -123,13 +148,28 @@ fn resource(cluster: &mut Cluster, now: SimTime, req: &ApiRequest, path: &Resour
                 let selection = read::Selection::from_query(&rt, path.namespace.clone(), query)?;
                 if watching {
                     let include = read::include_object(query)?;
-                    return Ok(Outcome::Watch(Box::new(WatchRequest::from_query(rt, selection, None, query, repr.clone(), include)?)));
+                    return Ok(Outcome::Watch(Box::new(WatchRequest::from_query(
+                        rt,
+                        selection,
+                        None,
+                        query,
+                        repr.clone(),
+                        include,
+                    )?)));
                 }
                 Ok(read::list(&cluster.store, &rt, &selection, repr, query, now)?.into())
             }
             Method::POST if object_path_ok => {
                 let opts = WriteOptions::from_query(query)?;
-                Ok(written(write::create(cluster, &rt, &namespace, req.object_body()?, &opts, now, &Origin::Body)?))
+                Ok(written(write::create(
+                    cluster,
+                    &rt,
+                    &namespace,
+                    req.object_body()?,
+                    &opts,
+                    now,
+                    &Origin::Body,
+                )?))
             }
             Method::DELETE if object_path_ok => {
                 let opts = WriteOptions::from_query(query)?;
@@ -137,8 +177,11 @@ fn resource(cluster: &mut Cluster, now: SimTime, req: &ApiRequest, path: &Resour
                 let options = delete_options(req)?;
                 let mut items = Vec::new();
                 for obj in selection.select(&cluster.store, &rt) {
-                    let key = ObjectKey::new(&rt, obj["metadata"]["namespace"].as_str().unwrap_or_default(),
-                                             obj["metadata"]["name"].as_str().unwrap_or_default());
+                    let key = ObjectKey::new(
+                        &rt,
+                        obj["metadata"]["namespace"].as_str().unwrap_or_default(),
+                        obj["metadata"]["name"].as_str().unwrap_or_default(),
+                    );
                     items.push(write::delete(cluster, &rt, &key, &options, &opts, now)?.object);
                 }
                 let meta = json!({"resourceVersion": cluster.store.resource_version().to_string()});
@@ -151,7 +194,14 @@ fn resource(cluster: &mut Cluster, now: SimTime, req: &ApiRequest, path: &Resour
     if path.legacy_watch {
         let selection = read::Selection::from_query(&rt, path.namespace.clone(), query)?;
         let include = read::include_object(query)?;
-        return Ok(Outcome::Watch(Box::new(WatchRequest::from_query(rt, selection, Some(name), query, repr.clone(), include)?)));
+        return Ok(Outcome::Watch(Box::new(WatchRequest::from_query(
+            rt,
+            selection,
+            Some(name),
+            query,
+            repr.clone(),
+            include,
+        )?)));
     }
     if !object_path_ok {
         return Err(no_route());
@@ -159,31 +209,92 @@ fn resource(cluster: &mut Cluster, now: SimTime, req: &ApiRequest, path: &Resour
     let key = ObjectKey::new(&rt, &namespace, &name);
     let opts = || WriteOptions::from_query(query);
     match (path.subresource.as_deref(), &req.method) {
-        (None, &Method::GET | &Method::HEAD) => Ok(read::get(&cluster.store, &rt, &key, repr, query, now)?.into()),
-        (None, &Method::PUT) => {
-            Ok(written(write::update(cluster, &rt, &key, req.object_body()?, Target::MAIN, &opts()?, now, &Origin::Body)?))
+        (None, &Method::GET | &Method::HEAD) => {
+            Ok(read::get(&cluster.store, &rt, &key, repr, query, now)?.into())
         }
-        (None, &Method::PATCH) => {
-            Ok(written(write::patch(cluster, &rt, &key, &req.content_type, &req.body, Target::MAIN, &opts()?, now)?))
-        }
-        (None, &Method::DELETE) => Ok(written(write::delete(cluster, &rt, &key, &delete_options(req)?, &opts()?, now)?)),
+        (None, &Method::PUT) => Ok(written(write::update(
+            cluster,
+            &rt,
+            &key,
+            req.object_body()?,
+            Target::MAIN,
+            &opts()?,
+            now,
+            &Origin::Body,
+        )?)),
+        (None, &Method::PATCH) => Ok(written(write::patch(
+            cluster,
+            &rt,
+            &key,
+            &req.content_type,
+            &req.body,
+            Target::MAIN,
+            &opts()?,
+            now,
+        )?)),
+        (None, &Method::DELETE) => Ok(written(write::delete(
+            cluster,
+            &rt,
+            &key,
+            &delete_options(req)?,
+            &opts()?,
+            now,
+        )?)),
         (Some("status"), _) if !rt.status_subresource => Err(no_route()),
-        (Some("status"), &Method::GET) => Ok(read::get(&cluster.store, &rt, &key, repr, query, now)?.into()),
-        (Some("status"), &Method::PUT) => {
-            Ok(written(write::update(cluster, &rt, &key, req.object_body()?, Target::STATUS, &opts()?, now, &Origin::Body)?))
+        (Some("status"), &Method::GET) => {
+            Ok(read::get(&cluster.store, &rt, &key, repr, query, now)?.into())
         }
-        (Some("status"), &Method::PATCH) => {
-            Ok(written(write::patch(cluster, &rt, &key, &req.content_type, &req.body, Target::STATUS, &opts()?, now)?))
+        (Some("status"), &Method::PUT) => Ok(written(write::update(
+            cluster,
+            &rt,
+            &key,
+            req.object_body()?,
+            Target::STATUS,
+            &opts()?,
+            now,
+            &Origin::Body,
+        )?)),
+        (Some("status"), &Method::PATCH) => Ok(written(write::patch(
+            cluster,
+            &rt,
+            &key,
+            &req.content_type,
+            &req.body,
+            Target::STATUS,
+            &opts()?,
+            now,
+        )?)),
+        (Some("scale"), &Method::GET) => {
+            Ok(Reply::ok(scale::get(cluster, &rt, &key, &req.path)?).into())
         }
-        (Some("scale"), &Method::GET) => Ok(Reply::ok(scale::get(cluster, &rt, &key, &req.path)?).into()),
-        (Some("scale"), &Method::PUT) => {
-            Ok(written(scale::put(cluster, &rt, &key, &req.object_body()?, &opts()?, now, &req.path)?))
-        }
-        (Some("scale"), &Method::PATCH) => {
-            Ok(written(scale::patch(cluster, &rt, &key, &req.content_type, &req.body, &opts()?, now, &req.path)?))
-        }
+        (Some("scale"), &Method::PUT) => Ok(written(scale::put(
+            cluster,
+            &rt,
+            &key,
+            &req.object_body()?,
+            &opts()?,
+            now,
+            &req.path,
+        )?)),
+        (Some("scale"), &Method::PATCH) => Ok(written(scale::patch(
+            cluster,
+            &rt,
+            &key,
+            &req.content_type,
+            &req.body,
+            &opts()?,
+            now,
+            &req.path,
+        )?)),
         (Some("finalize"), &Method::PUT) if rt.group.is_empty() && rt.plural == "namespaces" => {
-            Ok(written(write::finalize_namespace(cluster, &rt, &key, &req.object_body()?, &opts()?, now)?))
+            Ok(written(write::finalize_namespace(
+                cluster,
+                &rt,
+                &key,
+                &req.object_body()?,
+                &opts()?,
+                now,
+            )?))
         }
         (Some("status" | "scale" | "finalize"), _) => Err(method_not_allowed(req)),
         _ => Err(no_route()),
@@ -191,5 +302,8 @@ fn resource(cluster: &mut Cluster, now: SimTime, req: &ApiRequest, path: &Resour
 }
 
 fn method_not_allowed(req: &ApiRequest) -> ApiError {
-    ApiError::method_not_allowed(format!("the server does not allow this method on the requested resource ({})", req.path))
+    ApiError::method_not_allowed(format!(
+        "the server does not allow this method on the requested resource ({})",
+        req.path
+    ))
 }

@@ -33,19 +33,29 @@ pub(crate) fn install(cluster: &mut Cluster) {
 }
 
 fn deleting(obj: &Value) -> bool {
-    obj["metadata"].get("deletionTimestamp").is_some_and(|t| !t.is_null())
+    obj["metadata"]
+        .get("deletionTimestamp")
+        .is_some_and(|t| !t.is_null())
 }
 
 /// Sets `status.phase: Terminating` on a namespace being deleted; returns
 /// the namespace as stored afterwards.
-pub(crate) fn mark_terminating(store: &mut Store, ns_type: &ResourceType, key: &ObjectKey, now: SimTime) -> Option<Value> {
+pub(crate) fn mark_terminating(
+    store: &mut Store,
+    ns_type: &ResourceType,
+    key: &ObjectKey,
+    now: SimTime,
+) -> Option<Value> {
     let current = store.get(key)?.clone();
     if current["status"]["phase"] == "Terminating" || !deleting(&current) {
         return Some((*current).clone());
     }
     let mut updated = (*current).clone();
     updated["status"]["phase"] = json!("Terminating");
-    store.update(ns_type, key, updated, Subresource::Status, now).ok().map(|obj| (*obj).clone())
+    store
+        .update(ns_type, key, updated, Subresource::Status, now)
+        .ok()
+        .map(|obj| (*obj).clone())
 }
 
 /// Deletes every object of the kinds in `kinds` and returns how many are
@@ -79,7 +89,11 @@ fn delete_all(store: &mut Store, kinds: &[ResourceType], now: SimTime) -> usize 
 /// One `ResourceType` per stored kind (versions share storage).
 fn distinct_kinds(registry: &Registry, keep: impl Fn(&ResourceType) -> bool) -> Vec<ResourceType> {
     let mut seen = BTreeSet::new();
-    registry.iter().filter(|rt| keep(rt) && seen.insert((rt.group.clone(), rt.plural.clone()))).cloned().collect()
+    registry
+        .iter()
+        .filter(|rt| keep(rt) && seen.insert((rt.group.clone(), rt.plural.clone())))
+        .cloned()
+        .collect()
 }
 
 /// Clears `spec.finalizers` of terminating namespaces that are empty.
@@ -95,7 +109,12 @@ impl Controller for NamespaceFinalize {
         let held: Vec<String> = ctx
             .store
             .list("", "namespaces", None)
-            .filter(|ns| deleting(ns) && ns["spec"]["finalizers"].as_array().is_some_and(|f| !f.is_empty()))
+            .filter(|ns| {
+                deleting(ns)
+                    && ns["spec"]["finalizers"]
+                        .as_array()
+                        .is_some_and(|f| !f.is_empty())
+            })
             .filter_map(|ns| ns["metadata"]["name"].as_str().map(str::to_string))
             .collect();
         if held.is_empty() {
@@ -103,7 +122,12 @@ impl Controller for NamespaceFinalize {
         }
         let kinds = distinct_kinds(ctx.registry, |rt| rt.namespaced);
         for name in held {
-            let occupied = kinds.iter().any(|rt| ctx.store.list(&rt.group, &rt.plural, Some(&name)).next().is_some());
+            let occupied = kinds.iter().any(|rt| {
+                ctx.store
+                    .list(&rt.group, &rt.plural, Some(&name))
+                    .next()
+                    .is_some()
+            });
             let key = ObjectKey::new(&ns_type, "", &name);
             if occupied {
                 mark_terminating(ctx.store, &ns_type, &key, ctx.now);
@@ -112,7 +136,9 @@ impl Controller for NamespaceFinalize {
             if let Some(current) = ctx.store.get(&key) {
                 let mut finalized = (**current).clone();
                 finalized["spec"]["finalizers"] = json!([]);
-                let _ = ctx.store.update(&ns_type, &key, finalized, Subresource::Main, ctx.now);
+                let _ = ctx
+                    .store
+                    .update(&ns_type, &key, finalized, Subresource::Main, ctx.now);
             }
         }
         None
@@ -128,18 +154,27 @@ impl Controller for CrdCleanup {
     }
 
     fn reconcile(&mut self, ctx: &mut Ctx<'_>) -> Option<SimTime> {
-        let crd_type = ctx.registry.get("apiextensions.k8s.io", "v1", "customresourcedefinitions")?.clone();
+        let crd_type = ctx
+            .registry
+            .get("apiextensions.k8s.io", "v1", "customresourcedefinitions")?
+            .clone();
         let doomed: Vec<(String, String, String)> = ctx
             .store
             .list("apiextensions.k8s.io", "customresourcedefinitions", None)
             .filter(|crd| deleting(crd))
             .map(|crd| {
                 let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
-                (text(&crd["metadata"]["name"]), text(&crd["spec"]["group"]), text(&crd["spec"]["names"]["plural"]))
+                (
+                    text(&crd["metadata"]["name"]),
+                    text(&crd["spec"]["group"]),
+                    text(&crd["spec"]["names"]["plural"]),
+                )
             })
             .collect();
         for (name, group, plural) in doomed {
-            let kinds = distinct_kinds(ctx.registry, |rt| rt.custom && rt.group == group && rt.plural == plural);
+            let kinds = distinct_kinds(ctx.registry, |rt| {
+                rt.custom && rt.group == group && rt.plural == plural
+            });
             if delete_all(ctx.store, &kinds, ctx.now) > 0 {
                 continue;
             }
@@ -149,7 +184,9 @@ impl Controller for CrdCleanup {
                 if let Some(list) = released["metadata"]["finalizers"].as_array_mut() {
                     list.retain(|f| f != crd::CLEANUP_FINALIZER);
                 }
-                let _ = ctx.store.update(&crd_type, &key, released, Subresource::Main, ctx.now);
+                let _ = ctx
+                    .store
+                    .update(&crd_type, &key, released, Subresource::Main, ctx.now);
             }
         }
         None
@@ -169,18 +206,48 @@ mod tests {
     #[test]
     fn an_emptied_namespace_loses_its_spec_finalizers() {
         let mut cluster = cluster();
-        let ns = cluster.registry.get("", "v1", "namespaces").unwrap().clone();
-        let cm = cluster.registry.get("", "v1", "configmaps").unwrap().clone();
+        let ns = cluster
+            .registry
+            .get("", "v1", "namespaces")
+            .unwrap()
+            .clone();
+        let cm = cluster
+            .registry
+            .get("", "v1", "configmaps")
+            .unwrap()
+            .clone();
         let obj = json!({"metadata": {"name": "t"}, "spec": {"finalizers": ["kubernetes"]}});
-        cluster.store.create(&ns, "", obj, SimTime(0), &mut cluster.rng).unwrap();
-        cluster.store.create(&cm, "t", json!({"metadata": {"name": "c"}}), SimTime(0), &mut cluster.rng).unwrap();
+        cluster
+            .store
+            .create(&ns, "", obj, SimTime(0), &mut cluster.rng)
+            .unwrap();
+        cluster
+            .store
+            .create(
+                &cm,
+                "t",
+                json!({"metadata": {"name": "c"}}),
+                SimTime(0),
+                &mut cluster.rng,
+            )
+            .unwrap();
         let key = ObjectKey::new(&ns, "", "t");
         cluster.store.delete(&ns, &key, SimTime(1)).unwrap();
         cluster.step(SimTime(2));
-        assert_eq!(cluster.store.get(&key).unwrap()["status"]["phase"], "Terminating", "content holds it");
-        cluster.store.delete(&cm, &ObjectKey::new(&cm, "t", "c"), SimTime(3)).unwrap();
+        assert_eq!(
+            cluster.store.get(&key).unwrap()["status"]["phase"],
+            "Terminating",
+            "content holds it"
+        );
+        cluster
+            .store
+            .delete(&cm, &ObjectKey::new(&cm, "t", "c"), SimTime(3))
+            .unwrap();
         cluster.step(SimTime(4));
-        assert!(cluster.store.get(&key).is_none(), "an emptied namespace disappears");
+        assert!(
+            cluster.store.get(&key).is_none(),
+            "an emptied namespace disappears"
+        );
     }
 
     #[test]
@@ -192,16 +259,46 @@ mod tests {
                      "versions": [{"name": "v1", "served": true, "storage": true}]}
         });
         crd::establish(&mut cluster, crd_obj, SimTime(0)).unwrap();
-        let widget = cluster.registry.get("example.com", "v1", "widgets").unwrap().clone();
-        cluster.store.create(&widget, "default", json!({"metadata": {"name": "w"}}), SimTime(0), &mut cluster.rng).unwrap();
-        let crd_type = cluster.registry.get("apiextensions.k8s.io", "v1", "customresourcedefinitions").unwrap().clone();
+        let widget = cluster
+            .registry
+            .get("example.com", "v1", "widgets")
+            .unwrap()
+            .clone();
+        cluster
+            .store
+            .create(
+                &widget,
+                "default",
+                json!({"metadata": {"name": "w"}}),
+                SimTime(0),
+                &mut cluster.rng,
+            )
+            .unwrap();
+        let crd_type = cluster
+            .registry
+            .get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+            .unwrap()
+            .clone();
         let key = ObjectKey::new(&crd_type, "", "widgets.example.com");
         cluster.store.delete(&crd_type, &key, SimTime(1)).unwrap();
-        assert!(cluster.store.get(&key).is_some(), "the cleanup finalizer holds the CRD");
+        assert!(
+            cluster.store.get(&key).is_some(),
+            "the cleanup finalizer holds the CRD"
+        );
         cluster.step(SimTime(2));
         crd::sync_registry(&mut cluster);
-        assert!(cluster.store.get(&ObjectKey::new(&widget, "default", "w")).is_none());
+        assert!(
+            cluster
+                .store
+                .get(&ObjectKey::new(&widget, "default", "w"))
+                .is_none()
+        );
         assert!(cluster.store.get(&key).is_none());
-        assert!(cluster.registry.get("example.com", "v1", "widgets").is_none());
+        assert!(
+            cluster
+                .registry
+                .get("example.com", "v1", "widgets")
+                .is_none()
+        );
     }
 }

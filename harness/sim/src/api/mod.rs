@@ -199,12 +199,17 @@ pub async fn serve(mut cluster: Cluster, config: SimConfig) -> Result<SimHandle,
     lifecycle::install(&mut cluster);
     let token = random_token().map_err(ServeError::Token)?;
     let tls = tls::server_tls().map_err(ServeError::Tls)?;
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.map_err(ServeError::Bind)?;
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .map_err(ServeError::Bind)?;
     let addr = listener.local_addr().map_err(ServeError::Bind)?;
     let (kubeconfig_path, temp_dir) = match config.kubeconfig {
         Some(path) => (path, None),
         None => {
-            let dir = temp_dir().map_err(|source| ServeError::Kubeconfig { path: std::env::temp_dir(), source })?;
+            let dir = temp_dir().map_err(|source| ServeError::Kubeconfig {
+                path: std::env::temp_dir(),
+                source,
+            })?;
             (dir.join("kubeconfig"), Some(dir))
         }
     };
@@ -213,7 +218,10 @@ pub async fn serve(mut cluster: Cluster, config: SimConfig) -> Result<SimHandle,
         if let Some(dir) = &temp_dir {
             let _ = std::fs::remove_dir_all(dir);
         }
-        return Err(ServeError::Kubeconfig { path: kubeconfig_path, source });
+        return Err(ServeError::Kubeconfig {
+            path: kubeconfig_path,
+            source,
+        });
     }
     let shared = state::Shared::new(cluster, clock.clone(), token);
     let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
@@ -227,5 +235,13 @@ pub async fn serve(mut cluster: Cluster, config: SimConfig) -> Result<SimHandle,
         tokio::spawn(driver::drive(shared.clone(), shutdown_rx)),
     ];
     tracing::info!(%addr, kubeconfig = %kubeconfig_path.display(), speed = config.speed, "simulated API server listening");
-    Ok(SimHandle { addr, kubeconfig: kubeconfig_path, clock, shared, shutdown, tasks, temp_dir })
+    Ok(SimHandle {
+        addr,
+        kubeconfig: kubeconfig_path,
+        clock,
+        shared,
+        shutdown,
+        tasks,
+        temp_dir,
+    })
 }

@@ -39,18 +39,26 @@ pub(crate) fn v2(accept: &str) -> Reply {
         return reply.with_content_type(V2_PROTOBUF);
     }
     let (major, minor) = KUBE_VERSION;
-    Reply::ok(json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": format!("v{major}.{minor}.0")},
-                     "paths": {}, "definitions": {}}))
+    Reply::ok(
+        json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": format!("v{major}.{minor}.0")},
+                     "paths": {}, "definitions": {}}),
+    )
 }
 
 /// FNV-1a, for the `?hash=` that lets clients cache documents.
 fn fnv64(text: &str) -> String {
-    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
     format!("{hash:016X}")
 }
 
 fn gv_path(group: &str, version: &str) -> String {
-    if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") }
+    if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    }
 }
 
 /// A cheap stand-in for a group-version document's content: its kinds and,
@@ -59,8 +67,14 @@ fn gv_path(group: &str, version: &str) -> String {
 /// the cluster lock for milliseconds on each `kubectl apply`.
 fn fingerprint(registry: &Registry, store: &Store, group: &str, version: &str) -> String {
     let mut text = String::new();
-    for rt in registry.iter().filter(|rt| rt.group == group && rt.version == version) {
-        text.push_str(&format!("{}/{}/{}/{};", rt.kind, rt.plural, rt.namespaced, rt.custom));
+    for rt in registry
+        .iter()
+        .filter(|rt| rt.group == group && rt.version == version)
+    {
+        text.push_str(&format!(
+            "{}/{}/{}/{};",
+            rt.kind, rt.plural, rt.namespaced, rt.custom
+        ));
         if rt.custom {
             let key = ObjectKey {
                 group: "apiextensions.k8s.io".into(),
@@ -69,7 +83,11 @@ fn fingerprint(registry: &Registry, store: &Store, group: &str, version: &str) -
                 name: format!("{}.{}", rt.plural, rt.group),
             };
             if let Some(crd) = store.get(&key) {
-                text.push_str(crd["metadata"]["resourceVersion"].as_str().unwrap_or_default());
+                text.push_str(
+                    crd["metadata"]["resourceVersion"]
+                        .as_str()
+                        .unwrap_or_default(),
+                );
             }
         }
     }
@@ -85,14 +103,20 @@ pub(crate) fn v3_index(registry: &Registry, store: &Store) -> Reply {
             continue;
         }
         let hash = fingerprint(registry, store, &rt.group, &rt.version);
-        paths.insert(path.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={hash}")}));
+        paths.insert(
+            path.clone(),
+            json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={hash}")}),
+        );
     }
     Reply::ok(json!({"paths": paths}))
 }
 
 /// `/openapi/v3/{api/v1 | apis/g/v}`.
 pub(crate) fn v3_document(registry: &Registry, group: &str, version: &str, path: &str) -> Reply {
-    if !registry.iter().any(|rt| rt.group == group && rt.version == version) {
+    if !registry
+        .iter()
+        .any(|rt| rt.group == group && rt.version == version)
+    {
         return ApiError::no_route(path).into();
     }
     Reply::ok(document(registry, group, version))
@@ -117,21 +141,45 @@ fn query_param(name: &str) -> Value {
 fn document(registry: &Registry, group: &str, version: &str) -> Value {
     let mut paths = Map::new();
     let mut schemas = Map::new();
-    for rt in registry.iter().filter(|rt| rt.group == group && rt.version == version) {
+    for rt in registry
+        .iter()
+        .filter(|rt| rt.group == group && rt.version == version)
+    {
         let name = schema_name(group, version, &rt.kind);
         let gvk = json!({"group": group, "version": version, "kind": rt.kind});
-        let mut schema = rt.schema.clone().unwrap_or_else(|| json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
+        let mut schema = rt.schema.clone().unwrap_or_else(
+            || json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+        );
         schema["x-kubernetes-group-version-kind"] = json!([gvk]);
         schemas.insert(name.clone(), schema);
         let reference = json!({"schema": {"$ref": format!("#/components/schemas/{name}")}});
-        let write_params = || json!([query_param("dryRun"), query_param("fieldManager"), query_param("fieldValidation")]);
+        let write_params = || {
+            json!([
+                query_param("dryRun"),
+                query_param("fieldManager"),
+                query_param("fieldValidation")
+            ])
+        };
         let mut patch_content = Map::new();
-        for media in ["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"] {
+        for media in [
+            "application/json-patch+json",
+            "application/merge-patch+json",
+            "application/apply-patch+yaml",
+        ] {
             patch_content.insert(media.to_string(), json!({"schema": {"type": "object"}}));
         }
-        let response = json!({"200": {"description": "OK", "content": {"application/json": reference}}});
-        let base = if group.is_empty() { format!("/api/{version}") } else { format!("/apis/{group}/{version}") };
-        let scope = if rt.namespaced { "/namespaces/{namespace}" } else { "" };
+        let response =
+            json!({"200": {"description": "OK", "content": {"application/json": reference}}});
+        let base = if group.is_empty() {
+            format!("/api/{version}")
+        } else {
+            format!("/apis/{group}/{version}")
+        };
+        let scope = if rt.namespaced {
+            "/namespaces/{namespace}"
+        } else {
+            ""
+        };
         let collection = format!("{base}{scope}/{}", rt.plural);
         paths.insert(collection.clone(), json!({
             "get": {"operationId": format!("list{}", rt.kind), "x-kubernetes-action": "list",
@@ -174,11 +222,35 @@ mod tests {
         let doc = document(&registry, "apps", "v1");
         let op = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
         assert_eq!(op["x-kubernetes-group-version-kind"]["kind"], "Deployment");
-        assert!(op["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "fieldValidation" && p["in"] == "query"));
-        assert!(op["requestBody"]["content"].get("application/strategic-merge-patch+json").is_none());
-        assert_eq!(schema_name("flink.apache.org", "v1beta1", "FlinkDeployment"), "org.apache.flink.v1beta1.FlinkDeployment");
-        let Reply { body: super::super::reply::Body::Json(index), .. } = v3_index(&registry, &Store::default()) else { panic!("json") };
-        assert!(index["paths"]["apis/apps/v1"]["serverRelativeURL"].as_str().unwrap().starts_with("/openapi/v3/apis/apps/v1?hash="));
+        assert!(
+            op["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == "fieldValidation" && p["in"] == "query")
+        );
+        assert!(
+            op["requestBody"]["content"]
+                .get("application/strategic-merge-patch+json")
+                .is_none()
+        );
+        assert_eq!(
+            schema_name("flink.apache.org", "v1beta1", "FlinkDeployment"),
+            "org.apache.flink.v1beta1.FlinkDeployment"
+        );
+        let Reply {
+            body: super::super::reply::Body::Json(index),
+            ..
+        } = v3_index(&registry, &Store::default())
+        else {
+            panic!("json")
+        };
+        assert!(
+            index["paths"]["apis/apps/v1"]["serverRelativeURL"]
+                .as_str()
+                .unwrap()
+                .starts_with("/openapi/v3/apis/apps/v1?hash=")
+        );
         assert_eq!(v3_document(&registry, "nope", "v1", "/x").status, 404);
     }
 }

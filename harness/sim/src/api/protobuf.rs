@@ -57,14 +57,26 @@ pub(crate) struct Field {
 }
 
 const fn one(number: u64, name: &'static str, kind: Kind) -> Field {
-    Field { number, name, kind, repeated: false }
+    Field {
+        number,
+        name,
+        kind,
+        repeated: false,
+    }
 }
 
 const fn many(number: u64, name: &'static str, kind: Kind) -> Field {
-    Field { number, name, kind, repeated: true }
+    Field {
+        number,
+        name,
+        kind,
+        repeated: true,
+    }
 }
 
-use Kind::{Bool, Int, IntOrString, MapBytes, MapQuantity, MapStr, Msg, OptBool, OptInt, Str, Time};
+use Kind::{
+    Bool, Int, IntOrString, MapBytes, MapQuantity, MapStr, Msg, OptBool, OptInt, Str, Time,
+};
 
 const META: Field = one(1, "metadata", Msg("ObjectMeta"));
 
@@ -87,9 +99,33 @@ pub(crate) const SCHEMAS: &[(&str, &[Field])] = &[
     ),
     ("Namespace", &[META, one(2, "spec", Msg("NamespaceSpec"))]),
     ("NamespaceSpec", &[many(1, "finalizers", Str)]),
-    ("ConfigMap", &[META, one(2, "data", MapStr), one(3, "binaryData", MapBytes), one(4, "immutable", OptBool)]),
-    ("Secret", &[META, one(2, "data", MapBytes), one(3, "type", Str), one(4, "stringData", MapStr), one(5, "immutable", OptBool)]),
-    ("ServiceAccount", &[META, many(3, "imagePullSecrets", Msg("LocalObjectReference")), one(4, "automountServiceAccountToken", OptBool)]),
+    (
+        "ConfigMap",
+        &[
+            META,
+            one(2, "data", MapStr),
+            one(3, "binaryData", MapBytes),
+            one(4, "immutable", OptBool),
+        ],
+    ),
+    (
+        "Secret",
+        &[
+            META,
+            one(2, "data", MapBytes),
+            one(3, "type", Str),
+            one(4, "stringData", MapStr),
+            one(5, "immutable", OptBool),
+        ],
+    ),
+    (
+        "ServiceAccount",
+        &[
+            META,
+            many(3, "imagePullSecrets", Msg("LocalObjectReference")),
+            one(4, "automountServiceAccountToken", OptBool),
+        ],
+    ),
     ("LocalObjectReference", &[one(1, "name", Str)]),
     ("Deployment", &[META, one(2, "spec", Msg("DeploymentSpec"))]),
     (
@@ -103,10 +139,35 @@ pub(crate) const SCHEMAS: &[(&str, &[Field])] = &[
             one(7, "paused", Bool),
         ],
     ),
-    ("DeploymentStrategy", &[one(1, "type", Str), one(2, "rollingUpdate", Msg("RollingUpdateDeployment"))]),
-    ("RollingUpdateDeployment", &[one(1, "maxUnavailable", IntOrString), one(2, "maxSurge", IntOrString)]),
-    ("LabelSelector", &[one(1, "matchLabels", MapStr), many(2, "matchExpressions", Msg("LabelSelectorRequirement"))]),
-    ("LabelSelectorRequirement", &[one(1, "key", Str), one(2, "operator", Str), many(3, "values", Str)]),
+    (
+        "DeploymentStrategy",
+        &[
+            one(1, "type", Str),
+            one(2, "rollingUpdate", Msg("RollingUpdateDeployment")),
+        ],
+    ),
+    (
+        "RollingUpdateDeployment",
+        &[
+            one(1, "maxUnavailable", IntOrString),
+            one(2, "maxSurge", IntOrString),
+        ],
+    ),
+    (
+        "LabelSelector",
+        &[
+            one(1, "matchLabels", MapStr),
+            many(2, "matchExpressions", Msg("LabelSelectorRequirement")),
+        ],
+    ),
+    (
+        "LabelSelectorRequirement",
+        &[
+            one(1, "key", Str),
+            one(2, "operator", Str),
+            many(3, "values", Str),
+        ],
+    ),
     ("PodTemplateSpec", &[META, one(2, "spec", Msg("PodSpec"))]),
     (
         "PodSpec",
@@ -150,10 +211,22 @@ pub(crate) const SCHEMAS: &[(&str, &[Field])] = &[
     ),
     (
         "ContainerPort",
-        &[one(1, "name", Str), one(2, "hostPort", Int), one(3, "containerPort", Int), one(4, "protocol", Str), one(5, "hostIP", Str)],
+        &[
+            one(1, "name", Str),
+            one(2, "hostPort", Int),
+            one(3, "containerPort", Int),
+            one(4, "protocol", Str),
+            one(5, "hostIP", Str),
+        ],
     ),
     ("EnvVar", &[one(1, "name", Str), one(2, "value", Str)]),
-    ("ResourceRequirements", &[one(1, "limits", MapQuantity), one(2, "requests", MapQuantity)]),
+    (
+        "ResourceRequirements",
+        &[
+            one(1, "limits", MapQuantity),
+            one(2, "requests", MapQuantity),
+        ],
+    ),
     ("Service", &[META, one(2, "spec", Msg("ServiceSpec"))]),
     (
         "ServiceSpec",
@@ -169,16 +242,39 @@ pub(crate) const SCHEMAS: &[(&str, &[Field])] = &[
     ),
     (
         "ServicePort",
-        &[one(1, "name", Str), one(2, "protocol", Str), one(3, "port", Int), one(4, "targetPort", IntOrString), one(5, "nodePort", Int)],
+        &[
+            one(1, "name", Str),
+            one(2, "protocol", Str),
+            one(3, "port", Int),
+            one(4, "targetPort", IntOrString),
+            one(5, "nodePort", Int),
+        ],
     ),
     ("Job", &[META, one(2, "spec", Msg("JobSpec"))]),
     ("JobSpec", &[one(6, "template", Msg("PodTemplateSpec"))]),
     ("CronJob", &[META, one(2, "spec", Msg("CronJobSpec"))]),
-    ("CronJobSpec", &[one(1, "schedule", Str), one(3, "concurrencyPolicy", Str), one(5, "jobTemplate", Msg("JobTemplateSpec"))]),
+    (
+        "CronJobSpec",
+        &[
+            one(1, "schedule", Str),
+            one(3, "concurrencyPolicy", Str),
+            one(5, "jobTemplate", Msg("JobTemplateSpec")),
+        ],
+    ),
     ("JobTemplateSpec", &[META, one(2, "spec", Msg("JobSpec"))]),
     ("Role", &[META, many(2, "rules", Msg("PolicyRule"))]),
-    ("ClusterRole", &[META, many(2, "rules", Msg("PolicyRule")), one(3, "aggregationRule", Msg("AggregationRule"))]),
-    ("AggregationRule", &[many(1, "clusterRoleSelectors", Msg("LabelSelector"))]),
+    (
+        "ClusterRole",
+        &[
+            META,
+            many(2, "rules", Msg("PolicyRule")),
+            one(3, "aggregationRule", Msg("AggregationRule")),
+        ],
+    ),
+    (
+        "AggregationRule",
+        &[many(1, "clusterRoleSelectors", Msg("LabelSelector"))],
+    ),
     (
         "PolicyRule",
         &[
@@ -189,10 +285,39 @@ pub(crate) const SCHEMAS: &[(&str, &[Field])] = &[
             many(5, "nonResourceURLs", Str),
         ],
     ),
-    ("RoleBinding", &[META, many(2, "subjects", Msg("Subject")), one(3, "roleRef", Msg("RoleRef"))]),
-    ("ClusterRoleBinding", &[META, many(2, "subjects", Msg("Subject")), one(3, "roleRef", Msg("RoleRef"))]),
-    ("Subject", &[one(1, "kind", Str), one(2, "apiGroup", Str), one(3, "name", Str), one(4, "namespace", Str)]),
-    ("RoleRef", &[one(1, "apiGroup", Str), one(2, "kind", Str), one(3, "name", Str)]),
+    (
+        "RoleBinding",
+        &[
+            META,
+            many(2, "subjects", Msg("Subject")),
+            one(3, "roleRef", Msg("RoleRef")),
+        ],
+    ),
+    (
+        "ClusterRoleBinding",
+        &[
+            META,
+            many(2, "subjects", Msg("Subject")),
+            one(3, "roleRef", Msg("RoleRef")),
+        ],
+    ),
+    (
+        "Subject",
+        &[
+            one(1, "kind", Str),
+            one(2, "apiGroup", Str),
+            one(3, "name", Str),
+            one(4, "namespace", Str),
+        ],
+    ),
+    (
+        "RoleRef",
+        &[
+            one(1, "apiGroup", Str),
+            one(2, "kind", Str),
+            one(3, "name", Str),
+        ],
+    ),
 ];
 
 /// The kinds a body may carry (the rest of [`SCHEMAS`] are nested messages).
@@ -212,7 +337,10 @@ const ROOTS: &[&str] = &[
 ];
 
 fn schema(name: &str) -> Option<&'static [Field]> {
-    SCHEMAS.iter().find(|(n, _)| *n == name).map(|(_, fields)| *fields)
+    SCHEMAS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, fields)| *fields)
 }
 
 /// One decoded wire value.
@@ -228,14 +356,19 @@ struct Reader<'a> {
 }
 
 fn malformed(what: &str) -> ApiError {
-    ApiError::bad_request(format!("unable to decode the protobuf request body: {what}"))
+    ApiError::bad_request(format!(
+        "unable to decode the protobuf request body: {what}"
+    ))
 }
 
 impl<'a> Reader<'a> {
     fn varint(&mut self) -> Result<u64, ApiError> {
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
-            let byte = *self.bytes.get(self.pos).ok_or_else(|| malformed("truncated varint"))?;
+            let byte = *self
+                .bytes
+                .get(self.pos)
+                .ok_or_else(|| malformed("truncated varint"))?;
             self.pos += 1;
             value |= u64::from(byte & 0x7f) << shift;
             if byte < 0x80 {
@@ -253,8 +386,12 @@ impl<'a> Reader<'a> {
             match wire_type {
                 0 => return Ok(Some((number, Wire::Varint(self.varint()?)))),
                 2 => {
-                    let len = usize::try_from(self.varint()?).map_err(|_| malformed("length overflow"))?;
-                    let end = self.pos.checked_add(len).filter(|end| *end <= self.bytes.len());
+                    let len = usize::try_from(self.varint()?)
+                        .map_err(|_| malformed("length overflow"))?;
+                    let end = self
+                        .pos
+                        .checked_add(len)
+                        .filter(|end| *end <= self.bytes.len());
                     let end = end.ok_or_else(|| malformed("truncated field"))?;
                     let value = &self.bytes[self.pos..end];
                     self.pos = end;
@@ -330,10 +467,14 @@ fn message(name: &str, bytes: &[u8]) -> Result<Value, ApiError> {
     let mut reader = Reader { bytes, pos: 0 };
     while let Some((number, wire)) = reader.next()? {
         // Fields outside the table (and every status) are skipped.
-        let Some(field) = fields.iter().find(|f| f.number == number) else { continue };
+        let Some(field) = fields.iter().find(|f| f.number == number) else {
+            continue;
+        };
         match field.kind {
             MapStr | MapBytes | MapQuantity => {
-                let Wire::Bytes(entry) = wire else { return Err(malformed("map entry is not a message")) };
+                let Wire::Bytes(entry) = wire else {
+                    return Err(malformed("map entry is not a message"));
+                };
                 let (key, raw) = map_entry(entry)?;
                 let rendered = match field.kind {
                     MapStr => Value::String(text(raw)?),
@@ -379,13 +520,21 @@ fn map_entry_string(bytes: &[u8]) -> Result<String, ApiError> {
 ///
 /// Kinds outside [`SCHEMAS`] get the API server's 415 wording plus a hint.
 pub(crate) fn decode(body: &[u8]) -> Result<Value, ApiError> {
-    let envelope = body.strip_prefix(b"k8s\0").ok_or_else(|| malformed("missing the k8s envelope"))?;
-    let mut reader = Reader { bytes: envelope, pos: 0 };
+    let envelope = body
+        .strip_prefix(b"k8s\0")
+        .ok_or_else(|| malformed("missing the k8s envelope"))?;
+    let mut reader = Reader {
+        bytes: envelope,
+        pos: 0,
+    };
     let (mut api_version, mut kind, mut raw) = (String::new(), String::new(), &[][..]);
     while let Some((number, wire)) = reader.next()? {
         match (number, wire) {
             (1, Wire::Bytes(type_meta)) => {
-                let mut meta = Reader { bytes: type_meta, pos: 0 };
+                let mut meta = Reader {
+                    bytes: type_meta,
+                    pos: 0,
+                };
                 while let Some((n, w)) = meta.next()? {
                     match (n, w) {
                         (1, Wire::Bytes(b)) => api_version = text(b)?,
@@ -424,9 +573,10 @@ mod tests {
 
     /// `kubectl create namespace ns1` as kubectl 1.32 sends it.
     const NAMESPACE: &[u8] = &[
-        0x6b, 0x38, 0x73, 0x00, 0x0a, 0x0f, 0x0a, 0x02, 0x76, 0x31, 0x12, 0x09, 0x4e, 0x61, 0x6d, 0x65, 0x73, 0x70,
-        0x61, 0x63, 0x65, 0x12, 0x1b, 0x0a, 0x13, 0x0a, 0x03, 0x6e, 0x73, 0x31, 0x12, 0x00, 0x1a, 0x00, 0x22, 0x00,
-        0x2a, 0x00, 0x32, 0x00, 0x38, 0x00, 0x42, 0x00, 0x12, 0x00, 0x1a, 0x02, 0x0a, 0x00, 0x1a, 0x00, 0x22, 0x00,
+        0x6b, 0x38, 0x73, 0x00, 0x0a, 0x0f, 0x0a, 0x02, 0x76, 0x31, 0x12, 0x09, 0x4e, 0x61, 0x6d,
+        0x65, 0x73, 0x70, 0x61, 0x63, 0x65, 0x12, 0x1b, 0x0a, 0x13, 0x0a, 0x03, 0x6e, 0x73, 0x31,
+        0x12, 0x00, 0x1a, 0x00, 0x22, 0x00, 0x2a, 0x00, 0x32, 0x00, 0x38, 0x00, 0x42, 0x00, 0x12,
+        0x00, 0x1a, 0x02, 0x0a, 0x00, 0x1a, 0x00, 0x22, 0x00,
     ];
 
     #[test]
@@ -457,7 +607,12 @@ mod tests {
     fn maps_repeated_fields_pointers_and_int_or_string() {
         let mut entry = field(1, b"k");
         entry.extend(field(2, b"\x00\x01"));
-        let secret = [field(1, &field(1, b"s")), field(2, &entry), field(3, b"Opaque")].concat();
+        let secret = [
+            field(1, &field(1, b"s")),
+            field(2, &entry),
+            field(3, b"Opaque"),
+        ]
+        .concat();
         assert_eq!(
             decode(&envelope("v1", "Secret", &secret)).unwrap(),
             json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"k": "AAE="}, "type": "Opaque"})
@@ -466,17 +621,32 @@ mod tests {
         let rule = [field(1, b"get"), field(2, b""), field(3, b"pods")].concat();
         let role = [field(1, &field(1, b"r")), field(2, &rule)].concat();
         let decoded = decode(&envelope("rbac.authorization.k8s.io/v1", "Role", &role)).unwrap();
-        assert_eq!(decoded["rules"], json!([{"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}]), "empty strings survive in lists");
+        assert_eq!(
+            decoded["rules"],
+            json!([{"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}]),
+            "empty strings survive in lists"
+        );
 
-        let port = [field(2, b"TCP"), vec![3 << 3, 80], field(4, &[2 << 3, 0x90, 0x3f])].concat();
+        let port = [
+            field(2, b"TCP"),
+            vec![3 << 3, 80],
+            field(4, &[2 << 3, 0x90, 0x3f]),
+        ]
+        .concat();
         let spec = [field(1, &port), field(4, b"ClusterIP")].concat();
         let service = [field(1, &field(1, b"svc")), field(2, &spec)].concat();
         let decoded = decode(&envelope("v1", "Service", &service)).unwrap();
-        assert_eq!(decoded["spec"]["ports"], json!([{"protocol": "TCP", "port": 80, "targetPort": 8080}]));
+        assert_eq!(
+            decoded["spec"]["ports"],
+            json!([{"protocol": "TCP", "port": 80, "targetPort": 8080}])
+        );
 
         let replicas_zero = [field(1, &field(1, b"d")), field(2, &[1 << 3, 0])].concat();
         let decoded = decode(&envelope("apps/v1", "Deployment", &replicas_zero)).unwrap();
-        assert_eq!(decoded["spec"]["replicas"], 0, "pointer fields keep their zero");
+        assert_eq!(
+            decoded["spec"]["replicas"], 0,
+            "pointer fields keep their zero"
+        );
     }
 
     #[test]
@@ -484,7 +654,10 @@ mod tests {
         assert_eq!(decode(b"nope").unwrap_err().code, 400);
         assert_eq!(decode(&NAMESPACE[..20]).unwrap_err().code, 400);
         assert_eq!(decode(&envelope("v1", "Pod", &[])).unwrap_err().code, 415);
-        assert_eq!(decode(&envelope("v1", "PodSpec", &[])).unwrap_err().code, 415);
+        assert_eq!(
+            decode(&envelope("v1", "PodSpec", &[])).unwrap_err().code,
+            415
+        );
         let mut wrong_wire = b"k8s\0".to_vec();
         wrong_wire.extend([(1 << 3) | 3]);
         assert_eq!(decode(&wrong_wire).unwrap_err().code, 400);

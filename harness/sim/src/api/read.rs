@@ -34,12 +34,20 @@ pub(crate) struct Selection {
 
 impl Selection {
     /// Reads `labelSelector` and `fieldSelector`; 400 when malformed.
-    pub(crate) fn from_query(rt: &ResourceType, namespace: Option<String>, query: &Query) -> Result<Selection, ApiError> {
+    pub(crate) fn from_query(
+        rt: &ResourceType,
+        namespace: Option<String>,
+        query: &Query,
+    ) -> Result<Selection, ApiError> {
         let labels = LabelSelector::parse(query.get("labelSelector").unwrap_or_default())
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or_default(), rt)
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        Ok(Selection { namespace, labels, fields })
+        Ok(Selection {
+            namespace,
+            labels,
+            fields,
+        })
     }
 
     /// Whether `obj` (already of the right kind) is selected.
@@ -53,12 +61,27 @@ impl Selection {
 
     /// The selected objects, in store order.
     pub(crate) fn select(&self, store: &Store, rt: &ResourceType) -> Vec<Arc<Value>> {
-        let namespace = self.namespace.as_deref().or_else(|| self.fields.exact_namespace().filter(|_| rt.namespaced));
-        if let (Some(name), Some(ns)) = (self.fields.exact_name(), namespace.or((!rt.namespaced).then_some(""))) {
+        let namespace = self
+            .namespace
+            .as_deref()
+            .or_else(|| self.fields.exact_namespace().filter(|_| rt.namespaced));
+        if let (Some(name), Some(ns)) = (
+            self.fields.exact_name(),
+            namespace.or((!rt.namespaced).then_some("")),
+        ) {
             let key = ObjectKey::new(rt, ns, name);
-            return store.get(&key).filter(|obj| self.matches(rt, obj)).cloned().into_iter().collect();
+            return store
+                .get(&key)
+                .filter(|obj| self.matches(rt, obj))
+                .cloned()
+                .into_iter()
+                .collect();
         }
-        store.list(&rt.group, &rt.plural, namespace).filter(|obj| self.matches(rt, obj)).cloned().collect()
+        store
+            .list(&rt.group, &rt.plural, namespace)
+            .filter(|obj| self.matches(rt, obj))
+            .cloned()
+            .collect()
     }
 }
 
@@ -78,8 +101,9 @@ pub(crate) fn at_version<'a>(rt: &ResourceType, obj: &'a Value) -> Cow<'a, Value
 pub(crate) fn include_object(query: &Query) -> Result<IncludeObject, ApiError> {
     match query.non_empty("includeObject") {
         None => Ok(IncludeObject::default()),
-        Some(text) => IncludeObject::parse(text)
-            .ok_or_else(|| ApiError::bad_request(format!("includeObject: Unsupported value: \"{text}\""))),
+        Some(text) => IncludeObject::parse(text).ok_or_else(|| {
+            ApiError::bad_request(format!("includeObject: Unsupported value: \"{text}\""))
+        }),
     }
 }
 
@@ -95,31 +119,63 @@ pub(crate) fn render_object(
     match repr {
         Representation::Table(version) => {
             let rv = obj["metadata"]["resourceVersion"].clone();
-            table::table(rt, [obj.as_ref()], now, include, version, json!({"resourceVersion": rv}))
+            table::table(
+                rt,
+                [obj.as_ref()],
+                now,
+                include,
+                version,
+                json!({"resourceVersion": rv}),
+            )
         }
-        Representation::PartialMetadata(version) => table::partial_metadata(&obj, &format!("meta.k8s.io/{version}")),
+        Representation::PartialMetadata(version) => {
+            table::partial_metadata(&obj, &format!("meta.k8s.io/{version}"))
+        }
         _ => obj.into_owned(),
     }
 }
 
 /// GET of one object (or its status, which is the same document).
-pub(crate) fn get(store: &Store, rt: &ResourceType, key: &ObjectKey, repr: &Representation, query: &Query, now: SimTime) -> Result<Reply, ApiError> {
-    let obj = store.get(key).ok_or_else(|| ApiError::not_found(rt, &key.name))?;
-    Ok(Reply::ok(render_object(rt, obj, repr, include_object(query)?, now)))
+pub(crate) fn get(
+    store: &Store,
+    rt: &ResourceType,
+    key: &ObjectKey,
+    repr: &Representation,
+    query: &Query,
+    now: SimTime,
+) -> Result<Reply, ApiError> {
+    let obj = store
+        .get(key)
+        .ok_or_else(|| ApiError::not_found(rt, &key.name))?;
+    Ok(Reply::ok(render_object(
+        rt,
+        obj,
+        repr,
+        include_object(query)?,
+        now,
+    )))
 }
 
 fn encode_continue(obj: &Value) -> String {
     let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default();
     let name = obj["metadata"]["name"].as_str().unwrap_or_default();
-    format!("{ns}/{name}").bytes().map(|b| format!("{b:02x}")).collect()
+    format!("{ns}/{name}")
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn decode_continue(token: &str) -> Result<(String, String), ApiError> {
-    let invalid = || ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)".into());
+    let invalid = || {
+        ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)".into())
+    };
     if !token.len().is_multiple_of(2) {
         return Err(invalid());
     }
-    let bytes: Option<Vec<u8>> = (0..token.len()).step_by(2).map(|i| u8::from_str_radix(&token[i..i + 2], 16).ok()).collect();
+    let bytes: Option<Vec<u8>> = (0..token.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&token[i..i + 2], 16).ok())
+        .collect();
     let text = String::from_utf8(bytes.ok_or_else(invalid)?).map_err(|_| invalid())?;
     let (ns, name) = text.split_once('/').ok_or_else(invalid)?;
     Ok((ns.to_string(), name.to_string()))
@@ -139,12 +195,17 @@ pub(crate) fn list(
     if let Some(token) = query.non_empty("continue") {
         let (ns, name) = decode_continue(token)?;
         objects.retain(|obj| {
-            let key = (obj["metadata"]["namespace"].as_str().unwrap_or_default(), obj["metadata"]["name"].as_str().unwrap_or_default());
+            let key = (
+                obj["metadata"]["namespace"].as_str().unwrap_or_default(),
+                obj["metadata"]["name"].as_str().unwrap_or_default(),
+            );
             key > (ns.as_str(), name.as_str())
         });
     }
     let limit = match query.non_empty("limit") {
-        Some(text) => text.parse::<usize>().map_err(|_| ApiError::bad_request(format!("limit: Invalid value: \"{text}\"")))?,
+        Some(text) => text
+            .parse::<usize>()
+            .map_err(|_| ApiError::bad_request(format!("limit: Invalid value: \"{text}\"")))?,
         None => 0,
     };
     let mut meta = json!({"resourceVersion": store.resource_version().to_string()});
@@ -157,14 +218,27 @@ pub(crate) fn list(
         }
     }
     let body = match repr {
-        Representation::Table(version) => table::table(rt, objects.iter().map(|o| o.as_ref()), now, include, version, meta),
+        Representation::Table(version) => table::table(
+            rt,
+            objects.iter().map(|o| o.as_ref()),
+            now,
+            include,
+            version,
+            meta,
+        ),
         Representation::PartialMetadata(version) => {
             let api_version = format!("meta.k8s.io/{version}");
-            let items: Vec<Value> = objects.iter().map(|o| table::partial_metadata(o, &api_version)).collect();
+            let items: Vec<Value> = objects
+                .iter()
+                .map(|o| table::partial_metadata(o, &api_version))
+                .collect();
             json!({"kind": "PartialObjectMetadataList", "apiVersion": api_version, "metadata": meta, "items": items})
         }
         _ => {
-            let items: Vec<Value> = objects.iter().map(|o| at_version(rt, o).into_owned()).collect();
+            let items: Vec<Value> = objects
+                .iter()
+                .map(|o| at_version(rt, o).into_owned())
+                .collect();
             json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": meta, "items": items})
         }
     };
@@ -179,38 +253,102 @@ mod tests {
     #[test]
     fn continue_tokens_round_trip() {
         let obj = json!({"metadata": {"namespace": "ns", "name": "a-b"}});
-        assert_eq!(decode_continue(&encode_continue(&obj)).unwrap(), ("ns".into(), "a-b".into()));
+        assert_eq!(
+            decode_continue(&encode_continue(&obj)).unwrap(),
+            ("ns".into(), "a-b".into())
+        );
         assert_eq!(decode_continue("zz").unwrap_err().code, 400);
     }
 
     #[test]
     fn lists_page_and_select() {
         let mut cluster = Cluster::new(1, SimTime(0));
-        let cm = Registry::with_builtins().get("", "v1", "configmaps").unwrap().clone();
+        let cm = Registry::with_builtins()
+            .get("", "v1", "configmaps")
+            .unwrap()
+            .clone();
         for (name, app) in [("a", "x"), ("b", "y"), ("c", "x")] {
             let obj = json!({"metadata": {"name": name, "labels": {"app": app}}});
-            cluster.store.create(&cm, "default", obj, SimTime(0), &mut cluster.rng).unwrap();
+            cluster
+                .store
+                .create(&cm, "default", obj, SimTime(0), &mut cluster.rng)
+                .unwrap();
         }
         let names = |reply: Reply| -> (Vec<String>, Value) {
-            let super::super::reply::Body::Json(body) = reply.body else { panic!("json") };
-            let items = body["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap().to_string()).collect();
+            let super::super::reply::Body::Json(body) = reply.body else {
+                panic!("json")
+            };
+            let items = body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+                .collect();
             (items, body["metadata"].clone())
         };
-        let sel = Selection::from_query(&cm, Some("default".into()), &Query::parse(Some("labelSelector=app%3Dx"))).unwrap();
-        let (items, _) = names(list(&cluster.store, &cm, &sel, &Representation::Json, &Query::default(), SimTime(0)).unwrap());
+        let sel = Selection::from_query(
+            &cm,
+            Some("default".into()),
+            &Query::parse(Some("labelSelector=app%3Dx")),
+        )
+        .unwrap();
+        let (items, _) = names(
+            list(
+                &cluster.store,
+                &cm,
+                &sel,
+                &Representation::Json,
+                &Query::default(),
+                SimTime(0),
+            )
+            .unwrap(),
+        );
         assert_eq!(items, ["a", "c"]);
 
         let all = Selection::from_query(&cm, None, &Query::default()).unwrap();
-        let (page, meta) = names(list(&cluster.store, &cm, &all, &Representation::Json, &Query::parse(Some("limit=2")), SimTime(0)).unwrap());
+        let (page, meta) = names(
+            list(
+                &cluster.store,
+                &cm,
+                &all,
+                &Representation::Json,
+                &Query::parse(Some("limit=2")),
+                SimTime(0),
+            )
+            .unwrap(),
+        );
         assert_eq!(page, ["a", "b"]);
         assert_eq!(meta["remainingItemCount"], 1);
-        let next = Query::parse(Some(&format!("limit=2&continue={}", meta["continue"].as_str().unwrap())));
-        let (page, meta) = names(list(&cluster.store, &cm, &all, &Representation::Json, &next, SimTime(0)).unwrap());
+        let next = Query::parse(Some(&format!(
+            "limit=2&continue={}",
+            meta["continue"].as_str().unwrap()
+        )));
+        let (page, meta) = names(
+            list(
+                &cluster.store,
+                &cm,
+                &all,
+                &Representation::Json,
+                &next,
+                SimTime(0),
+            )
+            .unwrap(),
+        );
         assert_eq!(page, ["c"]);
         assert!(meta.get("continue").is_none());
 
-        let by_name = Selection::from_query(&cm, None, &Query::parse(Some("fieldSelector=metadata.name%3Db,metadata.namespace%3Ddefault"))).unwrap();
+        let by_name = Selection::from_query(
+            &cm,
+            None,
+            &Query::parse(Some(
+                "fieldSelector=metadata.name%3Db,metadata.namespace%3Ddefault",
+            )),
+        )
+        .unwrap();
         assert_eq!(by_name.select(&cluster.store, &cm).len(), 1);
-        assert!(Selection::from_query(&cm, None, &Query::parse(Some("fieldSelector=spec.x%3D1"))).is_err());
+        assert!(
+            Selection::from_query(&cm, None, &Query::parse(Some("fieldSelector=spec.x%3D1")))
+                .is_err()
+        );
     }
 }

@@ -28,7 +28,12 @@ pub(crate) struct Reply {
 impl Reply {
     /// A JSON reply with `status`.
     pub(crate) fn json(status: u16, value: Value) -> Reply {
-        Reply { status, content_type: "application/json".into(), body: Body::Json(value), warnings: Vec::new() }
+        Reply {
+            status,
+            content_type: "application/json".into(),
+            body: Body::Json(value),
+            warnings: Vec::new(),
+        }
     }
 
     /// 200 with a JSON body.

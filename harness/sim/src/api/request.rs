@@ -46,8 +46,11 @@ impl ApiRequest {
             serde_yaml::from_slice(&self.body)
                 .map_err(|err| ApiError::bad_request(format!("error decoding YAML: {err}")))?
         } else {
-            serde_json::from_slice(&self.body)
-                .map_err(|err| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {err}")))?
+            serde_json::from_slice(&self.body).map_err(|err| {
+                ApiError::bad_request(format!(
+                    "couldn't get version/kind; json parse error: {err}"
+                ))
+            })?
         };
         Ok(value)
     }
@@ -58,7 +61,9 @@ impl ApiRequest {
         if value.is_object() {
             Ok(value)
         } else {
-            Err(ApiError::bad_request("the request body must be a JSON object".into()))
+            Err(ApiError::bad_request(
+                "the request body must be a JSON object".into(),
+            ))
         }
     }
 }
@@ -102,7 +107,9 @@ fn percent_decode(text: &str) -> String {
         match bytes[idx] {
             b'+' => out.push(b' '),
             b'%' if idx + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[idx + 1..idx + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                let hex = std::str::from_utf8(&bytes[idx + 1..idx + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(byte) => {
                         out.push(byte);
@@ -153,21 +160,35 @@ pub(crate) fn negotiate(accept: &str) -> Option<Representation> {
         return Some(Representation::Json);
     }
     for (media, params) in media_ranges(accept) {
-        let json_like = matches!(media.as_str(), "application/json" | "application/*" | "*/*" | "application/yaml");
+        let json_like = matches!(
+            media.as_str(),
+            "application/json" | "application/*" | "*/*" | "application/yaml"
+        );
         if !json_like {
             continue;
         }
-        let (group, version, as_) =
-            (params.get("g").map(String::as_str), params.get("v").map(String::as_str), params.get("as").map(String::as_str));
+        let (group, version, as_) = (
+            params.get("g").map(String::as_str),
+            params.get("v").map(String::as_str),
+            params.get("as").map(String::as_str),
+        );
         match (as_, group, version) {
             (None, _, _) => return Some(Representation::Json),
             (Some("Table"), Some("meta.k8s.io"), Some(v @ ("v1" | "v1beta1"))) => {
                 return Some(Representation::Table(v.to_string()));
             }
-            (Some("PartialObjectMetadata" | "PartialObjectMetadataList"), Some("meta.k8s.io"), Some(v @ ("v1" | "v1beta1"))) => {
+            (
+                Some("PartialObjectMetadata" | "PartialObjectMetadataList"),
+                Some("meta.k8s.io"),
+                Some(v @ ("v1" | "v1beta1")),
+            ) => {
                 return Some(Representation::PartialMetadata(v.to_string()));
             }
-            (Some("APIGroupDiscoveryList"), Some("apidiscovery.k8s.io"), Some(v @ ("v2" | "v2beta1"))) => {
+            (
+                Some("APIGroupDiscoveryList"),
+                Some("apidiscovery.k8s.io"),
+                Some(v @ ("v2" | "v2beta1")),
+            ) => {
                 return Some(Representation::AggregatedDiscovery(v.to_string()));
             }
             _ => {}
@@ -182,7 +203,9 @@ mod tests {
 
     #[test]
     fn query_decoding() {
-        let q = Query::parse(Some("labelSelector=app%3Dweb%2Ctier+in+%28a%29&watch=1&empty=&bad=%zz&last=%4"));
+        let q = Query::parse(Some(
+            "labelSelector=app%3Dweb%2Ctier+in+%28a%29&watch=1&empty=&bad=%zz&last=%4",
+        ));
         assert_eq!(q.get("labelSelector"), Some("app=web,tier in (a)"));
         assert!(q.flag("watch"));
         assert_eq!(q.non_empty("empty"), None);
@@ -194,9 +217,15 @@ mod tests {
     #[test]
     fn negotiation_prefers_the_first_supported_range() {
         let kubectl_get = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
-        assert_eq!(negotiate(kubectl_get), Some(Representation::Table("v1".into())));
+        assert_eq!(
+            negotiate(kubectl_get),
+            Some(Representation::Table("v1".into()))
+        );
         let discovery = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
-        assert_eq!(negotiate(discovery), Some(Representation::AggregatedDiscovery("v2".into())));
+        assert_eq!(
+            negotiate(discovery),
+            Some(Representation::AggregatedDiscovery("v2".into()))
+        );
         assert_eq!(
             negotiate("application/vnd.kubernetes.protobuf, application/json"),
             Some(Representation::Json)
@@ -207,7 +236,10 @@ mod tests {
             negotiate("application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"),
             Some(Representation::PartialMetadata("v1".into()))
         );
-        assert_eq!(negotiate("application/json;as=Table;v=v9;g=meta.k8s.io"), None);
+        assert_eq!(
+            negotiate("application/json;as=Table;v=v9;g=meta.k8s.io"),
+            None
+        );
     }
 
     proptest::proptest! {

@@ -60,14 +60,24 @@ pub(crate) fn parse(path: &str) -> Route {
         ["api"] => Route::CoreGroup,
         ["apis"] => Route::Groups,
         ["apis", group] => Route::Group(group.to_string()),
-        ["api", version] => Route::GroupVersion { group: String::new(), version: version.to_string() },
-        ["apis", group, version] => Route::GroupVersion { group: group.to_string(), version: version.to_string() },
+        ["api", version] => Route::GroupVersion {
+            group: String::new(),
+            version: version.to_string(),
+        },
+        ["apis", group, version] => Route::GroupVersion {
+            group: group.to_string(),
+            version: version.to_string(),
+        },
         ["openapi", "v2"] => Route::OpenApiV2,
         ["openapi", "v3"] => Route::OpenApiV3Index,
-        ["openapi", "v3", "api", version] => Route::OpenApiV3 { group: String::new(), version: version.to_string() },
-        ["openapi", "v3", "apis", group, version] => {
-            Route::OpenApiV3 { group: group.to_string(), version: version.to_string() }
-        }
+        ["openapi", "v3", "api", version] => Route::OpenApiV3 {
+            group: String::new(),
+            version: version.to_string(),
+        },
+        ["openapi", "v3", "apis", group, version] => Route::OpenApiV3 {
+            group: group.to_string(),
+            version: version.to_string(),
+        },
         ["api", version, rest @ ..] => resource("", version, rest),
         ["apis", group, version, rest @ ..] => resource(group, version, rest),
         _ => Route::Unknown,
@@ -81,7 +91,9 @@ fn resource(group: &str, version: &str, rest: &[&str]) -> Route {
     };
     let (namespace, rest) = match rest {
         // `namespaces/{name}/status|finalize` address the namespace itself.
-        ["namespaces", ns, third, ..] if *third != "status" && *third != "finalize" => (Some(ns.to_string()), &rest[2..]),
+        ["namespaces", ns, third, ..] if *third != "status" && *third != "finalize" => {
+            (Some(ns.to_string()), &rest[2..])
+        }
         rest => (None, rest),
     };
     let path = |plural: &str, name: Option<&str>, sub: Option<&str>| {
@@ -120,9 +132,27 @@ mod tests {
         assert_eq!(parse("/readyz/ping"), Route::Health);
         assert_eq!(parse("/api"), Route::CoreGroup);
         assert_eq!(parse("/apis/"), Route::Groups);
-        assert_eq!(parse("/api/v1"), Route::GroupVersion { group: String::new(), version: "v1".into() });
-        assert_eq!(parse("/apis/apps/v1"), Route::GroupVersion { group: "apps".into(), version: "v1".into() });
-        assert_eq!(parse("/openapi/v3/apis/apps/v1"), Route::OpenApiV3 { group: "apps".into(), version: "v1".into() });
+        assert_eq!(
+            parse("/api/v1"),
+            Route::GroupVersion {
+                group: String::new(),
+                version: "v1".into()
+            }
+        );
+        assert_eq!(
+            parse("/apis/apps/v1"),
+            Route::GroupVersion {
+                group: "apps".into(),
+                version: "v1".into()
+            }
+        );
+        assert_eq!(
+            parse("/openapi/v3/apis/apps/v1"),
+            Route::OpenApiV3 {
+                group: "apps".into(),
+                version: "v1".into()
+            }
+        );
         assert_eq!(parse("/sim/v1/clock"), Route::Clock);
         assert_eq!(parse("/nope"), Route::Unknown);
     }
@@ -130,19 +160,38 @@ mod tests {
     #[test]
     fn resource_paths() {
         let rp = res("/api/v1/namespaces/ns/pods/p/status");
-        assert_eq!((rp.namespace.as_deref(), rp.plural.as_str(), rp.name.as_deref(), rp.subresource.as_deref()),
-                   (Some("ns"), "pods", Some("p"), Some("status")));
+        assert_eq!(
+            (
+                rp.namespace.as_deref(),
+                rp.plural.as_str(),
+                rp.name.as_deref(),
+                rp.subresource.as_deref()
+            ),
+            (Some("ns"), "pods", Some("p"), Some("status"))
+        );
         let rp = res("/api/v1/namespaces/ns");
-        assert_eq!((rp.namespace, rp.plural.as_str(), rp.name.as_deref()), (None, "namespaces", Some("ns")));
+        assert_eq!(
+            (rp.namespace, rp.plural.as_str(), rp.name.as_deref()),
+            (None, "namespaces", Some("ns"))
+        );
         let rp = res("/api/v1/namespaces/ns/finalize");
-        assert_eq!((rp.name.as_deref(), rp.subresource.as_deref()), (Some("ns"), Some("finalize")));
+        assert_eq!(
+            (rp.name.as_deref(), rp.subresource.as_deref()),
+            (Some("ns"), Some("finalize"))
+        );
         let rp = res("/apis/flink.apache.org/v1beta1/namespaces/x/flinkdeployments");
-        assert_eq!((rp.group.as_str(), rp.namespace.as_deref(), rp.name), ("flink.apache.org", Some("x"), None));
+        assert_eq!(
+            (rp.group.as_str(), rp.namespace.as_deref(), rp.name),
+            ("flink.apache.org", Some("x"), None)
+        );
         let rp = res("/api/v1/watch/namespaces/ns/pods/p");
         assert!(rp.legacy_watch);
         assert_eq!(rp.name.as_deref(), Some("p"));
         let rp = res("/api/v1/pods");
         assert_eq!((rp.namespace, rp.name), (None, None));
-        assert_eq!(parse("/api/v1/namespaces/ns/pods/p/status/extra"), Route::Unknown);
+        assert_eq!(
+            parse("/api/v1/namespaces/ns/pods/p/status/extra"),
+            Route::Unknown
+        );
     }
 }

@@ -85,7 +85,10 @@ fn bearer_token(req: &Request<Incoming>) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-async fn respond(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<ResponseBody>, Infallible> {
+async fn respond(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, Infallible> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let open = route::parse(&path) == Route::Health;
@@ -97,9 +100,16 @@ async fn respond(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(err) => {
-            let too_large = err.downcast_ref::<http_body_util::LengthLimitError>().is_some();
+            let too_large = err
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
             let err = if too_large {
-                ApiError { code: 413, reason: "RequestEntityTooLarge".into(), message: "the request is too large".into(), details: None }
+                ApiError {
+                    code: 413,
+                    reason: "RequestEntityTooLarge".into(),
+                    message: "the request is too large".into(),
+                    details: None,
+                }
             } else {
                 ApiError::bad_request(format!("could not read the request body: {err}"))
             };
@@ -107,7 +117,12 @@ async fn respond(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response
         }
     };
     let header_text = |name: header::HeaderName| {
-        parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
     };
     let api_req = ApiRequest {
         method: parts.method.clone(),
@@ -124,11 +139,18 @@ async fn respond(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response
         }
         Outcome::Watch(watch_req) => {
             tracing::debug!(%method, %path, "watch started");
-            let body = StreamBody::new(watch_stream::stream(shared.clone(), *watch_req)).boxed_unsync();
+            let body =
+                StreamBody::new(watch_stream::stream(shared.clone(), *watch_req)).boxed_unsync();
             let mut response = Response::new(body);
             let headers = response.headers_mut();
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            headers.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("no-cache, private"),
+            );
             Ok(response)
         }
     }
@@ -141,12 +163,16 @@ fn reply_response(reply: Reply) -> Response<ResponseBody> {
         Body::Raw(bytes) => bytes,
     };
     let mut response = Response::new(Full::new(bytes).boxed_unsync());
-    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *response.status_mut() =
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&reply.content_type) {
         headers.insert(header::CONTENT_TYPE, value);
     }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, private"),
+    );
     for warning in &reply.warnings {
         if let Ok(value) = HeaderValue::from_str(&reply::warning_header(warning)) {
             headers.append(header::WARNING, value);

@@ -31,7 +31,13 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(cluster: Cluster, clock: VirtualClock, token: String) -> Arc<Shared> {
         let (revision, _) = watch::channel(cluster.store.resource_version());
-        Arc::new(Shared { cluster: Mutex::new(cluster), clock, token, revision, wake_driver: Notify::new() })
+        Arc::new(Shared {
+            cluster: Mutex::new(cluster),
+            clock,
+            token,
+            revision,
+            wake_driver: Notify::new(),
+        })
     }
 
     /// Runs `f` on the locked cluster at the current virtual time, then

@@ -16,7 +16,9 @@ use crate::resource::ResourceType;
 
 /// Applies the create strategy of `rt` to `obj` in place.
 pub(crate) fn prepare_for_create(rt: &ResourceType, obj: &mut Value) {
-    let Some(map) = obj.as_object_mut() else { return };
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
     if rt.status_subresource {
         map.remove("status");
     }
@@ -31,8 +33,14 @@ pub(crate) fn prepare_for_create(rt: &ResourceType, obj: &mut Value) {
                 *spec = json!({});
             }
             spec["finalizers"] = json!(["kubernetes"]);
-            let name = map.get("metadata").and_then(|m| m.get("name")).and_then(Value::as_str).map(str::to_string);
-            if let (Some(name), Some(meta)) = (name, map.get_mut("metadata").and_then(Value::as_object_mut)) {
+            let name = map
+                .get("metadata")
+                .and_then(|m| m.get("name"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            if let (Some(name), Some(meta)) =
+                (name, map.get_mut("metadata").and_then(Value::as_object_mut))
+            {
                 let labels = meta.entry("labels").or_insert_with(|| json!({}));
                 if !labels.is_object() {
                     *labels = json!({});
@@ -60,7 +68,10 @@ mod tests {
         prepare_for_create(ns, &mut obj);
         assert_eq!(obj["status"]["phase"], "Active");
         assert_eq!(obj["spec"]["finalizers"], json!(["kubernetes"]));
-        assert_eq!(obj["metadata"]["labels"]["kubernetes.io/metadata.name"], "x");
+        assert_eq!(
+            obj["metadata"]["labels"]["kubernetes.io/metadata.name"],
+            "x"
+        );
         let pods = registry.get("", "v1", "pods").unwrap();
         let mut pod = json!({"metadata": {"name": "p"}, "status": {"phase": "Running"}});
         prepare_for_create(pods, &mut pod);
@@ -68,6 +79,9 @@ mod tests {
         let cm = registry.get("", "v1", "configmaps").unwrap();
         let mut map = json!({"metadata": {"name": "c"}, "status": {"kept": true}});
         prepare_for_create(cm, &mut map);
-        assert_eq!(map["status"]["kept"], true, "kinds without a status subresource keep it");
+        assert_eq!(
+            map["status"]["kept"], true,
+            "kinds without a status subresource keep it"
+        );
     }
 }

@@ -53,7 +53,11 @@ fn der(tag: u8, content: &[u8]) -> Vec<u8> {
     if len < 0x80 {
         out.push(len as u8);
     } else {
-        let bytes: Vec<u8> = len.to_be_bytes().into_iter().skip_while(|b| *b == 0).collect();
+        let bytes: Vec<u8> = len
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|b| *b == 0)
+            .collect();
         out.push(0x80 | bytes.len() as u8);
         out.extend(bytes);
     }
@@ -90,7 +94,10 @@ const OID_SUBJECT_ALT_NAME: &[u8] = &[0x55, 0x1d, 0x11];
 const OID_SERVER_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
 
 fn name(common_name: &str) -> Vec<u8> {
-    seq(&[der(0x31, &seq(&[oid(OID_COMMON_NAME), der(0x0c, common_name.as_bytes())]))])
+    seq(&[der(
+        0x31,
+        &seq(&[oid(OID_COMMON_NAME), der(0x0c, common_name.as_bytes())]),
+    )])
 }
 
 /// UTCTime (`YYMMDDHHMMSSZ`) for an RFC 3339 second-precision timestamp
@@ -122,9 +129,14 @@ struct Key {
 
 fn generate_key(rng: &SystemRandom) -> Result<Key, TlsError> {
     let alg = &signature::ECDSA_P256_SHA256_ASN1_SIGNING;
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, rng).map_err(|e| TlsError::Crypto(e.to_string()))?;
-    let pair = EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), rng).map_err(|e| TlsError::Crypto(e.to_string()))?;
-    Ok(Key { pair, pkcs8: pkcs8.as_ref().to_vec() })
+    let pkcs8 =
+        EcdsaKeyPair::generate_pkcs8(alg, rng).map_err(|e| TlsError::Crypto(e.to_string()))?;
+    let pair = EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), rng)
+        .map_err(|e| TlsError::Crypto(e.to_string()))?;
+    Ok(Key {
+        pair,
+        pkcs8: pkcs8.as_ref().to_vec(),
+    })
 }
 
 /// What goes into one certificate.
@@ -140,11 +152,15 @@ struct CertSpec<'a> {
 
 fn certificate(spec: &CertSpec<'_>, rng: &SystemRandom) -> Result<Vec<u8>, TlsError> {
     let mut serial = [0u8; 16];
-    rng.fill(&mut serial).map_err(|e| TlsError::Crypto(e.to_string()))?;
+    rng.fill(&mut serial)
+        .map_err(|e| TlsError::Crypto(e.to_string()))?;
     // A positive INTEGER in minimal form: top bit clear, first byte non-zero.
     serial[0] = (serial[0] & 0x7f) | 0x01;
     let algorithm = seq(&[oid(OID_ECDSA_SHA256)]);
-    let public_key = seq(&[seq(&[oid(OID_EC_PUBLIC_KEY), oid(OID_P256)]), bit_string(spec.subject_key.pair.public_key().as_ref(), 0)]);
+    let public_key = seq(&[
+        seq(&[oid(OID_EC_PUBLIC_KEY), oid(OID_P256)]),
+        bit_string(spec.subject_key.pair.public_key().as_ref(), 0),
+    ]);
     let extensions = if spec.is_ca {
         vec![
             extension(OID_BASIC_CONSTRAINTS, true, seq(&[der(0x01, &[0xff])])),
@@ -156,7 +172,11 @@ fn certificate(spec: &CertSpec<'_>, rng: &SystemRandom) -> Result<Vec<u8>, TlsEr
             // digitalSignature
             extension(OID_KEY_USAGE, true, bit_string(&[0x80], 7)),
             extension(OID_EXT_KEY_USAGE, false, seq(&[oid(OID_SERVER_AUTH)])),
-            extension(OID_SUBJECT_ALT_NAME, false, seq(&[der(0x87, &[127, 0, 0, 1]), der(0x82, b"localhost")])),
+            extension(
+                OID_SUBJECT_ALT_NAME,
+                false,
+                seq(&[der(0x87, &[127, 0, 0, 1]), der(0x82, b"localhost")]),
+            ),
         ]
     };
     let tbs = seq(&[
@@ -169,7 +189,11 @@ fn certificate(spec: &CertSpec<'_>, rng: &SystemRandom) -> Result<Vec<u8>, TlsEr
         public_key,
         der(0xa3, &seq(&extensions)),
     ]);
-    let signature = spec.signing_key.pair.sign(rng, &tbs).map_err(|e| TlsError::Crypto(e.to_string()))?;
+    let signature = spec
+        .signing_key
+        .pair
+        .sign(rng, &tbs)
+        .map_err(|e| TlsError::Crypto(e.to_string()))?;
     Ok(seq(&[tbs, algorithm, bit_string(signature.as_ref(), 0)]))
 }
 
@@ -193,7 +217,9 @@ pub(crate) fn server_tls() -> Result<ServerTls, TlsError> {
     // simulator's virtual time: from an hour ago for ten years.
     let wall = VirtualClock::starting_now(1.0).now();
     let not_before = crate::clock::SimTime(wall.0 - 3_600_000).rfc3339();
-    let not_after = wall.plus(std::time::Duration::from_secs(10 * 365 * 86_400)).rfc3339();
+    let not_after = wall
+        .plus(std::time::Duration::from_secs(10 * 365 * 86_400))
+        .rfc3339();
     let ca = certificate(
         &CertSpec {
             subject: "harness-sim-ca",
@@ -230,7 +256,11 @@ pub(crate) fn server_tls() -> Result<ServerTls, TlsError> {
         .map_err(TlsError::Config)?;
     // HTTP/1.1 only: Go and kube clients fall back to it from h2.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(ServerTls { ca_pem: pem(&ca), config: Arc::new(config), server_der: server })
+    Ok(ServerTls {
+        ca_pem: pem(&ca),
+        config: Arc::new(config),
+        server_der: server,
+    })
 }
 
 #[cfg(test)]
@@ -250,7 +280,10 @@ mod tests {
 
     #[test]
     fn generated_certificates_verify_with_rustls() {
-        use rustls::{client::danger::ServerCertVerifier, pki_types::{ServerName, UnixTime}};
+        use rustls::{
+            client::danger::ServerCertVerifier,
+            pki_types::{ServerName, UnixTime},
+        };
         let tls = server_tls().unwrap();
         assert!(tls.ca_pem.starts_with("-----BEGIN CERTIFICATE-----\n"));
         // The server certificate must chain to the CA for 127.0.0.1, which is
@@ -260,13 +293,21 @@ mod tests {
         roots.add(CertificateDer::from(ca_der)).unwrap();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let verifier =
-            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider).build().unwrap();
+            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .unwrap();
         let server = CertificateDer::from(tls.server_der.clone());
         for name in ["127.0.0.1", "localhost"] {
             let name = ServerName::try_from(name).unwrap();
-            verifier.verify_server_cert(&server, &[], &name, &[], UnixTime::now()).unwrap();
+            verifier
+                .verify_server_cert(&server, &[], &name, &[], UnixTime::now())
+                .unwrap();
         }
         let other = ServerName::try_from("10.0.0.1").unwrap();
-        assert!(verifier.verify_server_cert(&server, &[], &other, &[], UnixTime::now()).is_err());
+        assert!(
+            verifier
+                .verify_server_cert(&server, &[], &other, &[], UnixTime::now())
+                .is_err()
+        );
     }
 }

@@ -18,12 +18,7 @@
 //! A stream holds no lock while it waits: it sleeps on the shared
 //! resourceVersion channel and reads the history when that moves.
 
-use std::{
-    collections::BTreeSet,
-    convert::Infallible,
-    sync::Arc,
-    time::Duration,
-};
+use std::{collections::BTreeSet, convert::Infallible, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use futures::Stream;
@@ -83,25 +78,44 @@ impl WatchRequest {
         include: IncludeObject,
     ) -> Result<WatchRequest, ApiError> {
         let start = match query.non_empty("resourceVersion") {
-            _ if query.flag("sendInitialEvents") => Start::Current { initial_events_end: true },
-            None | Some("0") => Start::Current { initial_events_end: false },
+            _ if query.flag("sendInitialEvents") => Start::Current {
+                initial_events_end: true,
+            },
+            None | Some("0") => Start::Current {
+                initial_events_end: false,
+            },
             Some(text) => Start::After(text.parse().map_err(|_| {
-                ApiError::bad_request(format!("resourceVersion: Invalid value: \"{text}\": must be a valid resource version"))
+                ApiError::bad_request(format!(
+                    "resourceVersion: Invalid value: \"{text}\": must be a valid resource version"
+                ))
             })?),
         };
         let timeout = match query.non_empty("timeoutSeconds") {
-            Some(text) => Duration::from_secs(
-                text.parse().map_err(|_| ApiError::bad_request(format!("timeoutSeconds: Invalid value: \"{text}\"")))?,
-            ),
+            Some(text) => Duration::from_secs(text.parse().map_err(|_| {
+                ApiError::bad_request(format!("timeoutSeconds: Invalid value: \"{text}\""))
+            })?),
             None => DEFAULT_TIMEOUT,
         };
-        Ok(WatchRequest { rt, selection, name, start, bookmarks: query.flag("allowWatchBookmarks"), timeout, repr, include })
+        Ok(WatchRequest {
+            rt,
+            selection,
+            name,
+            start,
+            bookmarks: query.flag("allowWatchBookmarks"),
+            timeout,
+            repr,
+            include,
+        })
     }
 
     fn in_scope(&self, key: &ObjectKey) -> bool {
         key.group == self.rt.group
             && key.plural == self.rt.plural
-            && self.selection.namespace.as_deref().is_none_or(|ns| key.namespace == ns)
+            && self
+                .selection
+                .namespace
+                .as_deref()
+                .is_none_or(|ns| key.namespace == ns)
             && self.name.as_deref().is_none_or(|name| key.name == name)
     }
 
@@ -132,7 +146,8 @@ struct Watcher {
 
 /// One event line.
 fn event_line(type_: &str, object: Value) -> Vec<u8> {
-    let mut line = serde_json::to_vec(&json!({"type": type_, "object": object})).unwrap_or_default();
+    let mut line =
+        serde_json::to_vec(&json!({"type": type_, "object": object})).unwrap_or_default();
     line.push(b'\n');
     line
 }
@@ -147,7 +162,10 @@ impl Watcher {
         if initial_events_end {
             metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        event_line("BOOKMARK", json!({"kind": self.req.rt.kind, "apiVersion": self.req.rt.api_version(), "metadata": metadata}))
+        event_line(
+            "BOOKMARK",
+            json!({"kind": self.req.rt.kind, "apiVersion": self.req.rt.api_version(), "metadata": metadata}),
+        )
     }
 
     fn error_event(err: &ApiError) -> Vec<u8> {
@@ -206,7 +224,11 @@ impl Watcher {
         let shared = self.shared.clone();
         shared.with_cluster(|cluster, now| {
             let rt = &self.req.rt;
-            if cluster.registry.get(&rt.group, &rt.version, &rt.plural).is_none() {
+            if cluster
+                .registry
+                .get(&rt.group, &rt.version, &rt.plural)
+                .is_none()
+            {
                 self.phase = Phase::Done;
                 return Vec::new();
             }
@@ -223,7 +245,8 @@ impl Watcher {
                     continue;
                 }
                 let event_type = if self.req.selective() {
-                    let matches = change.type_ != ChangeType::Deleted && self.req.selection.matches(rt, &change.object);
+                    let matches = change.type_ != ChangeType::Deleted
+                        && self.req.selection.matches(rt, &change.object);
                     let member = self.members.contains(&change.key);
                     match (change.type_, matches, member) {
                         (ChangeType::Deleted, _, true) | (_, false, true) => {
@@ -294,7 +317,10 @@ fn key_of(rt: &ResourceType, obj: &Value) -> ObjectKey {
 }
 
 /// The body stream of a watch response.
-pub(crate) fn stream(shared: Arc<Shared>, req: WatchRequest) -> impl Stream<Item = Result<Frame<Bytes>, Infallible>> + Send {
+pub(crate) fn stream(
+    shared: Arc<Shared>,
+    req: WatchRequest,
+) -> impl Stream<Item = Result<Frame<Bytes>, Infallible>> + Send {
     let now = Instant::now();
     let watcher = Watcher {
         revisions: shared.subscribe(),

@@ -71,7 +71,11 @@ impl WriteOptions {
                 )));
             }
         };
-        Ok(WriteOptions { dry_run, validation, field_manager: query.non_empty("fieldManager").map(str::to_string) })
+        Ok(WriteOptions {
+            dry_run,
+            validation,
+            field_manager: query.non_empty("fieldManager").map(str::to_string),
+        })
     }
 }
 
@@ -97,11 +101,20 @@ pub(crate) struct Target {
 
 impl Target {
     /// A write to the main resource.
-    pub(crate) const MAIN: Target = Target { subresource: Subresource::Main, webhooks: true };
+    pub(crate) const MAIN: Target = Target {
+        subresource: Subresource::Main,
+        webhooks: true,
+    };
     /// A write to `/status`.
-    pub(crate) const STATUS: Target = Target { subresource: Subresource::Status, webhooks: false };
+    pub(crate) const STATUS: Target = Target {
+        subresource: Subresource::Status,
+        webhooks: false,
+    };
     /// A write through `/scale`: the main resource, without webhooks.
-    pub(crate) const SCALE: Target = Target { subresource: Subresource::Main, webhooks: false };
+    pub(crate) const SCALE: Target = Target {
+        subresource: Subresource::Main,
+        webhooks: false,
+    };
 }
 
 /// A successful write: the status code, the object and any warnings.
@@ -113,11 +126,17 @@ pub(crate) struct Written {
 }
 
 fn name_of(obj: &Value) -> String {
-    obj["metadata"]["name"].as_str().unwrap_or_default().to_string()
+    obj["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn strict_error(rt: &ResourceType, unknown: &[String], origin: &Origin) -> ApiError {
-    let listed: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+    let listed: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect();
     let strict = format!("strict decoding error: {}", listed.join(", "));
     match origin {
         Origin::Body | Origin::Derived => ApiError::bad_request(format!(
@@ -131,7 +150,9 @@ fn strict_error(rt: &ResourceType, unknown: &[String], origin: &Origin) -> ApiEr
                 code: 422,
                 reason: "Invalid".into(),
                 message: format!(" \"\" is invalid: patch: {message}"),
-                details: Some(json!({"causes": [{"reason": "FieldValueInvalid", "message": message, "field": "patch"}]})),
+                details: Some(
+                    json!({"causes": [{"reason": "FieldValueInvalid", "message": message, "field": "patch"}]}),
+                ),
             }
         }
     }
@@ -173,13 +194,19 @@ fn admit(
     origin: &Origin,
 ) -> Result<Vec<String>, ApiError> {
     let mut warnings = Vec::new();
-    let name = if old.is_some() { old.map(name_of).unwrap_or_default() } else { name_of(obj) };
+    let name = if old.is_some() {
+        old.map(name_of).unwrap_or_default()
+    } else {
+        name_of(obj)
+    };
     if let Some(schema) = &rt.schema {
         let unknown = schema::prune(schema, obj);
         if !unknown.is_empty() {
             match opts.validation {
                 FieldValidation::Strict => return Err(strict_error(rt, &unknown, origin)),
-                FieldValidation::Warn => warnings.extend(unknown.iter().map(|f| format!("unknown field \"{f}\""))),
+                FieldValidation::Warn => {
+                    warnings.extend(unknown.iter().map(|f| format!("unknown field \"{f}\"")))
+                }
                 FieldValidation::Ignore => {}
             }
         }
@@ -193,7 +220,11 @@ fn admit(
         ResourceType::from_crd(obj).map_err(|causes| ApiError::invalid(rt, &name, causes))?;
     }
     if target.webhooks {
-        let op = if old.is_some() { Operation::Update } else { Operation::Create };
+        let op = if old.is_some() {
+            Operation::Update
+        } else {
+            Operation::Create
+        };
         cluster.admit(rt, op, &effective(rt, target, obj, old), old)?;
     }
     Ok(warnings)
@@ -228,7 +259,8 @@ fn check_namespace(rt: &ResourceType, namespace: &str, obj: &mut Value) -> Resul
     }
     match obj["metadata"]["namespace"].as_str() {
         Some(ns) if !ns.is_empty() && ns != namespace => Err(ApiError::bad_request(
-            "the namespace of the provided object does not match the namespace sent on the request".into(),
+            "the namespace of the provided object does not match the namespace sent on the request"
+                .into(),
         )),
         _ => {
             if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -240,8 +272,17 @@ fn check_namespace(rt: &ResourceType, namespace: &str, obj: &mut Value) -> Resul
 }
 
 fn namespace_terminating(cluster: &Cluster, namespace: &str) -> bool {
-    let key = ObjectKey { group: String::new(), plural: "namespaces".into(), namespace: String::new(), name: namespace.into() };
-    cluster.store.get(&key).is_some_and(|ns| ns["metadata"].get("deletionTimestamp").is_some_and(|t| !t.is_null()))
+    let key = ObjectKey {
+        group: String::new(),
+        plural: "namespaces".into(),
+        namespace: String::new(),
+        name: namespace.into(),
+    };
+    cluster.store.get(&key).is_some_and(|ns| {
+        ns["metadata"]
+            .get("deletionTimestamp")
+            .is_some_and(|t| !t.is_null())
+    })
 }
 
 /// POST: creates an object of kind `rt` in `namespace` ("" if cluster-scoped).
@@ -260,7 +301,10 @@ pub(crate) fn create(
     }
     check_namespace(rt, namespace, &mut obj)?;
     if rt.namespaced && namespace_terminating(cluster, namespace) {
-        let name = obj["metadata"]["name"].as_str().or(obj["metadata"]["generateName"].as_str()).unwrap_or_default();
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .or(obj["metadata"]["generateName"].as_str())
+            .unwrap_or_default();
         return Err(ApiError::forbidden(format!(
             "{} \"{name}\" is forbidden: unable to create new content in namespace {namespace} because it is being terminated",
             rt.group_resource()
@@ -270,16 +314,29 @@ pub(crate) fn create(
     let warnings = admit(cluster, rt, &mut obj, None, Target::MAIN, opts, origin)?;
     let object = if opts.dry_run {
         let mut rng = cluster.rng.clone();
-        cluster.store.preview_create(rt, namespace, obj, now, &mut rng)?
+        cluster
+            .store
+            .preview_create(rt, namespace, obj, now, &mut rng)?
     } else if crd::is_crd_kind(rt) {
-        if cluster.store.get(&ObjectKey::new(rt, "", &name_of(&obj))).is_some() {
+        if cluster
+            .store
+            .get(&ObjectKey::new(rt, "", &name_of(&obj)))
+            .is_some()
+        {
             return Err(ApiError::already_exists(rt, &name_of(&obj)));
         }
         (*crd::establish(cluster, obj, now)?).clone()
     } else {
-        (*cluster.store.create(rt, namespace, obj, now, &mut cluster.rng)?).clone()
+        (*cluster
+            .store
+            .create(rt, namespace, obj, now, &mut cluster.rng)?)
+        .clone()
     };
-    Ok(Written { status: 201, object, warnings })
+    Ok(Written {
+        status: 201,
+        object,
+        warnings,
+    })
 }
 
 /// PUT (or the update half of a patch) of the main resource or `/status`.
@@ -294,13 +351,19 @@ pub(crate) fn update(
     now: SimTime,
     origin: &Origin,
 ) -> Result<Written, ApiError> {
-    let old = cluster.store.get(key).cloned().ok_or_else(|| ApiError::not_found(rt, &key.name))?;
+    let old = cluster
+        .store
+        .get(key)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(rt, &key.name))?;
     check_type_meta(rt, &obj)?;
     if !obj["metadata"].is_object() {
         obj["metadata"] = json!({});
     }
     check_namespace(rt, &key.namespace, &mut obj)?;
-    let rv_given = obj["metadata"]["resourceVersion"].as_str().is_some_and(|rv| !rv.is_empty());
+    let rv_given = obj["metadata"]["resourceVersion"]
+        .as_str()
+        .is_some_and(|rv| !rv.is_empty());
     if rt.custom && matches!(origin, Origin::Body) && !rv_given {
         // Custom resources do not allow unconditional updates.
         return Err(ApiError::invalid(
@@ -315,13 +378,22 @@ pub(crate) fn update(
     }
     let warnings = admit(cluster, rt, &mut obj, Some(&old), target, opts, origin)?;
     let object = if opts.dry_run {
-        cluster.store.preview_update(rt, key, obj, target.subresource)?
+        cluster
+            .store
+            .preview_update(rt, key, obj, target.subresource)?
     } else if crd::is_crd_kind(rt) && target.subresource == Subresource::Main {
         (*crd::establish(cluster, obj, now)?).clone()
     } else {
-        (*cluster.store.update(rt, key, obj, target.subresource, now)?).clone()
+        (*cluster
+            .store
+            .update(rt, key, obj, target.subresource, now)?)
+        .clone()
     };
-    Ok(Written { status: 200, object, warnings })
+    Ok(Written {
+        status: 200,
+        object,
+        warnings,
+    })
 }
 
 /// 415 for a patch type the kind does not accept.
@@ -334,7 +406,9 @@ pub(crate) fn unsupported_patch(rt: &ResourceType) -> ApiError {
     ApiError {
         code: 415,
         reason: "UnsupportedMediaType".into(),
-        message: format!("the body of the request was in an unknown format - accepted media types include: {accepted}"),
+        message: format!(
+            "the body of the request was in an unknown format - accepted media types include: {accepted}"
+        ),
         details: None,
     }
 }
@@ -342,16 +416,27 @@ pub(crate) fn unsupported_patch(rt: &ResourceType) -> ApiError {
 fn patch_failure(err: PatchError) -> ApiError {
     match err {
         PatchError::Malformed(message) => ApiError::bad_request(message),
-        PatchError::NotApplicable(message) => ApiError { code: 422, reason: "Invalid".into(), message, details: None },
+        PatchError::NotApplicable(message) => ApiError {
+            code: 422,
+            reason: "Invalid".into(),
+            message,
+            details: None,
+        },
     }
 }
 
 /// Applies a patch document of `patch_type` to `current` as the kind allows.
-pub(crate) fn apply_patch(rt: &ResourceType, patch_type: PatchType, current: &Value, body: &[u8]) -> Result<Value, ApiError> {
+pub(crate) fn apply_patch(
+    rt: &ResourceType,
+    patch_type: PatchType,
+    current: &Value,
+    body: &[u8],
+) -> Result<Value, ApiError> {
     let document: Value = match patch_type {
         PatchType::Apply => serde_yaml::from_slice(body)
             .map_err(|err| ApiError::bad_request(format!("error decoding YAML: {err}")))?,
-        _ => serde_json::from_slice(body).map_err(|err| ApiError::bad_request(format!("error decoding patch: {err}")))?,
+        _ => serde_json::from_slice(body)
+            .map_err(|err| ApiError::bad_request(format!("error decoding patch: {err}")))?,
     };
     match patch_type {
         PatchType::Merge => {
@@ -360,7 +445,9 @@ pub(crate) fn apply_patch(rt: &ResourceType, patch_type: PatchType, current: &Va
             Ok(patched)
         }
         PatchType::Json => patch::json_patch(current, &document).map_err(patch_failure),
-        PatchType::Strategic => patch::strategic_merge_patch(current, &document).map_err(patch_failure),
+        PatchType::Strategic => {
+            patch::strategic_merge_patch(current, &document).map_err(patch_failure)
+        }
         // Server-side apply, simplified: the applied configuration is merged
         // into the live object (strategic merge for built-ins).
         PatchType::Apply if rt.custom => {
@@ -384,7 +471,8 @@ pub(crate) fn patch(
     opts: &WriteOptions,
     now: SimTime,
 ) -> Result<Written, ApiError> {
-    let patch_type = PatchType::from_content_type(content_type).ok_or_else(|| unsupported_patch(rt))?;
+    let patch_type =
+        PatchType::from_content_type(content_type).ok_or_else(|| unsupported_patch(rt))?;
     if patch_type == PatchType::Strategic && rt.custom {
         return Err(unsupported_patch(rt));
     }
@@ -405,7 +493,15 @@ pub(crate) fn patch(
             if applied["metadata"]["name"].as_str().is_none() {
                 applied["metadata"]["name"] = json!(key.name);
             }
-            return create(cluster, rt, &key.namespace, applied, opts, now, &Origin::Body);
+            return create(
+                cluster,
+                rt,
+                &key.namespace,
+                applied,
+                opts,
+                now,
+                &Origin::Body,
+            );
         }
         return Err(ApiError::not_found(rt, &key.name));
     };
@@ -431,7 +527,11 @@ pub(crate) fn delete(
     opts: &WriteOptions,
     now: SimTime,
 ) -> Result<Written, ApiError> {
-    let current = cluster.store.get(key).cloned().ok_or_else(|| ApiError::not_found(rt, &key.name))?;
+    let current = cluster
+        .store
+        .get(key)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(rt, &key.name))?;
     let preconditions = &options["preconditions"];
     for (field, label) in [("uid", "UID"), ("resourceVersion", "ResourceVersion")] {
         if let Some(expected) = preconditions[field].as_str() {
@@ -449,7 +549,10 @@ pub(crate) fn delete(
     }
     let is_namespace = rt.group.is_empty() && rt.plural == "namespaces";
     if is_namespace && PROTECTED_NAMESPACES.contains(&key.name.as_str()) {
-        return Err(ApiError::forbidden(format!("namespaces \"{}\" is forbidden: this namespace may not be deleted", key.name)));
+        return Err(ApiError::forbidden(format!(
+            "namespaces \"{}\" is forbidden: this namespace may not be deleted",
+            key.name
+        )));
     }
     let deletion = if opts.dry_run {
         cluster.store.preview_delete(rt, key, now)?
@@ -458,7 +561,8 @@ pub(crate) fn delete(
     };
     let object = match deletion {
         Deletion::Pending(obj) if is_namespace && !opts.dry_run => {
-            lifecycle::mark_terminating(&mut cluster.store, rt, key, now).unwrap_or_else(|| (*obj).clone())
+            lifecycle::mark_terminating(&mut cluster.store, rt, key, now)
+                .unwrap_or_else(|| (*obj).clone())
         }
         Deletion::Pending(obj) => (*obj).clone(),
         // Built-in kinds answer an immediate deletion with a Status,
@@ -472,7 +576,11 @@ pub(crate) fn delete(
             "details": {"name": key.name, "group": rt.group, "kind": rt.plural, "uid": obj["metadata"]["uid"]},
         }),
     };
-    Ok(Written { status: 200, object, warnings: Vec::new() })
+    Ok(Written {
+        status: 200,
+        object,
+        warnings: Vec::new(),
+    })
 }
 
 /// PUT `/api/v1/namespaces/{name}/finalize`: replaces `spec.finalizers` only.
@@ -484,18 +592,31 @@ pub(crate) fn finalize_namespace(
     opts: &WriteOptions,
     now: SimTime,
 ) -> Result<Written, ApiError> {
-    let current = cluster.store.get(key).cloned().ok_or_else(|| ApiError::not_found(rt, &key.name))?;
+    let current = cluster
+        .store
+        .get(key)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(rt, &key.name))?;
     let mut updated = (*current).clone();
     updated["spec"]["finalizers"] = body["spec"]["finalizers"].clone();
     if updated["spec"]["finalizers"].is_null() {
         updated["spec"]["finalizers"] = json!([]);
     }
     let object = if opts.dry_run {
-        cluster.store.preview_update(rt, key, updated, Subresource::Main)?
+        cluster
+            .store
+            .preview_update(rt, key, updated, Subresource::Main)?
     } else {
-        (*cluster.store.update(rt, key, updated, Subresource::Main, now)?).clone()
+        (*cluster
+            .store
+            .update(rt, key, updated, Subresource::Main, now)?)
+        .clone()
     };
-    Ok(Written { status: 200, object, warnings: Vec::new() })
+    Ok(Written {
+        status: 200,
+        object,
+        warnings: Vec::new(),
+    })
 }
 
 #[cfg(test)]
@@ -517,7 +638,11 @@ mod tests {
                                        "status": {"type": "object", "properties": {"phase": {"type": "string"}}}}}}}]}
         });
         crd::establish(&mut cluster, crd_obj, SimTime(0)).unwrap();
-        let rt = cluster.registry.get("example.com", "v1", "widgets").unwrap().clone();
+        let rt = cluster
+            .registry
+            .get("example.com", "v1", "widgets")
+            .unwrap()
+            .clone();
         (cluster, rt)
     }
 
@@ -530,55 +655,146 @@ mod tests {
         let (mut cluster, rt) = widget_cluster();
         let obj = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
                          "spec": {"size": 1, "shape": "round"}});
-        let err = create(&mut cluster, &rt, "default", obj.clone(), &opts("fieldValidation=Strict"), SimTime(0), &Origin::Body)
-            .unwrap_err();
+        let err = create(
+            &mut cluster,
+            &rt,
+            "default",
+            obj.clone(),
+            &opts("fieldValidation=Strict"),
+            SimTime(0),
+            &Origin::Body,
+        )
+        .unwrap_err();
         assert_eq!(err.code, 400);
         assert_eq!(
             err.message,
             "Widget in version \"v1\" cannot be handled as a Widget: strict decoding error: unknown field \"spec.shape\""
         );
-        let written = create(&mut cluster, &rt, "default", obj, &opts(""), SimTime(0), &Origin::Body).unwrap();
+        let written = create(
+            &mut cluster,
+            &rt,
+            "default",
+            obj,
+            &opts(""),
+            SimTime(0),
+            &Origin::Body,
+        )
+        .unwrap();
         assert_eq!(written.warnings, ["unknown field \"spec.shape\""]);
-        assert!(written.object["spec"].get("shape").is_none(), "unknown fields are pruned");
+        assert!(
+            written.object["spec"].get("shape").is_none(),
+            "unknown fields are pruned"
+        );
         assert_eq!(written.status, 201);
 
         let key = ObjectKey::new(&rt, "default", "w");
-        let err = patch(&mut cluster, &rt, &key, "application/merge-patch+json", br#"{"spec":{"shape":"x"}}"#, Target::MAIN,
-                        &opts("fieldValidation=Strict"), SimTime(0)).unwrap_err();
+        let err = patch(
+            &mut cluster,
+            &rt,
+            &key,
+            "application/merge-patch+json",
+            br#"{"spec":{"shape":"x"}}"#,
+            Target::MAIN,
+            &opts("fieldValidation=Strict"),
+            SimTime(0),
+        )
+        .unwrap_err();
         assert_eq!(err.code, 422);
-        assert!(err.message.starts_with(" \"\" is invalid: patch: Invalid value: \"{"), "{}", err.message);
-        assert!(err.message.ends_with("strict decoding error: unknown field \"spec.shape\""), "{}", err.message);
+        assert!(
+            err.message
+                .starts_with(" \"\" is invalid: patch: Invalid value: \"{"),
+            "{}",
+            err.message
+        );
+        assert!(
+            err.message
+                .ends_with("strict decoding error: unknown field \"spec.shape\""),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
     fn schema_errors_are_422_and_dry_run_stores_nothing() {
         let (mut cluster, rt) = widget_cluster();
         let obj = json!({"metadata": {"name": "w"}, "spec": {"color": "green"}});
-        let err = create(&mut cluster, &rt, "default", obj, &opts(""), SimTime(0), &Origin::Body).unwrap_err();
+        let err = create(
+            &mut cluster,
+            &rt,
+            "default",
+            obj,
+            &opts(""),
+            SimTime(0),
+            &Origin::Body,
+        )
+        .unwrap_err();
         assert_eq!(err.code, 422);
         assert_eq!(
             err.message,
             "Widget.example.com \"w\" is invalid: spec.color: Unsupported value: \"green\": supported values: \"red\", \"blue\""
         );
         let rv = cluster.store.resource_version();
-        let obj = json!({"metadata": {"name": "w"}, "spec": {"color": "red"}, "status": {"phase": "x"}});
-        let written = create(&mut cluster, &rt, "default", obj, &opts("dryRun=All"), SimTime(0), &Origin::Body).unwrap();
+        let obj =
+            json!({"metadata": {"name": "w"}, "spec": {"color": "red"}, "status": {"phase": "x"}});
+        let written = create(
+            &mut cluster,
+            &rt,
+            "default",
+            obj,
+            &opts("dryRun=All"),
+            SimTime(0),
+            &Origin::Body,
+        )
+        .unwrap();
         assert_eq!(written.object["metadata"]["name"], "w");
-        assert!(written.object.get("status").is_none(), "create drops status when /status is a subresource");
+        assert!(
+            written.object.get("status").is_none(),
+            "create drops status when /status is a subresource"
+        );
         assert_eq!(cluster.store.resource_version(), rv);
     }
 
     #[test]
     fn custom_resources_need_a_resource_version_on_put() {
         let (mut cluster, rt) = widget_cluster();
-        create(&mut cluster, &rt, "default", json!({"metadata": {"name": "w"}, "spec": {}}), &opts(""), SimTime(0), &Origin::Body).unwrap();
+        create(
+            &mut cluster,
+            &rt,
+            "default",
+            json!({"metadata": {"name": "w"}, "spec": {}}),
+            &opts(""),
+            SimTime(0),
+            &Origin::Body,
+        )
+        .unwrap();
         let key = ObjectKey::new(&rt, "default", "w");
-        let err = update(&mut cluster, &rt, &key, json!({"metadata": {"name": "w"}, "spec": {"size": 2}}), Target::MAIN,
-                         &opts(""), SimTime(0), &Origin::Body).unwrap_err();
-        assert_eq!(err.message, "Widget.example.com \"w\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update");
+        let err = update(
+            &mut cluster,
+            &rt,
+            &key,
+            json!({"metadata": {"name": "w"}, "spec": {"size": 2}}),
+            Target::MAIN,
+            &opts(""),
+            SimTime(0),
+            &Origin::Body,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.message,
+            "Widget.example.com \"w\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"
+        );
         let rv = cluster.store.get(&key).unwrap()["metadata"]["resourceVersion"].clone();
-        let status = update(&mut cluster, &rt, &key, json!({"metadata": {"name": "w", "resourceVersion": rv}, "status": {"phase": 3}}),
-                            Target::STATUS, &opts(""), SimTime(0), &Origin::Body).unwrap_err();
+        let status = update(
+            &mut cluster,
+            &rt,
+            &key,
+            json!({"metadata": {"name": "w", "resourceVersion": rv}, "status": {"phase": 3}}),
+            Target::STATUS,
+            &opts(""),
+            SimTime(0),
+            &Origin::Body,
+        )
+        .unwrap_err();
         assert_eq!(status.code, 422, "status writes are validated too");
     }
 
@@ -590,8 +806,18 @@ mod tests {
         fn applies_to(&self, rt: &ResourceType) -> bool {
             rt.kind == "Widget"
         }
-        fn validate(&self, _op: Operation, new: &Value, _old: Option<&Value>, _store: &Store) -> Result<(), String> {
-            if new["spec"]["size"].as_i64().unwrap_or(0) > 10 { Err("too big".into()) } else { Ok(()) }
+        fn validate(
+            &self,
+            _op: Operation,
+            new: &Value,
+            _old: Option<&Value>,
+            _store: &Store,
+        ) -> Result<(), String> {
+            if new["spec"]["size"].as_i64().unwrap_or(0) > 10 {
+                Err("too big".into())
+            } else {
+                Ok(())
+            }
         }
     }
 
@@ -600,50 +826,202 @@ mod tests {
         let (mut cluster, rt) = widget_cluster();
         cluster.add_webhook(Box::new(DenyBig));
         let big = json!({"metadata": {"name": "w"}, "spec": {"size": 11}});
-        let err = create(&mut cluster, &rt, "default", big, &opts(""), SimTime(0), &Origin::Body).unwrap_err();
-        assert_eq!((err.code, err.message.as_str()), (403, "admission webhook \"deny.example.com\" denied the request: too big"));
-        let bad_and_big = json!({"metadata": {"name": "w"}, "spec": {"size": 11, "color": "green"}});
-        assert_eq!(create(&mut cluster, &rt, "default", bad_and_big, &opts(""), SimTime(0), &Origin::Body).unwrap_err().code, 422);
+        let err = create(
+            &mut cluster,
+            &rt,
+            "default",
+            big,
+            &opts(""),
+            SimTime(0),
+            &Origin::Body,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (
+                403,
+                "admission webhook \"deny.example.com\" denied the request: too big"
+            )
+        );
+        let bad_and_big =
+            json!({"metadata": {"name": "w"}, "spec": {"size": 11, "color": "green"}});
+        assert_eq!(
+            create(
+                &mut cluster,
+                &rt,
+                "default",
+                bad_and_big,
+                &opts(""),
+                SimTime(0),
+                &Origin::Body
+            )
+            .unwrap_err()
+            .code,
+            422
+        );
     }
 
     #[test]
     fn patches_by_type() {
         let (mut cluster, rt) = widget_cluster();
-        create(&mut cluster, &rt, "default", json!({"metadata": {"name": "w"}, "spec": {"size": 1}}), &opts(""), SimTime(0), &Origin::Body).unwrap();
+        create(
+            &mut cluster,
+            &rt,
+            "default",
+            json!({"metadata": {"name": "w"}, "spec": {"size": 1}}),
+            &opts(""),
+            SimTime(0),
+            &Origin::Body,
+        )
+        .unwrap();
         let key = ObjectKey::new(&rt, "default", "w");
-        let w = patch(&mut cluster, &rt, &key, "application/json-patch+json", br#"[{"op":"replace","path":"/spec/size","value":5}]"#,
-                      Target::MAIN, &opts(""), SimTime(0)).unwrap();
+        let w = patch(
+            &mut cluster,
+            &rt,
+            &key,
+            "application/json-patch+json",
+            br#"[{"op":"replace","path":"/spec/size","value":5}]"#,
+            Target::MAIN,
+            &opts(""),
+            SimTime(0),
+        )
+        .unwrap();
         assert_eq!(w.object["spec"]["size"], 5);
         assert_eq!(w.object["metadata"]["generation"], 2);
-        let err = patch(&mut cluster, &rt, &key, "application/strategic-merge-patch+json", b"{}", Target::MAIN, &opts(""), SimTime(0)).unwrap_err();
+        let err = patch(
+            &mut cluster,
+            &rt,
+            &key,
+            "application/strategic-merge-patch+json",
+            b"{}",
+            Target::MAIN,
+            &opts(""),
+            SimTime(0),
+        )
+        .unwrap_err();
         assert_eq!(err.code, 415);
-        let err = patch(&mut cluster, &rt, &key, "application/json-patch+json", br#"[{"op":"remove","path":"/spec/nope"}]"#,
-                        Target::MAIN, &opts(""), SimTime(0)).unwrap_err();
+        let err = patch(
+            &mut cluster,
+            &rt,
+            &key,
+            "application/json-patch+json",
+            br#"[{"op":"remove","path":"/spec/nope"}]"#,
+            Target::MAIN,
+            &opts(""),
+            SimTime(0),
+        )
+        .unwrap_err();
         assert_eq!(err.code, 422);
-        let err = patch(&mut cluster, &rt, &key, "application/merge-patch+json", br#"{"metadata":{"resourceVersion":"1"}}"#,
-                        Target::MAIN, &opts(""), SimTime(0)).unwrap_err();
-        assert_eq!(err.code, 409, "a resourceVersion in a patch is a precondition");
-        let err = patch(&mut cluster, &rt, &key, "application/apply-patch+yaml", b"spec: {size: 2}", Target::MAIN, &opts(""), SimTime(0)).unwrap_err();
+        let err = patch(
+            &mut cluster,
+            &rt,
+            &key,
+            "application/merge-patch+json",
+            br#"{"metadata":{"resourceVersion":"1"}}"#,
+            Target::MAIN,
+            &opts(""),
+            SimTime(0),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.code, 409,
+            "a resourceVersion in a patch is a precondition"
+        );
+        let err = patch(
+            &mut cluster,
+            &rt,
+            &key,
+            "application/apply-patch+yaml",
+            b"spec: {size: 2}",
+            Target::MAIN,
+            &opts(""),
+            SimTime(0),
+        )
+        .unwrap_err();
         assert_eq!(err.code, 422, "apply needs a field manager");
-        let created = patch(&mut cluster, &rt, &ObjectKey::new(&rt, "default", "new"), "application/apply-patch+yaml",
-                            b"apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: new}\nspec: {size: 3}\n", Target::MAIN,
-                            &opts("fieldManager=test"), SimTime(0)).unwrap();
-        assert_eq!((created.status, created.object["spec"]["size"].as_i64()), (201, Some(3)));
+        let created = patch(
+            &mut cluster,
+            &rt,
+            &ObjectKey::new(&rt, "default", "new"),
+            "application/apply-patch+yaml",
+            b"apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: new}\nspec: {size: 3}\n",
+            Target::MAIN,
+            &opts("fieldManager=test"),
+            SimTime(0),
+        )
+        .unwrap();
+        assert_eq!(
+            (created.status, created.object["spec"]["size"].as_i64()),
+            (201, Some(3))
+        );
     }
 
     #[test]
     fn namespaces_protect_and_terminate() {
         let (mut cluster, _) = widget_cluster();
-        let ns = cluster.registry.get("", "v1", "namespaces").unwrap().clone();
-        let err = delete(&mut cluster, &ns, &ObjectKey::new(&ns, "", "default"), &Value::Null, &opts(""), SimTime(0)).unwrap_err();
+        let ns = cluster
+            .registry
+            .get("", "v1", "namespaces")
+            .unwrap()
+            .clone();
+        let err = delete(
+            &mut cluster,
+            &ns,
+            &ObjectKey::new(&ns, "", "default"),
+            &Value::Null,
+            &opts(""),
+            SimTime(0),
+        )
+        .unwrap_err();
         assert_eq!(err.code, 403);
-        create(&mut cluster, &ns, "", json!({"metadata": {"name": "t"}, "spec": {"finalizers": ["kubernetes"]}}), &opts(""), SimTime(0), &Origin::Body).unwrap();
-        let gone = delete(&mut cluster, &ns, &ObjectKey::new(&ns, "", "t"), &Value::Null, &opts(""), SimTime(0)).unwrap();
+        create(
+            &mut cluster,
+            &ns,
+            "",
+            json!({"metadata": {"name": "t"}, "spec": {"finalizers": ["kubernetes"]}}),
+            &opts(""),
+            SimTime(0),
+            &Origin::Body,
+        )
+        .unwrap();
+        let gone = delete(
+            &mut cluster,
+            &ns,
+            &ObjectKey::new(&ns, "", "t"),
+            &Value::Null,
+            &opts(""),
+            SimTime(0),
+        )
+        .unwrap();
         assert_eq!(gone.object["status"]["phase"], "Terminating");
-        let cm = cluster.registry.get("", "v1", "configmaps").unwrap().clone();
-        let err = create(&mut cluster, &cm, "t", json!({"metadata": {"name": "c"}}), &opts(""), SimTime(0), &Origin::Body).unwrap_err();
-        assert_eq!(err.message, "configmaps \"c\" is forbidden: unable to create new content in namespace t because it is being terminated");
-        let err = delete(&mut cluster, &ns, &ObjectKey::new(&ns, "", "t"), &json!({"preconditions": {"uid": "nope"}}), &opts(""), SimTime(0)).unwrap_err();
+        let cm = cluster
+            .registry
+            .get("", "v1", "configmaps")
+            .unwrap()
+            .clone();
+        let err = create(
+            &mut cluster,
+            &cm,
+            "t",
+            json!({"metadata": {"name": "c"}}),
+            &opts(""),
+            SimTime(0),
+            &Origin::Body,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.message,
+            "configmaps \"c\" is forbidden: unable to create new content in namespace t because it is being terminated"
+        );
+        let err = delete(
+            &mut cluster,
+            &ns,
+            &ObjectKey::new(&ns, "", "t"),
+            &json!({"preconditions": {"uid": "nope"}}),
+            &opts(""),
+            SimTime(0),
+        )
+        .unwrap_err();
         assert_eq!(err.code, 409);
     }
 }

@@ -47,12 +47,17 @@ impl Controller for DeploymentController {
     }
 
     fn reconcile(&mut self, ctx: &mut Ctx<'_>) -> Option<SimTime> {
-        let (Some(deploy_type), Some(rs_type)) =
-            (meta::kind(ctx.registry, "apps", "v1", "deployments"), meta::kind(ctx.registry, "apps", "v1", "replicasets"))
-        else {
+        let (Some(deploy_type), Some(rs_type)) = (
+            meta::kind(ctx.registry, "apps", "v1", "deployments"),
+            meta::kind(ctx.registry, "apps", "v1", "replicasets"),
+        ) else {
             return None;
         };
-        let deployments: Vec<Arc<Value>> = ctx.store.list("apps", "deployments", None).cloned().collect();
+        let deployments: Vec<Arc<Value>> = ctx
+            .store
+            .list("apps", "deployments", None)
+            .cloned()
+            .collect();
         for deployment in deployments.iter().filter(|d| !meta::is_terminating(d)) {
             if let Err(err) = sync(ctx, &deploy_type, &rs_type, deployment) {
                 tracing::debug!(deployment = meta::name(deployment), %err, "deployment sync failed; retrying");
@@ -71,17 +76,27 @@ pub fn template_hash(template: &Value, collision_count: u64) -> String {
     meta::safe_encode(meta::fnv32a(text.as_bytes()))
 }
 
-fn sync(ctx: &mut Ctx<'_>, deploy_type: &ResourceType, rs_type: &ResourceType, deployment: &Value) -> Result<(), ApiError> {
+fn sync(
+    ctx: &mut Ctx<'_>,
+    deploy_type: &ResourceType,
+    rs_type: &ResourceType,
+    deployment: &Value,
+) -> Result<(), ApiError> {
     let desired = deployment["spec"]["replicas"].as_i64().unwrap_or(1).max(0);
     let template = &deployment["spec"]["template"];
     let collision_count = deployment["status"]["collisionCount"].as_u64().unwrap_or(0);
     let hash = template_hash(template, collision_count);
     let recreate = deployment["spec"]["strategy"]["type"].as_str() == Some("Recreate");
     let owned = owned_sets(ctx, deployment);
-    let (new, old): (Vec<_>, Vec<_>) =
-        owned.into_iter().partition(|rs| rs["metadata"]["labels"][POD_TEMPLATE_HASH].as_str() == Some(hash.as_str()));
-    let old_pods_exist = old.iter().any(|rs| rs["status"]["replicas"].as_i64().unwrap_or(0) > 0);
-    let old_scaled = old.iter().any(|rs| rs["spec"]["replicas"].as_i64().unwrap_or(0) > 0);
+    let (new, old): (Vec<_>, Vec<_>) = owned.into_iter().partition(|rs| {
+        rs["metadata"]["labels"][POD_TEMPLATE_HASH].as_str() == Some(hash.as_str())
+    });
+    let old_pods_exist = old
+        .iter()
+        .any(|rs| rs["status"]["replicas"].as_i64().unwrap_or(0) > 0);
+    let old_scaled = old
+        .iter()
+        .any(|rs| rs["spec"]["replicas"].as_i64().unwrap_or(0) > 0);
     let mut created_new = None;
     let new_rs = match new.into_iter().next() {
         Some(rs) => Some(rs),
@@ -114,7 +129,9 @@ fn sync(ctx: &mut Ctx<'_>, deploy_type: &ResourceType, rs_type: &ResourceType, d
     }
     // Scale the new ReplicaSet up (Recreate: only once the old pods are gone)
     // and the old ones down.
-    let new_available = new_rs.as_ref().map_or(0, |rs| rs["status"]["availableReplicas"].as_i64().unwrap_or(0));
+    let new_available = new_rs.as_ref().map_or(0, |rs| {
+        rs["status"]["availableReplicas"].as_i64().unwrap_or(0)
+    });
     for rs in &old {
         let scale_down = recreate || new_available >= desired;
         if scale_down && rs["spec"]["replicas"].as_i64().unwrap_or(0) > 0 {
@@ -127,7 +144,15 @@ fn sync(ctx: &mut Ctx<'_>, deploy_type: &ResourceType, rs_type: &ResourceType, d
     {
         scale(ctx, rs_type, deployment, rs, desired)?;
     }
-    write_deployment_status(ctx, deploy_type, deployment, new_rs.as_ref().map(meta::name), created_new, desired, recreate)
+    write_deployment_status(
+        ctx,
+        deploy_type,
+        deployment,
+        new_rs.as_ref().map(meta::name),
+        created_new,
+        desired,
+        recreate,
+    )
 }
 
 /// ReplicaSets controlled by `deployment`, ordered by name.
@@ -141,7 +166,10 @@ fn owned_sets(ctx: &Ctx<'_>, deployment: &Value) -> Vec<Value> {
 }
 
 fn revision_of(rs: &Value) -> u64 {
-    rs["metadata"]["annotations"][REVISION].as_str().and_then(|r| r.parse().ok()).unwrap_or(0)
+    rs["metadata"]["annotations"][REVISION]
+        .as_str()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Creates the ReplicaSet for the current template. `Ok(None)` means the
@@ -183,18 +211,29 @@ fn create_set(
         },
         "status": {"replicas": 0},
     });
-    match ctx.store.create(rs_type, meta::namespace(deployment), rs, ctx.now, ctx.rng) {
+    match ctx
+        .store
+        .create(rs_type, meta::namespace(deployment), rs, ctx.now, ctx.rng)
+    {
         Ok(created) => {
             let message = format!("Scaled up replica set {name} from 0 to {replicas}");
-            record(ctx, deployment, &EventRecord::kubernetes(EventType::Normal, "ScalingReplicaSet", message, COMPONENT));
+            record(
+                ctx,
+                deployment,
+                &EventRecord::kubernetes(
+                    EventType::Normal,
+                    "ScalingReplicaSet",
+                    message,
+                    COMPONENT,
+                ),
+            );
             Ok(Some((*created).clone()))
         }
         Err(err) if err.code == 409 => {
             let ns = meta::namespace(deployment);
-            let ours = ctx
-                .store
-                .list("apps", "replicasets", Some(ns))
-                .any(|rs| meta::name(rs) == name && meta::controller_uid(rs) == Some(meta::uid(deployment)));
+            let ours = ctx.store.list("apps", "replicasets", Some(ns)).any(|rs| {
+                meta::name(rs) == name && meta::controller_uid(rs) == Some(meta::uid(deployment))
+            });
             // Our own ReplicaSet under this name is picked up next pass.
             if ours { Err(err) } else { Ok(None) }
         }
@@ -202,16 +241,32 @@ fn create_set(
     }
 }
 
-fn scale(ctx: &mut Ctx<'_>, rs_type: &ResourceType, deployment: &Value, rs: &Value, to: i64) -> Result<(), ApiError> {
+fn scale(
+    ctx: &mut Ctx<'_>,
+    rs_type: &ResourceType,
+    deployment: &Value,
+    rs: &Value,
+    to: i64,
+) -> Result<(), ApiError> {
     let from = rs["spec"]["replicas"].as_i64().unwrap_or(0);
-    let Some(current) = ctx.store.get(&meta::key_of(rs_type, rs)).cloned() else { return Ok(()) };
+    let Some(current) = ctx.store.get(&meta::key_of(rs_type, rs)).cloned() else {
+        return Ok(());
+    };
     let mut updated = (*current).clone();
     updated["spec"]["replicas"] = json!(to);
-    updated["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] = json!(to.to_string());
+    updated["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] =
+        json!(to.to_string());
     meta::write_main(ctx.store, rs_type, updated, ctx.now)?;
     let direction = if to > from { "up" } else { "down" };
-    let message = format!("Scaled {direction} replica set {} from {from} to {to}", meta::name(rs));
-    record(ctx, deployment, &EventRecord::kubernetes(EventType::Normal, "ScalingReplicaSet", message, COMPONENT));
+    let message = format!(
+        "Scaled {direction} replica set {} from {from} to {to}",
+        meta::name(rs)
+    );
+    record(
+        ctx,
+        deployment,
+        &EventRecord::kubernetes(EventType::Normal, "ScalingReplicaSet", message, COMPONENT),
+    );
     Ok(())
 }
 
@@ -224,23 +279,49 @@ fn write_deployment_status(
     desired: i64,
     recreate: bool,
 ) -> Result<(), ApiError> {
-    let Some(current) = ctx.store.get(&meta::key_of(deploy_type, deployment)).cloned() else { return Ok(()) };
+    let Some(current) = ctx
+        .store
+        .get(&meta::key_of(deploy_type, deployment))
+        .cloned()
+    else {
+        return Ok(());
+    };
     let sets = owned_sets(ctx, &current);
-    let sum = |field: &str| sets.iter().map(|rs| rs["status"][field].as_i64().unwrap_or(0)).sum::<i64>();
-    let (replicas, ready, available) = (sum("replicas"), sum("readyReplicas"), sum("availableReplicas"));
+    let sum = |field: &str| {
+        sets.iter()
+            .map(|rs| rs["status"][field].as_i64().unwrap_or(0))
+            .sum::<i64>()
+    };
+    let (replicas, ready, available) = (
+        sum("replicas"),
+        sum("readyReplicas"),
+        sum("availableReplicas"),
+    );
     let updated = sets
         .iter()
         .find(|rs| Some(meta::name(rs)) == new_rs)
         .map_or(0, |rs| rs["status"]["replicas"].as_i64().unwrap_or(0));
-    let scaled_total: i64 = sets.iter().map(|rs| rs["spec"]["replicas"].as_i64().unwrap_or(0)).sum();
+    let scaled_total: i64 = sets
+        .iter()
+        .map(|rs| rs["spec"]["replicas"].as_i64().unwrap_or(0))
+        .sum();
     let unavailable = (scaled_total.max(desired) - available).max(0);
-    let max_unavailable = if recreate { 0 } else { max_unavailable(&current["spec"]["strategy"], desired) };
-    let previous = current["status"]["conditions"].as_array().cloned().unwrap_or_default();
+    let max_unavailable = if recreate {
+        0
+    } else {
+        max_unavailable(&current["spec"]["strategy"], desired)
+    };
+    let previous = current["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let condition = |type_: &str, status: bool, reason: &str, message: String| {
         let old = previous.iter().find(|c| c["type"].as_str() == Some(type_));
         let status_text = if status { "True" } else { "False" };
         let same_status = old.is_some_and(|c| c["status"].as_str() == Some(status_text));
-        let same_text = old.is_some_and(|c| c["reason"].as_str() == Some(reason) && c["message"].as_str() == Some(message.as_str()));
+        let same_text = old.is_some_and(|c| {
+            c["reason"].as_str() == Some(reason) && c["message"].as_str() == Some(message.as_str())
+        });
         let now = json!(ctx.now.rfc3339());
         json!({
             "type": type_,
@@ -252,17 +333,47 @@ fn write_deployment_status(
         })
     };
     let available_condition = if available >= desired - max_unavailable {
-        condition("Available", true, "MinimumReplicasAvailable", "Deployment has minimum availability.".into())
+        condition(
+            "Available",
+            true,
+            "MinimumReplicasAvailable",
+            "Deployment has minimum availability.".into(),
+        )
     } else {
-        condition("Available", false, "MinimumReplicasUnavailable", "Deployment does not have minimum availability.".into())
+        condition(
+            "Available",
+            false,
+            "MinimumReplicasUnavailable",
+            "Deployment does not have minimum availability.".into(),
+        )
     };
     let progressing = match (new_rs, created_new) {
-        (_, Some(name)) => condition("Progressing", true, "NewReplicaSetCreated", format!("Created new replica set \"{name}\"")),
+        (_, Some(name)) => condition(
+            "Progressing",
+            true,
+            "NewReplicaSetCreated",
+            format!("Created new replica set \"{name}\""),
+        ),
         (Some(name), None) if updated == desired && available >= desired && replicas == desired => {
-            condition("Progressing", true, "NewReplicaSetAvailable", format!("ReplicaSet \"{name}\" has successfully progressed."))
+            condition(
+                "Progressing",
+                true,
+                "NewReplicaSetAvailable",
+                format!("ReplicaSet \"{name}\" has successfully progressed."),
+            )
         }
-        (Some(name), None) => condition("Progressing", true, "ReplicaSetUpdated", format!("ReplicaSet \"{name}\" is progressing.")),
-        (None, None) => condition("Progressing", true, "ReplicaSetUpdated", "waiting for old pods to terminate".into()),
+        (Some(name), None) => condition(
+            "Progressing",
+            true,
+            "ReplicaSetUpdated",
+            format!("ReplicaSet \"{name}\" is progressing."),
+        ),
+        (None, None) => condition(
+            "Progressing",
+            true,
+            "ReplicaSetUpdated",
+            "waiting for old pods to terminate".into(),
+        ),
     };
     let mut status = json!({
         "observedGeneration": meta::generation(&current),
@@ -292,7 +403,10 @@ fn max_unavailable(strategy: &Value, desired: i64) -> i64 {
     let value = &strategy["rollingUpdate"]["maxUnavailable"];
     match (value.as_i64(), value.as_str()) {
         (Some(n), _) => n,
-        (None, Some(text)) => text.strip_suffix('%').and_then(|p| p.parse::<i64>().ok()).map_or(0, |p| desired * p / 100),
+        (None, Some(text)) => text
+            .strip_suffix('%')
+            .and_then(|p| p.parse::<i64>().ok())
+            .map_or(0, |p| desired * p / 100),
         (None, None) => desired * 25 / 100,
     }
 }

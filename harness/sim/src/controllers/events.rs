@@ -86,24 +86,41 @@ pub struct EventRecord {
 
 impl EventRecord {
     /// An event from a Kubernetes component such as `kubelet`.
-    pub fn kubernetes(type_: EventType, reason: &str, message: String, component: &str) -> EventRecord {
+    pub fn kubernetes(
+        type_: EventType,
+        reason: &str,
+        message: String,
+        component: &str,
+    ) -> EventRecord {
         EventRecord {
             type_,
             reason: reason.to_string(),
             message,
-            recorder: Recorder::Kubernetes { component: component.to_string(), host: None },
+            recorder: Recorder::Kubernetes {
+                component: component.to_string(),
+                host: None,
+            },
             field_path: None,
             at: None,
         }
     }
 
     /// An event whose name the recorder chose.
-    pub fn named(type_: EventType, reason: &str, message: String, component: &str, name: String) -> EventRecord {
+    pub fn named(
+        type_: EventType,
+        reason: &str,
+        message: String,
+        component: &str,
+        name: String,
+    ) -> EventRecord {
         EventRecord {
             type_,
             reason: reason.to_string(),
             message,
-            recorder: Recorder::Named { component: component.to_string(), name },
+            recorder: Recorder::Named {
+                component: component.to_string(),
+                name,
+            },
             field_path: None,
             at: None,
         }
@@ -139,7 +156,11 @@ impl EventRecord {
 /// Records `event` about `involved`: creates the Event, or, when the same
 /// event was recorded before, increments its `count` and moves its
 /// `lastTimestamp` (and, for named events, replaces the message).
-pub fn record(ctx: &mut Ctx<'_>, involved: &Value, event: &EventRecord) -> Result<Arc<Value>, ApiError> {
+pub fn record(
+    ctx: &mut Ctx<'_>,
+    involved: &Value,
+    event: &EventRecord,
+) -> Result<Arc<Value>, ApiError> {
     let events = events_type(ctx)?;
     let at = event.at.unwrap_or(ctx.now);
     let namespace = match meta::namespace(involved) {
@@ -152,7 +173,9 @@ pub fn record(ctx: &mut Ctx<'_>, involved: &Value, event: &EventRecord) -> Resul
         updated["lastTimestamp"] = json!(at.rfc3339());
         updated["message"] = json!(event.message);
         let key = ObjectKey::new(&events, &namespace, meta::name(&existing));
-        return ctx.store.update(&events, &key, updated, Subresource::Main, ctx.now);
+        return ctx
+            .store
+            .update(&events, &key, updated, Subresource::Main, ctx.now);
     }
     let mut involved_ref = json!({
         "apiVersion": involved["apiVersion"],
@@ -182,7 +205,8 @@ pub fn record(ctx: &mut Ctx<'_>, involved: &Value, event: &EventRecord) -> Resul
         Recorder::Kubernetes { component, host } => {
             // client-go includes the object's resourceVersion and fills the
             // reporting fields from the event source.
-            body["involvedObject"]["resourceVersion"] = involved["metadata"]["resourceVersion"].clone();
+            body["involvedObject"]["resourceVersion"] =
+                involved["metadata"]["resourceVersion"].clone();
             body["reportingComponent"] = json!(component);
             body["reportingInstance"] = json!(host.clone().unwrap_or_default());
             if let Some(host) = host {
@@ -195,7 +219,8 @@ pub fn record(ctx: &mut Ctx<'_>, involved: &Value, event: &EventRecord) -> Resul
             body["metadata"]["name"] = json!(name);
             body["reportingComponent"] = json!("");
             body["reportingInstance"] = json!("");
-            ctx.store.create(&events, &namespace, body, ctx.now, ctx.rng)
+            ctx.store
+                .create(&events, &namespace, body, ctx.now, ctx.rng)
         }
     }
 }
@@ -203,16 +228,24 @@ pub fn record(ctx: &mut Ctx<'_>, involved: &Value, event: &EventRecord) -> Resul
 /// Whether an event named `name` exists in `namespace` (for "record once"
 /// events such as the operator's `SpecChanged`).
 pub fn exists(ctx: &Ctx<'_>, namespace: &str, name: &str) -> bool {
-    ctx.registry
-        .get("", "v1", "events")
-        .is_some_and(|events| ctx.store.get(&ObjectKey::new(events, namespace, name)).is_some())
+    ctx.registry.get("", "v1", "events").is_some_and(|events| {
+        ctx.store
+            .get(&ObjectKey::new(events, namespace, name))
+            .is_some()
+    })
 }
 
 fn events_type(ctx: &Ctx<'_>) -> Result<ResourceType, ApiError> {
-    meta::kind(ctx.registry, "", "v1", "events").ok_or_else(|| ApiError::internal("events are not served".into()))
+    meta::kind(ctx.registry, "", "v1", "events")
+        .ok_or_else(|| ApiError::internal("events are not served".into()))
 }
 
-fn find_existing(ctx: &Ctx<'_>, namespace: &str, involved: &Value, event: &EventRecord) -> Option<Arc<Value>> {
+fn find_existing(
+    ctx: &Ctx<'_>,
+    namespace: &str,
+    involved: &Value,
+    event: &EventRecord,
+) -> Option<Arc<Value>> {
     match &event.recorder {
         Recorder::Named { name, .. } => {
             let events = ctx.registry.get("", "v1", "events")?;
@@ -252,7 +285,10 @@ fn create_with_generated_name(
     for _ in 0..4 {
         let nanos = ctx.now.0.max(0) as u64 * 1_000_000 + ctx.rng.below(1_000_000);
         body["metadata"]["name"] = json!(format!("{}.{nanos:x}", meta::name(involved)));
-        match ctx.store.create(events, namespace, body.clone(), ctx.now, ctx.rng) {
+        match ctx
+            .store
+            .create(events, namespace, body.clone(), ctx.now, ctx.rng)
+        {
             Err(err) if err.code == 409 => last_err = Some(err),
             other => return other,
         }

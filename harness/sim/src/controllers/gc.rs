@@ -44,23 +44,44 @@ impl Controller for GarbageCollector {
             .map(|(_, obj)| {
                 let finalizers = obj["metadata"]["finalizers"]
                     .as_array()
-                    .map(|f| f.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                    .map(|f| {
+                        f.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
                     .unwrap_or_default();
-                (meta::uid(obj).to_string(), (meta::is_terminating(obj), finalizers))
+                (
+                    meta::uid(obj).to_string(),
+                    (meta::is_terminating(obj), finalizers),
+                )
             })
             .collect();
         let has_finalizer = |uid: &str, finalizer: &str| {
-            owners.get(uid).is_some_and(|(terminating, f)| *terminating && f.iter().any(|x| x == finalizer))
+            owners
+                .get(uid)
+                .is_some_and(|(terminating, f)| *terminating && f.iter().any(|x| x == finalizer))
         };
         for (rt, obj) in &objects {
-            let Some(refs) = obj["metadata"]["ownerReferences"].as_array() else { continue };
+            let Some(refs) = obj["metadata"]["ownerReferences"].as_array() else {
+                continue;
+            };
             if refs.is_empty() {
                 continue;
             }
             let ref_uid = |r: &Value| r["uid"].as_str().unwrap_or_default().to_string();
-            let live: Vec<&Value> = refs.iter().filter(|r| owners.contains_key(&ref_uid(r))).collect();
-            let orphaned_by: Vec<&Value> = live.iter().copied().filter(|r| has_finalizer(&ref_uid(r), ORPHAN_FINALIZER)).collect();
-            let foreground = live.iter().any(|r| has_finalizer(&ref_uid(r), FOREGROUND_FINALIZER));
+            let live: Vec<&Value> = refs
+                .iter()
+                .filter(|r| owners.contains_key(&ref_uid(r)))
+                .collect();
+            let orphaned_by: Vec<&Value> = live
+                .iter()
+                .copied()
+                .filter(|r| has_finalizer(&ref_uid(r), ORPHAN_FINALIZER))
+                .collect();
+            let foreground = live
+                .iter()
+                .any(|r| has_finalizer(&ref_uid(r), FOREGROUND_FINALIZER));
             let result = if live.is_empty() || foreground {
                 if meta::is_terminating(obj) {
                     continue;
@@ -89,17 +110,25 @@ impl Controller for GarbageCollector {
             .flat_map(|(_, obj)| {
                 obj["metadata"]["ownerReferences"]
                     .as_array()
-                    .map(|refs| refs.iter().filter_map(|r| r["uid"].as_str().map(str::to_string)).collect::<Vec<_>>())
+                    .map(|refs| {
+                        refs.iter()
+                            .filter_map(|r| r["uid"].as_str().map(str::to_string))
+                            .collect::<Vec<_>>()
+                    })
                     .unwrap_or_default()
             })
             .collect();
         for (rt, obj) in &objects {
             let uid = meta::uid(obj);
-            let releasable = [FOREGROUND_FINALIZER, ORPHAN_FINALIZER].iter().any(|f| has_finalizer(uid, f));
+            let releasable = [FOREGROUND_FINALIZER, ORPHAN_FINALIZER]
+                .iter()
+                .any(|f| has_finalizer(uid, f));
             if !releasable || dependents_now.contains(uid) {
                 continue;
             }
-            let Some(current) = ctx.store.get(&meta::key_of(rt, obj)).cloned() else { continue };
+            let Some(current) = ctx.store.get(&meta::key_of(rt, obj)).cloned() else {
+                continue;
+            };
             let mut updated = (*current).clone();
             if let Some(finalizers) = updated["metadata"]["finalizers"].as_array_mut() {
                 finalizers.retain(|f| f != FOREGROUND_FINALIZER && f != ORPHAN_FINALIZER);

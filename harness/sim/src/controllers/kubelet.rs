@@ -183,7 +183,12 @@ struct NodeInfo {
 impl Kubelet {
     /// A kubelet with the given delays and no images cached on any node.
     pub fn new(config: KubeletConfig) -> Kubelet {
-        Kubelet { config, pods: BTreeMap::new(), images: BTreeMap::new(), last_ip: BTreeMap::new() }
+        Kubelet {
+            config,
+            pods: BTreeMap::new(),
+            images: BTreeMap::new(),
+            last_ip: BTreeMap::new(),
+        }
     }
 
     /// Picks a node for `pod`: the Ready node with the fewest pods that
@@ -194,11 +199,15 @@ impl Kubelet {
     /// `0/N nodes are available: N Insufficient cpu.`
     fn place(&self, pod: &Value, nodes: &[NodeInfo]) -> Result<NodeInfo, Unschedulable> {
         if nodes.is_empty() {
-            return Err(Unschedulable("no nodes available to schedule pods".to_string()));
+            return Err(Unschedulable(
+                "no nodes available to schedule pods".to_string(),
+            ));
         }
         let selector = meta::string_map(&pod["spec"]["nodeSelector"]);
-        let fitting: Vec<&NodeInfo> =
-            nodes.iter().filter(|n| selector.iter().all(|(k, v)| n.labels.get(k) == Some(v))).collect();
+        let fitting: Vec<&NodeInfo> = nodes
+            .iter()
+            .filter(|n| selector.iter().all(|(k, v)| n.labels.get(k) == Some(v)))
+            .collect();
         if fitting.is_empty() {
             let n = nodes.len();
             return Err(Unschedulable(format!(
@@ -207,26 +216,47 @@ impl Kubelet {
             )));
         }
         let load = |node: &str| {
-            self.pods.values().filter(|t| matches!(&t.state, PodState::Placed(tl) if tl.node == node)).count()
+            self.pods
+                .values()
+                .filter(|t| matches!(&t.state, PodState::Placed(tl) if tl.node == node))
+                .count()
         };
-        fitting.into_iter().min_by_key(|n| (load(&n.name), n.name.clone())).cloned().ok_or_else(|| {
-            Unschedulable("no nodes available to schedule pods".to_string())
-        })
+        fitting
+            .into_iter()
+            .min_by_key(|n| (load(&n.name), n.name.clone()))
+            .cloned()
+            .ok_or_else(|| Unschedulable("no nodes available to schedule pods".to_string()))
     }
 
     /// Pulls `image` on `node` starting at `at` under `policy`; the seam for
     /// `ErrImagePull` / `ImagePullBackOff`, which the next step adds.
     fn pull(&mut self, node: &str, image: &str, policy: &str, at: SimTime) -> (Pull, SimTime) {
-        let cached = self.images.get(node).and_then(|images| images.get(image)).copied();
+        let cached = self
+            .images
+            .get(node)
+            .and_then(|images| images.get(image))
+            .copied();
         let (pull, done) = match (policy, cached) {
-            ("Never", Some(ready)) | ("IfNotPresent", Some(ready)) if ready <= at => (Pull::Present, at),
+            ("Never", Some(ready)) | ("IfNotPresent", Some(ready)) if ready <= at => {
+                (Pull::Present, at)
+            }
             ("Never", _) => return (Pull::NeverPulled, at),
             // Another pod on this node is pulling it: wait for that pull.
             (_, Some(ready)) if ready > at => (Pull::Pulled(ready.since(at)), ready),
-            ("Always", Some(_)) => (Pull::Pulled(self.config.warm_pull), at.plus(self.config.warm_pull)),
-            _ => (Pull::Pulled(self.config.cold_pull), at.plus(self.config.cold_pull)),
+            ("Always", Some(_)) => (
+                Pull::Pulled(self.config.warm_pull),
+                at.plus(self.config.warm_pull),
+            ),
+            _ => (
+                Pull::Pulled(self.config.cold_pull),
+                at.plus(self.config.cold_pull),
+            ),
         };
-        self.images.entry(node.to_string()).or_default().entry(image.to_string()).or_insert(done);
+        self.images
+            .entry(node.to_string())
+            .or_default()
+            .entry(image.to_string())
+            .or_insert(done);
         (pull, done)
     }
 
@@ -245,7 +275,12 @@ impl Kubelet {
             EventRecord::kubernetes(
                 EventType::Normal,
                 "Scheduled",
-                format!("Successfully assigned {}/{} to {}", meta::namespace(pod), meta::name(pod), node.name),
+                format!(
+                    "Successfully assigned {}/{} to {}",
+                    meta::namespace(pod),
+                    meta::name(pod),
+                    node.name
+                ),
                 "default-scheduler",
             ),
         )];
@@ -256,22 +291,41 @@ impl Kubelet {
         };
         let mut at = scheduled;
         let mut stuck = None;
-        let mut start_containers = |list: &str, at: &mut SimTime, this: &mut Kubelet, events: &mut Vec<(SimTime, EventRecord)>| {
-            for container in pod["spec"][list].as_array().into_iter().flatten() {
-                let name = container["name"].as_str().unwrap_or_default();
-                let field = format!("{list}{{{name}}}");
-                let image = container["image"].as_str().unwrap_or_default();
-                let policy = container["imagePullPolicy"].as_str().unwrap_or(podspec::default_pull_policy(image));
-                let (pull, done) = this.pull(&node.name, image, policy, *at);
-                match pull {
-                    Pull::Present => events.push((
-                        *at,
-                        kubelet_event(EventType::Normal, "Pulled", format!("Container image \"{image}\" already present on machine"), &field),
-                    )),
-                    Pull::Pulled(took) => {
-                        events.push((*at, kubelet_event(EventType::Normal, "Pulling", format!("Pulling image \"{image}\""), &field)));
-                        let took = go_duration(took);
-                        events.push((
+        let mut start_containers =
+            |list: &str,
+             at: &mut SimTime,
+             this: &mut Kubelet,
+             events: &mut Vec<(SimTime, EventRecord)>| {
+                for container in pod["spec"][list].as_array().into_iter().flatten() {
+                    let name = container["name"].as_str().unwrap_or_default();
+                    let field = format!("{list}{{{name}}}");
+                    let image = container["image"].as_str().unwrap_or_default();
+                    let policy = container["imagePullPolicy"]
+                        .as_str()
+                        .unwrap_or(podspec::default_pull_policy(image));
+                    let (pull, done) = this.pull(&node.name, image, policy, *at);
+                    match pull {
+                        Pull::Present => events.push((
+                            *at,
+                            kubelet_event(
+                                EventType::Normal,
+                                "Pulled",
+                                format!("Container image \"{image}\" already present on machine"),
+                                &field,
+                            ),
+                        )),
+                        Pull::Pulled(took) => {
+                            events.push((
+                                *at,
+                                kubelet_event(
+                                    EventType::Normal,
+                                    "Pulling",
+                                    format!("Pulling image \"{image}\""),
+                                    &field,
+                                ),
+                            ));
+                            let took = go_duration(took);
+                            events.push((
                             done,
                             kubelet_event(
                                 EventType::Normal,
@@ -280,27 +334,64 @@ impl Kubelet {
                                 &field,
                             ),
                         ));
+                        }
+                        Pull::NeverPulled => {
+                            let message = format!(
+                                "Container image \"{image}\" is not present with pull policy of Never"
+                            );
+                            events.push((
+                                *at,
+                                kubelet_event(
+                                    EventType::Warning,
+                                    "ErrImageNeverPull",
+                                    message.clone(),
+                                    &field,
+                                ),
+                            ));
+                            stuck.get_or_insert((
+                                name.to_string(),
+                                "ErrImageNeverPull".to_string(),
+                                message,
+                            ));
+                            continue;
+                        }
                     }
-                    Pull::NeverPulled => {
-                        let message = format!("Container image \"{image}\" is not present with pull policy of Never");
-                        events.push((*at, kubelet_event(EventType::Warning, "ErrImageNeverPull", message.clone(), &field)));
-                        stuck.get_or_insert((name.to_string(), "ErrImageNeverPull".to_string(), message));
-                        continue;
-                    }
+                    *at = done;
+                    let created = at.plus(this.config.container_start);
+                    events.push((
+                        created,
+                        kubelet_event(
+                            EventType::Normal,
+                            "Created",
+                            format!("Created container: {name}"),
+                            &field,
+                        ),
+                    ));
+                    events.push((
+                        created,
+                        kubelet_event(
+                            EventType::Normal,
+                            "Started",
+                            format!("Started container {name}"),
+                            &field,
+                        ),
+                    ));
+                    *at = if list == "initContainers" {
+                        created.plus(this.config.init_container_run)
+                    } else {
+                        created
+                    };
+                    let _ = this.container_fate(pod, container);
                 }
-                *at = done;
-                let created = at.plus(this.config.container_start);
-                events.push((created, kubelet_event(EventType::Normal, "Created", format!("Created container: {name}"), &field)));
-                events.push((created, kubelet_event(EventType::Normal, "Started", format!("Started container {name}"), &field)));
-                *at = if list == "initContainers" { created.plus(this.config.init_container_run) } else { created };
-                let _ = this.container_fate(pod, container);
-            }
-        };
+            };
         start_containers("initContainers", &mut at, self, &mut events);
         let initialized = at;
         start_containers("containers", &mut at, self, &mut events);
         let running = at;
-        let containers = pod["spec"]["containers"].as_array().cloned().unwrap_or_default();
+        let containers = pod["spec"]["containers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let probe_delay = |probe: &str| {
             containers
                 .iter()
@@ -341,17 +432,33 @@ impl Controller for Kubelet {
         let pods: Vec<Arc<Value>> = ctx.store.list("", "pods", None).cloned().collect();
         let live: BTreeSet<&str> = pods.iter().map(|p| meta::uid(p)).collect();
         // Pods deleted since the last pass: record `Killing` for running containers.
-        let gone: Vec<String> = self.pods.keys().filter(|uid| !live.contains(uid.as_str())).cloned().collect();
+        let gone: Vec<String> = self
+            .pods
+            .keys()
+            .filter(|uid| !live.contains(uid.as_str()))
+            .cloned()
+            .collect();
         for uid in gone {
-            let Some(tracked) = self.pods.remove(&uid) else { continue };
+            let Some(tracked) = self.pods.remove(&uid) else {
+                continue;
+            };
             if let PodState::Placed(tl) = &tracked.state
                 && tl.running <= ctx.now
             {
-                for container in tracked.last_seen["spec"]["containers"].as_array().into_iter().flatten() {
+                for container in tracked.last_seen["spec"]["containers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
                     let name = container["name"].as_str().unwrap_or_default();
-                    let event = EventRecord::kubernetes(EventType::Normal, "Killing", format!("Stopping container {name}"), "kubelet")
-                        .host(&tl.node)
-                        .field_path(format!("spec.containers{{{name}}}"));
+                    let event = EventRecord::kubernetes(
+                        EventType::Normal,
+                        "Killing",
+                        format!("Stopping container {name}"),
+                        "kubelet",
+                    )
+                    .host(&tl.node)
+                    .field_path(format!("spec.containers{{{name}}}"));
                     record(ctx, &tracked.last_seen, &event);
                 }
             }
@@ -371,15 +478,31 @@ impl Controller for Kubelet {
 
 impl Kubelet {
     /// Advances one pod to `now`; returns its next moment of change.
-    fn sync_pod(&mut self, ctx: &mut Ctx<'_>, pod_type: &ResourceType, pod: &Arc<Value>, nodes: &[NodeInfo]) -> Option<SimTime> {
+    fn sync_pod(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        pod_type: &ResourceType,
+        pod: &Arc<Value>,
+        nodes: &[NodeInfo],
+    ) -> Option<SimTime> {
         let uid = meta::uid(pod).to_string();
-        let preset_node = pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()).map(str::to_string);
+        let preset_node = pod["spec"]["nodeName"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .map(str::to_string);
         if !self.pods.contains_key(&uid) {
             if preset_node.is_some() && pod["status"]["phase"].as_str() == Some("Running") {
                 // Running when first seen: started by someone else; leave it be.
                 return None;
             }
-            self.pods.insert(uid.clone(), Tracked { last_seen: pod.clone(), first_seen: ctx.now, state: PodState::Unscheduled });
+            self.pods.insert(
+                uid.clone(),
+                Tracked {
+                    last_seen: pod.clone(),
+                    first_seen: ctx.now,
+                    state: PodState::Unscheduled,
+                },
+            );
         }
         let tracked = self.pods.get(&uid)?;
         let due = tracked.first_seen.plus(self.config.schedule);
@@ -387,16 +510,24 @@ impl Kubelet {
         if needs_placement {
             let placement = match &preset_node {
                 // A pod created with nodeName bypasses the scheduler.
-                Some(node) => Ok(nodes.iter().find(|n| &n.name == node).cloned().unwrap_or_else(|| NodeInfo {
-                    name: node.clone(),
-                    index: nodes.len(),
-                    ip: String::new(),
-                    labels: BTreeMap::new(),
-                })),
+                Some(node) => Ok(nodes
+                    .iter()
+                    .find(|n| &n.name == node)
+                    .cloned()
+                    .unwrap_or_else(|| NodeInfo {
+                        name: node.clone(),
+                        index: nodes.len(),
+                        ip: String::new(),
+                        labels: BTreeMap::new(),
+                    })),
                 None if due > ctx.now => return Some(due),
                 None => self.place(pod, nodes),
             };
-            let scheduled = if preset_node.is_some() { tracked.first_seen } else { due };
+            let scheduled = if preset_node.is_some() {
+                tracked.first_seen
+            } else {
+                due
+            };
             let state = match placement {
                 Ok(node) => PodState::Placed(Box::new(self.plan(pod, &node, scheduled))),
                 Err(Unschedulable(message)) => PodState::Unschedulable { message },
@@ -421,7 +552,12 @@ impl Kubelet {
                 });
                 if pod["status"]["conditions"][0]["message"].as_str() != Some(message.as_str()) {
                     write_pod_status(ctx, pod_type, pod, status);
-                    let event = EventRecord::kubernetes(EventType::Warning, "FailedScheduling", message, "default-scheduler");
+                    let event = EventRecord::kubernetes(
+                        EventType::Warning,
+                        "FailedScheduling",
+                        message,
+                        "default-scheduler",
+                    );
                     record(ctx, pod, &event);
                 }
                 None
@@ -461,7 +597,11 @@ impl Kubelet {
 
 /// The next instant after `now` at which the pod's status or events change.
 fn next_moment(timeline: &Timeline, now: SimTime) -> Option<SimTime> {
-    let moments = [Some(timeline.initialized), Some(timeline.running), timeline.ready];
+    let moments = [
+        Some(timeline.initialized),
+        Some(timeline.running),
+        timeline.ready,
+    ];
     moments
         .into_iter()
         .flatten()
@@ -477,7 +617,11 @@ fn status_at(pod: &Value, tl: &Timeline, now: SimTime) -> Value {
     let container_names = |list: &str| -> Vec<String> {
         pod["spec"][list]
             .as_array()
-            .map(|cs| cs.iter().filter_map(|c| c["name"].as_str().map(str::to_string)).collect())
+            .map(|cs| {
+                cs.iter()
+                    .filter_map(|c| c["name"].as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let names = container_names("containers");
@@ -496,17 +640,41 @@ fn status_at(pod: &Value, tl: &Timeline, now: SimTime) -> Value {
         c
     };
     let unready = format!("containers with unready status: [{}]", names.join(" "));
-    let initialized = tl.initialized <= now && tl.stuck.as_ref().is_none_or(|(n, _, _)| !init_names.contains(n));
+    let initialized = tl.initialized <= now
+        && tl
+            .stuck
+            .as_ref()
+            .is_none_or(|(n, _, _)| !init_names.contains(n));
     let conditions = vec![
         condition("PodReadyToStartContainers", true, tl.scheduled, None),
         condition(
             "Initialized",
             initialized,
-            if initialized { tl.initialized } else { tl.scheduled },
-            Some(("ContainersNotInitialized", format!("containers with incomplete status: [{}]", init_names.join(" ")))),
+            if initialized {
+                tl.initialized
+            } else {
+                tl.scheduled
+            },
+            Some((
+                "ContainersNotInitialized",
+                format!(
+                    "containers with incomplete status: [{}]",
+                    init_names.join(" ")
+                ),
+            )),
         ),
-        condition("Ready", ready_at.is_some(), ready_at.unwrap_or(tl.scheduled), Some(("ContainersNotReady", unready.clone()))),
-        condition("ContainersReady", ready_at.is_some(), ready_at.unwrap_or(tl.scheduled), Some(("ContainersNotReady", unready))),
+        condition(
+            "Ready",
+            ready_at.is_some(),
+            ready_at.unwrap_or(tl.scheduled),
+            Some(("ContainersNotReady", unready.clone())),
+        ),
+        condition(
+            "ContainersReady",
+            ready_at.is_some(),
+            ready_at.unwrap_or(tl.scheduled),
+            Some(("ContainersNotReady", unready)),
+        ),
         condition("PodScheduled", true, tl.scheduled, None),
     ];
     let uid = meta::uid(pod);
@@ -533,7 +701,10 @@ fn status_at(pod: &Value, tl: &Timeline, now: SimTime) -> Value {
         let done = if init { initialized } else { running };
         if done {
             status["imageID"] = json!(image_id(image));
-            status["containerID"] = json!(format!("containerd://{}", meta::digest_hex(&format!("{uid}/{name}/0"), 64)));
+            status["containerID"] = json!(format!(
+                "containerd://{}",
+                meta::digest_hex(&format!("{uid}/{name}/0"), 64)
+            ));
             if init {
                 status["state"] = json!({"terminated": {
                     "exitCode": 0, "reason": "Completed",
@@ -560,8 +731,14 @@ fn status_at(pod: &Value, tl: &Timeline, now: SimTime) -> Value {
         "containerStatuses": pod["spec"]["containers"].as_array().into_iter().flatten().map(|c| container_status(c, false)).collect::<Vec<_>>(),
     });
     if !init_names.is_empty() {
-        status["initContainerStatuses"] =
-            json!(pod["spec"]["initContainers"].as_array().into_iter().flatten().map(|c| container_status(c, true)).collect::<Vec<_>>());
+        status["initContainerStatuses"] = json!(
+            pod["spec"]["initContainers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| container_status(c, true))
+                .collect::<Vec<_>>()
+        );
     }
     status
 }
@@ -577,7 +754,9 @@ fn image_id(image: &str) -> String {
     };
     let qualified = match repository.split('/').collect::<Vec<_>>().as_slice() {
         [single] => format!("docker.io/library/{single}"),
-        [first, ..] if !first.contains('.') && !first.contains(':') && *first != "localhost" => format!("docker.io/{repository}"),
+        [first, ..] if !first.contains('.') && !first.contains(':') && *first != "localhost" => {
+            format!("docker.io/{repository}")
+        }
         _ => repository.to_string(),
     };
     format!("{qualified}@sha256:{}", meta::digest_hex(image, 64))
@@ -593,8 +772,15 @@ fn go_duration(d: Duration) -> String {
     let secs = d.as_secs_f64();
     let minutes = (secs / 60.0).floor() as u64;
     let rest = secs - minutes as f64 * 60.0;
-    let rest_text = format!("{rest:.3}").trim_end_matches('0').trim_end_matches('.').to_string();
-    if minutes > 0 { format!("{minutes}m{rest_text}s") } else { format!("{rest_text}s") }
+    let rest_text = format!("{rest:.3}")
+        .trim_end_matches('0')
+        .trim_end_matches('.')
+        .to_string();
+    if minutes > 0 {
+        format!("{minutes}m{rest_text}s")
+    } else {
+        format!("{rest_text}s")
+    }
 }
 
 fn ready_nodes(ctx: &Ctx<'_>) -> Vec<NodeInfo> {
@@ -604,9 +790,10 @@ fn ready_nodes(ctx: &Ctx<'_>) -> Vec<NodeInfo> {
         .enumerate()
         .filter(|(_, n)| {
             n["spec"]["unschedulable"].as_bool() != Some(true)
-                && n["status"]["conditions"]
-                    .as_array()
-                    .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+                && n["status"]["conditions"].as_array().is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
         })
         .map(|(index, n)| NodeInfo {
             name: meta::name(n).to_string(),
@@ -642,7 +829,8 @@ pub fn node_manifest(name: &str, index: usize, cpu: &str, memory: &str, now: Sim
         json!({"type": type_, "status": status, "reason": reason, "message": message,
                "lastHeartbeatTime": heartbeat, "lastTransitionTime": heartbeat})
     };
-    let resources = json!({"cpu": cpu, "memory": memory, "pods": "110", "ephemeral-storage": "100Gi"});
+    let resources =
+        json!({"cpu": cpu, "memory": memory, "pods": "110", "ephemeral-storage": "100Gi"});
     json!({
         "apiVersion": "v1",
         "kind": "Node",
@@ -698,7 +886,10 @@ mod tests {
     fn image_ids_are_qualified() {
         assert!(image_id("flink:1.17").starts_with("docker.io/library/flink@sha256:"));
         assert!(image_id("apache/flink:1.17").starts_with("docker.io/apache/flink@sha256:"));
-        assert!(image_id("ghcr.io/apache/flink-kubernetes-operator:1.10.0").starts_with("ghcr.io/apache/flink-kubernetes-operator@sha256:"));
+        assert!(
+            image_id("ghcr.io/apache/flink-kubernetes-operator:1.10.0")
+                .starts_with("ghcr.io/apache/flink-kubernetes-operator@sha256:")
+        );
         assert!(image_id("localhost:5000/x:1").starts_with("localhost:5000/x@sha256:"));
         assert_eq!(image_id("flink:1.17"), image_id("flink:1.17"));
         assert_ne!(image_id("flink:1.17"), image_id("flink:1.18"));

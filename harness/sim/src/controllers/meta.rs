@@ -48,14 +48,20 @@ pub fn generation(obj: &Value) -> i64 {
 
 /// Whether the object carries a `deletionTimestamp`.
 pub fn is_terminating(obj: &Value) -> bool {
-    obj["metadata"].get("deletionTimestamp").is_some_and(|t| !t.is_null())
+    obj["metadata"]
+        .get("deletionTimestamp")
+        .is_some_and(|t| !t.is_null())
 }
 
 /// The string-valued entries of a string map such as `metadata.labels`.
 pub fn string_map(value: &Value) -> BTreeMap<String, String> {
     value
         .as_object()
-        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -110,15 +116,20 @@ pub fn is_owned_by(obj: &Value, owner_uid: &str) -> bool {
 /// (the API server rejects empty ones; here they simply select no pods).
 pub fn selector_matches(selector: &Value, labels: &BTreeMap<String, String>) -> bool {
     let match_labels = string_map(&selector["matchLabels"]);
-    let expressions = selector["matchExpressions"].as_array().cloned().unwrap_or_default();
+    let expressions = selector["matchExpressions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     if match_labels.is_empty() && expressions.is_empty() {
         return false;
     }
     let labels_ok = match_labels.iter().all(|(k, v)| labels.get(k) == Some(v));
     let expressions_ok = expressions.iter().all(|expr| {
         let key = expr["key"].as_str().unwrap_or_default();
-        let values: BTreeSet<&str> =
-            expr["values"].as_array().map(|vs| vs.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let values: BTreeSet<&str> = expr["values"]
+            .as_array()
+            .map(|vs| vs.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
         match expr["operator"].as_str() {
             Some("In") => labels.get(key).is_some_and(|v| values.contains(v.as_str())),
             Some("NotIn") => labels.get(key).is_none_or(|v| !values.contains(v.as_str())),
@@ -152,19 +163,33 @@ pub fn write_status(
     }
     let mut new = obj.clone();
     new["status"] = status;
-    let subresource = if rt.status_subresource { Subresource::Status } else { Subresource::Main };
+    let subresource = if rt.status_subresource {
+        Subresource::Status
+    } else {
+        Subresource::Main
+    };
     store.update(rt, &key_of(rt, obj), new, subresource, now)
 }
 
 /// Replaces the main resource of `obj` (spec, metadata) with `new`.
-pub fn write_main(store: &mut Store, rt: &ResourceType, new: Value, now: SimTime) -> Result<Arc<Value>, ApiError> {
+pub fn write_main(
+    store: &mut Store,
+    rt: &ResourceType,
+    new: Value,
+    now: SimTime,
+) -> Result<Arc<Value>, ApiError> {
     let key = key_of(rt, &new);
     store.update(rt, &key, new, Subresource::Main, now)
 }
 
 /// Deletes `obj` unless it is already gone; a missing object is not an error
 /// for a controller that is cleaning up.
-pub fn delete(store: &mut Store, rt: &ResourceType, obj: &Value, now: SimTime) -> Result<Option<Deletion>, ApiError> {
+pub fn delete(
+    store: &mut Store,
+    rt: &ResourceType,
+    obj: &Value,
+    now: SimTime,
+) -> Result<Option<Deletion>, ApiError> {
     match store.delete(rt, &key_of(rt, obj), now) {
         Ok(deletion) => Ok(Some(deletion)),
         Err(err) if err.code == 404 => Ok(None),
@@ -182,7 +207,11 @@ pub fn all_objects(registry: &Registry, store: &Store) -> Vec<(ResourceType, Arc
         if !seen.insert((rt.group.clone(), rt.plural.clone())) {
             continue;
         }
-        out.extend(store.list(&rt.group, &rt.plural, None).map(|obj| (rt.clone(), obj.clone())));
+        out.extend(
+            store
+                .list(&rt.group, &rt.plural, None)
+                .map(|obj| (rt.clone(), obj.clone())),
+        );
     }
     out
 }
@@ -193,8 +222,14 @@ pub fn canonical_json(value: &Value) -> String {
     fn sorted(value: &Value) -> Value {
         match value {
             Value::Object(map) => {
-                let ordered: BTreeMap<&String, Value> = map.iter().map(|(k, v)| (k, sorted(v))).collect();
-                Value::Object(ordered.into_iter().map(|(k, v)| (k.clone(), v)).collect::<Map<_, _>>())
+                let ordered: BTreeMap<&String, Value> =
+                    map.iter().map(|(k, v)| (k, sorted(v))).collect();
+                Value::Object(
+                    ordered
+                        .into_iter()
+                        .map(|(k, v)| (k.clone(), v))
+                        .collect::<Map<_, _>>(),
+                )
             }
             Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
             other => other.clone(),
@@ -205,12 +240,16 @@ pub fn canonical_json(value: &Value) -> String {
 
 /// 32-bit FNV-1a, the hash Kubernetes uses for `pod-template-hash`.
 pub fn fnv32a(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5_u32, |hash, b| (hash ^ u32::from(*b)).wrapping_mul(0x0100_0193))
+    bytes.iter().fold(0x811c_9dc5_u32, |hash, b| {
+        (hash ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// 64-bit FNV-1a, for deterministic pseudo-digests (image ids, container ids).
 pub fn fnv64a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, b| (hash ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, b| {
+        (hash ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// `len` hex digits derived from `seed` alone (not from the cluster's random
@@ -219,7 +258,10 @@ pub fn digest_hex(seed: &str, len: usize) -> String {
     let mut out = String::with_capacity(len + 16);
     let mut round = 0u32;
     while out.len() < len {
-        out.push_str(&format!("{:016x}", fnv64a(format!("{seed}#{round}").as_bytes())));
+        out.push_str(&format!(
+            "{:016x}",
+            fnv64a(format!("{seed}#{round}").as_bytes())
+        ));
         round += 1;
     }
     out.truncate(len);
@@ -230,7 +272,11 @@ pub fn digest_hex(seed: &str, len: usize) -> String {
 /// (`rand.SafeEncodeString`), as in ReplicaSet names like `web-5d8f9c7b6b`.
 pub fn safe_encode(number: u32) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    number.to_string().bytes().map(|b| ALPHABET[usize::from(b) % ALPHABET.len()] as char).collect()
+    number
+        .to_string()
+        .bytes()
+        .map(|b| ALPHABET[usize::from(b) % ALPHABET.len()] as char)
+        .collect()
 }
 
 #[cfg(test)]
@@ -239,22 +285,37 @@ mod tests {
 
     #[test]
     fn selectors_follow_label_selector_semantics() {
-        let labels: BTreeMap<String, String> =
-            [("app", "web"), ("tier", "front")].into_iter().map(|(k, v)| (k.into(), v.into())).collect();
-        assert!(selector_matches(&json!({"matchLabels": {"app": "web"}}), &labels));
-        assert!(!selector_matches(&json!({"matchLabels": {"app": "db"}}), &labels));
+        let labels: BTreeMap<String, String> = [("app", "web"), ("tier", "front")]
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        assert!(selector_matches(
+            &json!({"matchLabels": {"app": "web"}}),
+            &labels
+        ));
+        assert!(!selector_matches(
+            &json!({"matchLabels": {"app": "db"}}),
+            &labels
+        ));
         let expr = |op: &str, values: &[&str]| json!({"matchExpressions": [{"key": "tier", "operator": op, "values": values}]});
         assert!(selector_matches(&expr("In", &["front", "back"]), &labels));
         assert!(!selector_matches(&expr("NotIn", &["front"]), &labels));
         assert!(selector_matches(&expr("Exists", &[]), &labels));
         assert!(!selector_matches(&expr("DoesNotExist", &[]), &labels));
-        assert!(!selector_matches(&json!({}), &labels), "an empty selector selects nothing");
+        assert!(
+            !selector_matches(&json!({}), &labels),
+            "an empty selector selects nothing"
+        );
     }
 
     #[test]
     fn canonical_json_ignores_key_order() {
-        let a: Value = serde_json::from_str(r#"{"b": 1, "a": {"d": [1, {"y": 2, "x": 1}], "c": null}}"#).unwrap();
-        let b: Value = serde_json::from_str(r#"{"a": {"c": null, "d": [1, {"x": 1, "y": 2}]}, "b": 1}"#).unwrap();
+        let a: Value =
+            serde_json::from_str(r#"{"b": 1, "a": {"d": [1, {"y": 2, "x": 1}], "c": null}}"#)
+                .unwrap();
+        let b: Value =
+            serde_json::from_str(r#"{"a": {"c": null, "d": [1, {"x": 1, "y": 2}]}, "b": 1}"#)
+                .unwrap();
         assert_eq!(canonical_json(&a), canonical_json(&b));
         assert_ne!(canonical_json(&a), canonical_json(&json!({"b": 2})));
     }
@@ -266,7 +327,12 @@ mod tests {
         assert_eq!(fnv32a(b"a"), 0xe40c_292c);
         assert_eq!(fnv64a(b"a"), 0xaf63_dc4c_8601_ec8c);
         let encoded = safe_encode(fnv32a(b"template"));
-        assert!(encoded.bytes().all(|b| b"bcdfghjklmnpqrstvwxz2456789".contains(&b)), "{encoded}");
+        assert!(
+            encoded
+                .bytes()
+                .all(|b| b"bcdfghjklmnpqrstvwxz2456789".contains(&b)),
+            "{encoded}"
+        );
         assert_eq!(digest_hex("x", 64).len(), 64);
         assert_eq!(digest_hex("x", 64), digest_hex("x", 64));
         assert_ne!(digest_hex("x", 64), digest_hex("y", 64));

@@ -36,8 +36,11 @@ impl Controller for NamespaceController {
     fn reconcile(&mut self, ctx: &mut Ctx<'_>) -> Option<SimTime> {
         let ns_type = meta::kind(ctx.registry, "", "v1", "namespaces")?;
         let namespaces: Vec<_> = ctx.store.list("", "namespaces", None).cloned().collect();
-        let live: BTreeSet<String> =
-            namespaces.iter().filter(|ns| !meta::is_terminating(ns)).map(|ns| meta::name(ns).to_string()).collect();
+        let live: BTreeSet<String> = namespaces
+            .iter()
+            .filter(|ns| !meta::is_terminating(ns))
+            .map(|ns| meta::name(ns).to_string())
+            .collect();
         let mut occupied = BTreeSet::new();
         for (rt, obj) in meta::all_objects(ctx.registry, ctx.store) {
             let ns = meta::namespace(&obj);
@@ -59,18 +62,30 @@ impl Controller for NamespaceController {
                 status["phase"] = json!("Terminating");
                 match meta::write_status(ctx.store, &ns_type, ns, status, ctx.now) {
                     Ok(_) => continue,
-                    Err(err) => tracing::debug!(namespace = name, %err, "could not mark namespace terminating"),
+                    Err(err) => {
+                        tracing::debug!(namespace = name, %err, "could not mark namespace terminating")
+                    }
                 }
             }
             let still_has_contents = occupied.contains(name)
-                || meta::all_objects(ctx.registry, ctx.store).iter().any(|(rt, o)| rt.namespaced && meta::namespace(o) == name);
-            let finalizers = ns["metadata"]["finalizers"].as_array().cloned().unwrap_or_default();
+                || meta::all_objects(ctx.registry, ctx.store)
+                    .iter()
+                    .any(|(rt, o)| rt.namespaced && meta::namespace(o) == name);
+            let finalizers = ns["metadata"]["finalizers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             if still_has_contents || !finalizers.iter().any(|f| f == NAMESPACE_FINALIZER) {
                 continue;
             }
-            let Some(current) = ctx.store.get(&meta::key_of(&ns_type, ns)).cloned() else { continue };
+            let Some(current) = ctx.store.get(&meta::key_of(&ns_type, ns)).cloned() else {
+                continue;
+            };
             let mut updated = (*current).clone();
-            let kept: Vec<Value> = finalizers.into_iter().filter(|f| f != NAMESPACE_FINALIZER).collect();
+            let kept: Vec<Value> = finalizers
+                .into_iter()
+                .filter(|f| f != NAMESPACE_FINALIZER)
+                .collect();
             updated["metadata"]["finalizers"] = json!(kept);
             if let Err(err) = meta::write_main(ctx.store, &ns_type, updated, ctx.now) {
                 tracing::debug!(namespace = name, %err, "could not finalize namespace");

@@ -32,14 +32,20 @@ pub fn apply_defaults(spec: &mut Value, restart_policy: &str) {
             spec[field] = value;
         }
     }
-    let account = spec["serviceAccountName"].as_str().or(spec["serviceAccount"].as_str()).unwrap_or("default").to_string();
+    let account = spec["serviceAccountName"]
+        .as_str()
+        .or(spec["serviceAccount"].as_str())
+        .unwrap_or("default")
+        .to_string();
     spec["serviceAccountName"] = json!(account);
     spec["serviceAccount"] = json!(account);
     for list in ["initContainers", "containers"] {
         if let Some(containers) = spec[list].as_array_mut() {
             for container in containers {
                 if container["imagePullPolicy"].is_null() {
-                    container["imagePullPolicy"] = json!(default_pull_policy(container["image"].as_str().unwrap_or_default()));
+                    container["imagePullPolicy"] = json!(default_pull_policy(
+                        container["image"].as_str().unwrap_or_default()
+                    ));
                 }
                 for (field, value) in [
                     ("terminationMessagePath", json!("/dev/termination-log")),
@@ -79,7 +85,11 @@ pub fn qos_class(spec: &Value) -> &'static str {
         let limits = &container["resources"]["limits"];
         for resource in ["cpu", "memory"] {
             let limit = &limits[resource];
-            let request = if requests[resource].is_null() { limit } else { &requests[resource] };
+            let request = if requests[resource].is_null() {
+                limit
+            } else {
+                &requests[resource]
+            };
             any |= !limit.is_null() || !request.is_null();
             guaranteed &= !limit.is_null() && request == limit;
         }
@@ -99,7 +109,10 @@ pub fn condition_status<'a>(pod: &'a Value, type_: &str) -> Option<&'a str> {
 
 /// The pod condition `type_`, if set.
 pub fn condition<'a>(pod: &'a Value, type_: &str) -> Option<&'a Value> {
-    pod["status"]["conditions"].as_array()?.iter().find(|c| c["type"].as_str() == Some(type_))
+    pod["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"].as_str() == Some(type_))
 }
 
 /// Whether the pod is Ready.
@@ -113,12 +126,17 @@ pub fn ready_since(pod: &Value) -> Option<SimTime> {
     if ready["status"].as_str() != Some("True") {
         return None;
     }
-    ready["lastTransitionTime"].as_str().and_then(SimTime::parse_rfc3339)
+    ready["lastTransitionTime"]
+        .as_str()
+        .and_then(SimTime::parse_rfc3339)
 }
 
 /// Whether the pod has finished for good (`Succeeded` or `Failed`).
 pub fn is_finished(pod: &Value) -> bool {
-    matches!(pod["status"]["phase"].as_str(), Some("Succeeded" | "Failed"))
+    matches!(
+        pod["status"]["phase"].as_str(),
+        Some("Succeeded" | "Failed")
+    )
 }
 
 #[cfg(test)]
@@ -130,23 +148,43 @@ mod tests {
         assert_eq!(default_pull_policy("flink"), "Always");
         assert_eq!(default_pull_policy("flink:latest"), "Always");
         assert_eq!(default_pull_policy("flink:1.17"), "IfNotPresent");
-        assert_eq!(default_pull_policy("localhost:5000/flink"), "Always", "a registry port is not a tag");
-        assert_eq!(default_pull_policy("localhost:5000/flink:1.17"), "IfNotPresent");
+        assert_eq!(
+            default_pull_policy("localhost:5000/flink"),
+            "Always",
+            "a registry port is not a tag"
+        );
+        assert_eq!(
+            default_pull_policy("localhost:5000/flink:1.17"),
+            "IfNotPresent"
+        );
     }
 
     #[test]
     fn qos_classes() {
         let pod = |resources: Value| json!({"containers": [{"name": "c", "resources": resources}]});
         let both = json!({"cpu": "1", "memory": "1Gi"});
-        assert_eq!(qos_class(&pod(json!({"limits": both.clone(), "requests": both.clone()}))), "Guaranteed");
-        assert_eq!(qos_class(&pod(json!({"limits": both}))), "Guaranteed", "requests default to limits");
-        assert_eq!(qos_class(&pod(json!({"requests": {"cpu": "1"}}))), "Burstable");
+        assert_eq!(
+            qos_class(&pod(
+                json!({"limits": both.clone(), "requests": both.clone()})
+            )),
+            "Guaranteed"
+        );
+        assert_eq!(
+            qos_class(&pod(json!({"limits": both}))),
+            "Guaranteed",
+            "requests default to limits"
+        );
+        assert_eq!(
+            qos_class(&pod(json!({"requests": {"cpu": "1"}}))),
+            "Burstable"
+        );
         assert_eq!(qos_class(&pod(json!({}))), "BestEffort");
     }
 
     #[test]
     fn defaults_fill_only_missing_fields() {
-        let mut spec = json!({"restartPolicy": "Never", "containers": [{"name": "c", "image": "x:1"}]});
+        let mut spec =
+            json!({"restartPolicy": "Never", "containers": [{"name": "c", "image": "x:1"}]});
         apply_defaults(&mut spec, "Always");
         assert_eq!(spec["restartPolicy"], "Never");
         assert_eq!(spec["serviceAccountName"], "default");

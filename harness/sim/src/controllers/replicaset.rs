@@ -39,12 +39,17 @@ impl Controller for ReplicaSetController {
     }
 
     fn reconcile(&mut self, ctx: &mut Ctx<'_>) -> Option<SimTime> {
-        let (Some(rs_type), Some(pod_type)) =
-            (meta::kind(ctx.registry, "apps", "v1", "replicasets"), meta::kind(ctx.registry, "", "v1", "pods"))
-        else {
+        let (Some(rs_type), Some(pod_type)) = (
+            meta::kind(ctx.registry, "apps", "v1", "replicasets"),
+            meta::kind(ctx.registry, "", "v1", "pods"),
+        ) else {
             return None;
         };
-        let sets: Vec<Arc<Value>> = ctx.store.list("apps", "replicasets", None).cloned().collect();
+        let sets: Vec<Arc<Value>> = ctx
+            .store
+            .list("apps", "replicasets", None)
+            .cloned()
+            .collect();
         let mut wake: Option<SimTime> = None;
         for rs in sets.iter().filter(|rs| !meta::is_terminating(rs)) {
             if let Some(at) = sync(ctx, &rs_type, &pod_type, rs) {
@@ -57,14 +62,21 @@ impl Controller for ReplicaSetController {
 
 /// Brings one ReplicaSet's pods to `spec.replicas` and writes its status.
 /// Returns when a pod will become available (minReadySeconds), if pending.
-fn sync(ctx: &mut Ctx<'_>, rs_type: &ResourceType, pod_type: &ResourceType, rs: &Value) -> Option<SimTime> {
+fn sync(
+    ctx: &mut Ctx<'_>,
+    rs_type: &ResourceType,
+    pod_type: &ResourceType,
+    rs: &Value,
+) -> Option<SimTime> {
     let desired = rs["spec"]["replicas"].as_i64().unwrap_or(1).max(0) as usize;
     let mut pods = owned_pods(ctx, rs);
     if pods.len() < desired {
         for _ in pods.len()..desired {
             match create_pod(ctx, pod_type, rs) {
                 Ok(pod) => pods.push(pod),
-                Err(err) => tracing::debug!(replicaset = meta::name(rs), %err, "pod creation failed; retrying"),
+                Err(err) => {
+                    tracing::debug!(replicaset = meta::name(rs), %err, "pod creation failed; retrying")
+                }
             }
         }
     } else if pods.len() > desired {
@@ -75,10 +87,17 @@ fn sync(ctx: &mut Ctx<'_>, rs_type: &ResourceType, pod_type: &ResourceType, rs: 
             match meta::delete(ctx.store, pod_type, &pod, ctx.now) {
                 Ok(_) => {
                     let message = format!("Deleted pod: {}", meta::name(&pod));
-                    let event = EventRecord::kubernetes(EventType::Normal, "SuccessfulDelete", message, COMPONENT);
+                    let event = EventRecord::kubernetes(
+                        EventType::Normal,
+                        "SuccessfulDelete",
+                        message,
+                        COMPONENT,
+                    );
                     record(ctx, rs, &event);
                 }
-                Err(err) => tracing::debug!(pod = meta::name(&pod), %err, "pod deletion failed; retrying"),
+                Err(err) => {
+                    tracing::debug!(pod = meta::name(&pod), %err, "pod deletion failed; retrying")
+                }
             }
         }
     }
@@ -88,10 +107,15 @@ fn sync(ctx: &mut Ctx<'_>, rs_type: &ResourceType, pod_type: &ResourceType, rs: 
     let (mut ready, mut available, mut fully_labeled) = (0, 0, 0);
     for pod in &pods {
         let labels = meta::labels(pod);
-        if template_labels.iter().all(|(k, v)| labels.get(k) == Some(v)) {
+        if template_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
+        {
             fully_labeled += 1;
         }
-        let Some(since) = podspec::ready_since(pod) else { continue };
+        let Some(since) = podspec::ready_since(pod) else {
+            continue;
+        };
         ready += 1;
         let available_at = since.plus(std::time::Duration::from_secs(min_ready));
         if available_at <= ctx.now {
@@ -105,7 +129,11 @@ fn sync(ctx: &mut Ctx<'_>, rs_type: &ResourceType, pod_type: &ResourceType, rs: 
         "observedGeneration": meta::generation(rs),
     });
     // The API omits zero counts other than `replicas`.
-    for (field, count) in [("fullyLabeledReplicas", fully_labeled), ("readyReplicas", ready), ("availableReplicas", available)] {
+    for (field, count) in [
+        ("fullyLabeledReplicas", fully_labeled),
+        ("readyReplicas", ready),
+        ("availableReplicas", available),
+    ] {
         if count > 0 {
             status[field] = json!(count);
         }
@@ -123,7 +151,11 @@ fn owned_pods(ctx: &Ctx<'_>, rs: &Value) -> Vec<Value> {
     let uid = meta::uid(rs);
     ctx.store
         .list("", "pods", Some(meta::namespace(rs)))
-        .filter(|p| meta::controller_uid(p) == Some(uid) && !meta::is_terminating(p) && !podspec::is_finished(p))
+        .filter(|p| {
+            meta::controller_uid(p) == Some(uid)
+                && !meta::is_terminating(p)
+                && !podspec::is_finished(p)
+        })
         .map(|p| (**p).clone())
         .collect()
 }
@@ -140,11 +172,18 @@ fn deletion_rank(pod: &Value) -> (u8, std::cmp::Reverse<String>) {
     } else {
         3
     };
-    let created = pod["metadata"]["creationTimestamp"].as_str().unwrap_or_default().to_string();
+    let created = pod["metadata"]["creationTimestamp"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     (stage, std::cmp::Reverse(created))
 }
 
-fn create_pod(ctx: &mut Ctx<'_>, pod_type: &ResourceType, rs: &Value) -> Result<Value, crate::error::ApiError> {
+fn create_pod(
+    ctx: &mut Ctx<'_>,
+    pod_type: &ResourceType,
+    rs: &Value,
+) -> Result<Value, crate::error::ApiError> {
     let template = &rs["spec"]["template"];
     let mut spec = template["spec"].clone();
     podspec::apply_defaults(&mut spec, "Always");
@@ -153,7 +192,10 @@ fn create_pod(ctx: &mut Ctx<'_>, pod_type: &ResourceType, rs: &Value) -> Result<
         "labels": template["metadata"]["labels"].clone(),
         "ownerReferences": [meta::owner_reference(rs, true)],
     });
-    if let Some(annotations) = template["metadata"].get("annotations").filter(|a| a.is_object()) {
+    if let Some(annotations) = template["metadata"]
+        .get("annotations")
+        .filter(|a| a.is_object())
+    {
         metadata["annotations"] = annotations.clone();
     }
     let pod = json!({
@@ -163,9 +205,15 @@ fn create_pod(ctx: &mut Ctx<'_>, pod_type: &ResourceType, rs: &Value) -> Result<
         "status": {"phase": "Pending", "qosClass": podspec::qos_class(&spec)},
         "spec": spec,
     });
-    let created = ctx.store.create(pod_type, meta::namespace(rs), pod, ctx.now, ctx.rng)?;
+    let created = ctx
+        .store
+        .create(pod_type, meta::namespace(rs), pod, ctx.now, ctx.rng)?;
     let message = format!("Created pod: {}", meta::name(&created));
-    record(ctx, rs, &EventRecord::kubernetes(EventType::Normal, "SuccessfulCreate", message, COMPONENT));
+    record(
+        ctx,
+        rs,
+        &EventRecord::kubernetes(EventType::Normal, "SuccessfulCreate", message, COMPONENT),
+    );
     Ok((*created).clone())
 }
 

@@ -15,7 +15,9 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::operator::spec::{DeploymentMode, FlinkDeploymentSpec, JobManagerSpec, JobSpec, Resource, TaskManagerSpec};
+use crate::operator::spec::{
+    DeploymentMode, FlinkDeploymentSpec, JobManagerSpec, JobSpec, Resource, TaskManagerSpec,
+};
 
 /// How much a spec change demands, weakest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -59,7 +61,11 @@ impl SpecDiff {
 
     /// The `SpecChanged` event message.
     pub fn event_message(&self) -> String {
-        format!("{} change(s) detected ({}), starting reconciliation.", self.kind.as_str(), self.describe())
+        format!(
+            "{} change(s) detected ({}), starting reconciliation.",
+            self.kind.as_str(),
+            self.describe()
+        )
     }
 }
 
@@ -72,7 +78,8 @@ struct Differ {
 impl Differ {
     fn field<T: Serialize + PartialEq>(&mut self, path: &str, old: &T, new: &T, kind: DiffType) {
         if old != new {
-            self.entries.push(format!("{path} : {} -> {}", render(old), render(new)));
+            self.entries
+                .push(format!("{path} : {} -> {}", render(old), render(new)));
             self.kind = Some(self.kind.map_or(kind, |k| k.max(kind)));
         }
     }
@@ -84,7 +91,10 @@ fn render<T: Serialize>(value: &T) -> String {
     match serde_json::to_value(value).unwrap_or(Value::Null) {
         Value::String(s) => s,
         Value::Array(items) => {
-            let parts: Vec<String> = items.iter().map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string)).collect();
+            let parts: Vec<String> = items
+                .iter()
+                .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string))
+                .collect();
             format!("[{}]", parts.join(", "))
         }
         other => other.to_string(),
@@ -101,25 +111,64 @@ pub fn diff(old: &FlinkDeploymentSpec, new: &FlinkDeploymentSpec) -> SpecDiff {
         (Some(o), Some(n)) => job(&mut d, o, n, scale_or_upgrade),
         (o, n) => d.field("job", o, n, Upgrade),
     }
-    let restart = if new.restart_nonce.is_some() { Upgrade } else { Ignore };
-    d.field("restartNonce", &old.restart_nonce, &new.restart_nonce, restart);
+    let restart = if new.restart_nonce.is_some() {
+        Upgrade
+    } else {
+        Ignore
+    };
+    d.field(
+        "restartNonce",
+        &old.restart_nonce,
+        &new.restart_nonce,
+        restart,
+    );
     let empty = Default::default();
-    let (old_conf, new_conf) = (old.flink_configuration.as_ref().unwrap_or(&empty), new.flink_configuration.as_ref().unwrap_or(&empty));
+    let (old_conf, new_conf) = (
+        old.flink_configuration.as_ref().unwrap_or(&empty),
+        new.flink_configuration.as_ref().unwrap_or(&empty),
+    );
     let keys: BTreeSet<&String> = old_conf.keys().chain(new_conf.keys()).collect();
     for key in keys {
-        let kind = if ["kubernetes.operator", "job.autoscaler", "parallelism.default"].iter().any(|p| key.starts_with(p)) {
+        let kind = if [
+            "kubernetes.operator",
+            "job.autoscaler",
+            "parallelism.default",
+        ]
+        .iter()
+        .any(|p| key.starts_with(p))
+        {
             Ignore
         } else if key.starts_with("pipeline.jobvertex-parallelism-overrides") && !standalone {
             Scale
         } else {
             Upgrade
         };
-        d.field(&format!("flinkConfiguration.{key}"), &old_conf.get(key), &new_conf.get(key), kind);
+        d.field(
+            &format!("flinkConfiguration.{key}"),
+            &old_conf.get(key),
+            &new_conf.get(key),
+            kind,
+        );
     }
     d.field("image", &old.image, &new.image, Upgrade);
-    d.field("imagePullPolicy", &old.image_pull_policy, &new.image_pull_policy, Upgrade);
-    d.field("serviceAccount", &old.service_account, &new.service_account, Upgrade);
-    d.field("flinkVersion", &old.flink_version, &new.flink_version, Upgrade);
+    d.field(
+        "imagePullPolicy",
+        &old.image_pull_policy,
+        &new.image_pull_policy,
+        Upgrade,
+    );
+    d.field(
+        "serviceAccount",
+        &old.service_account,
+        &new.service_account,
+        Upgrade,
+    );
+    d.field(
+        "flinkVersion",
+        &old.flink_version,
+        &new.flink_version,
+        Upgrade,
+    );
     d.field("ingress", &old.ingress, &new.ingress, Upgrade);
     d.field("podTemplate", &old.pod_template, &new.pod_template, Upgrade);
     match (&old.job_manager, &new.job_manager) {
@@ -130,34 +179,96 @@ pub fn diff(old: &FlinkDeploymentSpec, new: &FlinkDeploymentSpec) -> SpecDiff {
         (Some(o), Some(n)) => task_manager(&mut d, o, n, scale_or_upgrade),
         (o, n) => d.field("taskManager", o, n, Upgrade),
     }
-    d.field("logConfiguration", &old.log_configuration, &new.log_configuration, Upgrade);
+    d.field(
+        "logConfiguration",
+        &old.log_configuration,
+        &new.log_configuration,
+        Upgrade,
+    );
     d.field("mode", &old.mode, &new.mode, Upgrade);
-    SpecDiff { kind: d.kind.unwrap_or(Ignore), entries: d.entries }
+    SpecDiff {
+        kind: d.kind.unwrap_or(Ignore),
+        entries: d.entries,
+    }
 }
 
 fn job(d: &mut Differ, o: &JobSpec, n: &JobSpec, parallelism: DiffType) {
     use DiffType::*;
     d.field("job.jarURI", &o.jar_uri, &n.jar_uri, Upgrade);
-    d.field("job.parallelism", &o.parallelism, &n.parallelism, parallelism);
+    d.field(
+        "job.parallelism",
+        &o.parallelism,
+        &n.parallelism,
+        parallelism,
+    );
     d.field("job.entryClass", &o.entry_class, &n.entry_class, Upgrade);
     d.field("job.args", &o.args, &n.args, Upgrade);
     d.field("job.state", &o.state, &n.state, Upgrade);
-    d.field("job.savepointTriggerNonce", &o.savepoint_trigger_nonce, &n.savepoint_trigger_nonce, Ignore);
-    d.field("job.initialSavepointPath", &o.initial_savepoint_path, &n.initial_savepoint_path, Ignore);
-    d.field("job.checkpointTriggerNonce", &o.checkpoint_trigger_nonce, &n.checkpoint_trigger_nonce, Ignore);
+    d.field(
+        "job.savepointTriggerNonce",
+        &o.savepoint_trigger_nonce,
+        &n.savepoint_trigger_nonce,
+        Ignore,
+    );
+    d.field(
+        "job.initialSavepointPath",
+        &o.initial_savepoint_path,
+        &n.initial_savepoint_path,
+        Ignore,
+    );
+    d.field(
+        "job.checkpointTriggerNonce",
+        &o.checkpoint_trigger_nonce,
+        &n.checkpoint_trigger_nonce,
+        Ignore,
+    );
     d.field("job.upgradeMode", &o.upgrade_mode, &n.upgrade_mode, Ignore);
-    d.field("job.allowNonRestoredState", &o.allow_non_restored_state, &n.allow_non_restored_state, Ignore);
-    let redeploy = if n.savepoint_redeploy_nonce.is_some() { SavepointRedeploy } else { Ignore };
-    d.field("job.savepointRedeployNonce", &o.savepoint_redeploy_nonce, &n.savepoint_redeploy_nonce, redeploy);
-    d.field("job.autoscalerResetNonce", &o.autoscaler_reset_nonce, &n.autoscaler_reset_nonce, Ignore);
+    d.field(
+        "job.allowNonRestoredState",
+        &o.allow_non_restored_state,
+        &n.allow_non_restored_state,
+        Ignore,
+    );
+    let redeploy = if n.savepoint_redeploy_nonce.is_some() {
+        SavepointRedeploy
+    } else {
+        Ignore
+    };
+    d.field(
+        "job.savepointRedeployNonce",
+        &o.savepoint_redeploy_nonce,
+        &n.savepoint_redeploy_nonce,
+        redeploy,
+    );
+    d.field(
+        "job.autoscalerResetNonce",
+        &o.autoscaler_reset_nonce,
+        &n.autoscaler_reset_nonce,
+        Ignore,
+    );
 }
 
 fn resource(d: &mut Differ, prefix: &str, o: &Option<Resource>, n: &Option<Resource>) {
     match (o, n) {
         (Some(o), Some(n)) => {
-            d.field(&format!("{prefix}.resource.cpu"), &o.cpu, &n.cpu, DiffType::Upgrade);
-            d.field(&format!("{prefix}.resource.memory"), &o.memory, &n.memory, DiffType::Upgrade);
-            d.field(&format!("{prefix}.resource.ephemeralStorage"), &o.ephemeral_storage, &n.ephemeral_storage, DiffType::Upgrade);
+            d.field(
+                &format!("{prefix}.resource.cpu"),
+                &o.cpu,
+                &n.cpu,
+                DiffType::Upgrade,
+            );
+            d.field(
+                &format!("{prefix}.resource.memory"),
+                &o.memory,
+                &n.memory,
+                DiffType::Upgrade,
+            );
+            d.field(
+                &format!("{prefix}.resource.ephemeralStorage"),
+                &o.ephemeral_storage,
+                &n.ephemeral_storage,
+                DiffType::Upgrade,
+            );
         }
         (o, n) => d.field(&format!("{prefix}.resource"), o, n, DiffType::Upgrade),
     }
@@ -165,14 +276,29 @@ fn resource(d: &mut Differ, prefix: &str, o: &Option<Resource>, n: &Option<Resou
 
 fn job_manager(d: &mut Differ, o: &JobManagerSpec, n: &JobManagerSpec) {
     resource(d, "jobManager", &o.resource, &n.resource);
-    d.field("jobManager.replicas", &o.replicas, &n.replicas, DiffType::Upgrade);
-    d.field("jobManager.podTemplate", &o.pod_template, &n.pod_template, DiffType::Upgrade);
+    d.field(
+        "jobManager.replicas",
+        &o.replicas,
+        &n.replicas,
+        DiffType::Upgrade,
+    );
+    d.field(
+        "jobManager.podTemplate",
+        &o.pod_template,
+        &n.pod_template,
+        DiffType::Upgrade,
+    );
 }
 
 fn task_manager(d: &mut Differ, o: &TaskManagerSpec, n: &TaskManagerSpec, replicas: DiffType) {
     resource(d, "taskManager", &o.resource, &n.resource);
     d.field("taskManager.replicas", &o.replicas, &n.replicas, replicas);
-    d.field("taskManager.podTemplate", &o.pod_template, &n.pod_template, DiffType::Upgrade);
+    d.field(
+        "taskManager.podTemplate",
+        &o.pod_template,
+        &n.pod_template,
+        DiffType::Upgrade,
+    );
 }
 
 #[cfg(test)]
@@ -195,17 +321,62 @@ mod tests {
         };
         assert_eq!(with(|_| {}).kind, DiffType::Ignore);
         assert!(with(|_| {}).entries.is_empty());
-        assert_eq!(with(|v| v["job"]["upgradeMode"] = json!("savepoint")).kind, DiffType::Ignore);
-        assert_eq!(with(|v| v["flinkConfiguration"]["kubernetes.operator.reconcile.interval"] = json!("1 min")).kind, DiffType::Ignore);
-        assert_eq!(with(|v| v["flinkConfiguration"]["parallelism.default"] = json!("8")).kind, DiffType::Ignore);
-        assert_eq!(with(|v| v["flinkConfiguration"]["pipeline.jobvertex-parallelism-overrides"] = json!("a:1")).kind, DiffType::Scale);
-        assert_eq!(with(|v| v["flinkConfiguration"]["a"] = json!("2")).kind, DiffType::Upgrade);
-        assert_eq!(with(|v| v["job"]["parallelism"] = json!(4)).kind, DiffType::Upgrade, "native: parallelism is an upgrade");
-        assert_eq!(with(|v| v["taskManager"]["replicas"] = json!(3)).kind, DiffType::Upgrade);
-        assert_eq!(with(|v| { v["mode"] = json!("standalone"); }).kind, DiffType::Upgrade);
-        assert_eq!(with(|v| v["restartNonce"] = json!(1)).kind, DiffType::Upgrade);
-        assert_eq!(with(|v| v["job"]["savepointRedeployNonce"] = json!(1)).kind, DiffType::SavepointRedeploy);
-        assert_eq!(with(|v| v["image"] = json!("flink:1.18")).kind, DiffType::Upgrade);
+        assert_eq!(
+            with(|v| v["job"]["upgradeMode"] = json!("savepoint")).kind,
+            DiffType::Ignore
+        );
+        assert_eq!(
+            with(
+                |v| v["flinkConfiguration"]["kubernetes.operator.reconcile.interval"] =
+                    json!("1 min")
+            )
+            .kind,
+            DiffType::Ignore
+        );
+        assert_eq!(
+            with(|v| v["flinkConfiguration"]["parallelism.default"] = json!("8")).kind,
+            DiffType::Ignore
+        );
+        assert_eq!(
+            with(
+                |v| v["flinkConfiguration"]["pipeline.jobvertex-parallelism-overrides"] =
+                    json!("a:1")
+            )
+            .kind,
+            DiffType::Scale
+        );
+        assert_eq!(
+            with(|v| v["flinkConfiguration"]["a"] = json!("2")).kind,
+            DiffType::Upgrade
+        );
+        assert_eq!(
+            with(|v| v["job"]["parallelism"] = json!(4)).kind,
+            DiffType::Upgrade,
+            "native: parallelism is an upgrade"
+        );
+        assert_eq!(
+            with(|v| v["taskManager"]["replicas"] = json!(3)).kind,
+            DiffType::Upgrade
+        );
+        assert_eq!(
+            with(|v| {
+                v["mode"] = json!("standalone");
+            })
+            .kind,
+            DiffType::Upgrade
+        );
+        assert_eq!(
+            with(|v| v["restartNonce"] = json!(1)).kind,
+            DiffType::Upgrade
+        );
+        assert_eq!(
+            with(|v| v["job"]["savepointRedeployNonce"] = json!(1)).kind,
+            DiffType::SavepointRedeploy
+        );
+        assert_eq!(
+            with(|v| v["image"] = json!("flink:1.18")).kind,
+            DiffType::Upgrade
+        );
     }
 
     #[test]
@@ -217,8 +388,12 @@ mod tests {
 
     #[test]
     fn describes_entries_in_field_order() {
-        let old = spec(json!({"job": {"parallelism": 2, "state": "running", "upgradeMode": "stateless"}}));
-        let new = spec(json!({"job": {"parallelism": 2, "state": "suspended", "upgradeMode": "savepoint"}}));
+        let old = spec(
+            json!({"job": {"parallelism": 2, "state": "running", "upgradeMode": "stateless"}}),
+        );
+        let new = spec(
+            json!({"job": {"parallelism": 2, "state": "suspended", "upgradeMode": "savepoint"}}),
+        );
         assert_eq!(
             diff(&old, &new).event_message(),
             "UPGRADE change(s) detected (Diff: FlinkDeploymentSpec[job.state : running -> suspended, \

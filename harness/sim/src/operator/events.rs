@@ -42,11 +42,19 @@ impl Component {
 
 /// Java's `String.hashCode` over UTF-16 code units.
 pub fn java_hash(text: &str) -> i32 {
-    text.encode_utf16().fold(0i32, |hash, unit| hash.wrapping_mul(31).wrapping_add(i32::from(unit)))
+    text.encode_utf16().fold(0i32, |hash, unit| {
+        hash.wrapping_mul(31).wrapping_add(i32::from(unit))
+    })
 }
 
 /// The event name the operator generates for `resource`.
-pub fn event_name(resource: &Value, type_: EventType, reason: &str, message_key: &str, component: Component) -> String {
+pub fn event_name(
+    resource: &Value,
+    type_: EventType,
+    reason: &str,
+    message_key: &str,
+    component: Component,
+) -> String {
     let text = format!(
         "{reason}{message_key}{}{}{}{}",
         type_.as_str(),
@@ -58,7 +66,14 @@ pub fn event_name(resource: &Value, type_: EventType, reason: &str, message_key:
 }
 
 /// Emits (or repeats) an operator event about `resource`.
-pub fn emit(ctx: &mut Ctx<'_>, resource: &Value, type_: EventType, reason: &str, message: &str, component: Component) {
+pub fn emit(
+    ctx: &mut Ctx<'_>,
+    resource: &Value,
+    type_: EventType,
+    reason: &str,
+    message: &str,
+    component: Component,
+) {
     let name = event_name(resource, type_, reason, message, component);
     let record = EventRecord::named(type_, reason, message.to_string(), component.as_str(), name);
     if let Err(err) = events::record(ctx, resource, &record) {
@@ -104,12 +119,25 @@ mod tests {
 
     #[test]
     fn names_are_component_dot_positive_hash() {
-        let resource = json!({"kind": "FlinkDeployment", "metadata": {"name": "basic", "uid": "u-1"}});
-        let name = event_name(&resource, EventType::Normal, "Submit", "Starting deployment", Component::JobManagerDeployment);
+        let resource =
+            json!({"kind": "FlinkDeployment", "metadata": {"name": "basic", "uid": "u-1"}});
+        let name = event_name(
+            &resource,
+            EventType::Normal,
+            "Submit",
+            "Starting deployment",
+            Component::JobManagerDeployment,
+        );
         let (component, hash) = name.split_once('.').unwrap();
         assert_eq!(component, "JobManagerDeployment");
         assert!(hash.parse::<i64>().unwrap() >= 0);
-        let other = event_name(&resource, EventType::Normal, "Submit", "Starting deployment!", Component::JobManagerDeployment);
+        let other = event_name(
+            &resource,
+            EventType::Normal,
+            "Submit",
+            "Starting deployment!",
+            Component::JobManagerDeployment,
+        );
         assert_ne!(name, other);
     }
 }

@@ -39,9 +39,11 @@ pub const OPERATOR_NAMESPACE: &str = "flink-operator-system";
 /// The operator image the simulated Deployment names.
 pub const OPERATOR_IMAGE: &str = "ghcr.io/apache/flink-kubernetes-operator:1.15.0";
 /// The FlinkDeployment CRD manifest (`fixtures/crds/`).
-pub const FLINKDEPLOYMENT_CRD: &str = include_str!("../../../../fixtures/crds/flinkdeployments.flink.apache.org.yaml");
+pub const FLINKDEPLOYMENT_CRD: &str =
+    include_str!("../../../../fixtures/crds/flinkdeployments.flink.apache.org.yaml");
 /// The FlinkSessionJob CRD manifest (`fixtures/crds/`).
-pub const FLINKSESSIONJOB_CRD: &str = include_str!("../../../../fixtures/crds/flinksessionjobs.flink.apache.org.yaml");
+pub const FLINKSESSIONJOB_CRD: &str =
+    include_str!("../../../../fixtures/crds/flinksessionjobs.flink.apache.org.yaml");
 
 /// Why installing the operator failed.
 #[derive(Debug, thiserror::Error)]
@@ -82,13 +84,25 @@ pub enum InstallError {
 /// endpoint up, `timings.jm_startup`) and the operator itself.
 pub fn kubelet_config(timings: &Timings) -> KubeletConfig {
     let rule = |labels: &[(&str, &str)], after| AppStart {
-        labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         after,
     };
     let mut config = KubeletConfig::realistic();
     config.app_start = vec![
-        rule(&[("component", "jobmanager"), ("type", manifests::NATIVE_TYPE)], timings.jm_startup),
-        rule(&[("app.kubernetes.io/name", "flink-kubernetes-operator")], std::time::Duration::from_secs(20)),
+        rule(
+            &[
+                ("component", "jobmanager"),
+                ("type", manifests::NATIVE_TYPE),
+            ],
+            timings.jm_startup,
+        ),
+        rule(
+            &[("app.kubernetes.io/name", "flink-kubernetes-operator")],
+            std::time::Duration::from_secs(20),
+        ),
     ];
     config
 }
@@ -113,7 +127,13 @@ pub fn simulated_cluster(
         cluster.add_controller(controller);
     }
     for index in 0..NODES {
-        let node = controllers::kubelet::node_manifest(&format!("harness-sim-node-{index}"), index, "8", "32Gi", now);
+        let node = controllers::kubelet::node_manifest(
+            &format!("harness-sim-node-{index}"),
+            index,
+            "8",
+            "32Gi",
+            now,
+        );
         create(&mut cluster, "", node, now)?;
     }
     let flink = install(&mut cluster, config, jobs, now)?;
@@ -123,33 +143,67 @@ pub fn simulated_cluster(
 /// Installs the operator into `cluster`: CRDs, the chart's objects, the
 /// Flink runtime and operator controllers, and the webhook. Returns the
 /// handle on the simulated Flink clusters (their JobManager processes).
-pub fn install(cluster: &mut Cluster, config: OperatorConfig, jobs: Arc<dyn JobFactory>, now: SimTime) -> Result<SharedClusters, InstallError> {
-    for (name, manifest) in [("flinkdeployments.flink.apache.org", FLINKDEPLOYMENT_CRD), ("flinksessionjobs.flink.apache.org", FLINKSESSIONJOB_CRD)] {
-        let crd: Value = serde_yaml::from_str(manifest).map_err(|source| InstallError::CrdUnreadable { name, source })?;
-        crd::establish(cluster, crd, now).map_err(|source| InstallError::CrdRejected { name, source: Box::new(source) })?;
+pub fn install(
+    cluster: &mut Cluster,
+    config: OperatorConfig,
+    jobs: Arc<dyn JobFactory>,
+    now: SimTime,
+) -> Result<SharedClusters, InstallError> {
+    for (name, manifest) in [
+        ("flinkdeployments.flink.apache.org", FLINKDEPLOYMENT_CRD),
+        ("flinksessionjobs.flink.apache.org", FLINKSESSIONJOB_CRD),
+    ] {
+        let crd: Value = serde_yaml::from_str(manifest)
+            .map_err(|source| InstallError::CrdUnreadable { name, source })?;
+        crd::establish(cluster, crd, now).map_err(|source| InstallError::CrdRejected {
+            name,
+            source: Box::new(source),
+        })?;
     }
     for (namespace, object) in chart_objects(&config) {
         create(cluster, &namespace, object, now)?;
     }
     let clusters: SharedClusters = Arc::new(Mutex::new(FlinkClusters::default()));
-    cluster.add_controller(Box::new(FlinkRuntime::new(clusters.clone(), jobs, config.timings.runtime())));
+    cluster.add_controller(Box::new(FlinkRuntime::new(
+        clusters.clone(),
+        jobs,
+        config.timings.runtime(),
+    )));
     if config.webhook {
-        cluster.add_webhook(Box::new(FlinkValidationWebhook::new(config.default_flink_config.clone())));
+        cluster.add_webhook(Box::new(FlinkValidationWebhook::new(
+            config.default_flink_config.clone(),
+        )));
     }
     cluster.add_controller(Box::new(FlinkOperator::new(config, clusters.clone())));
     Ok(clusters)
 }
 
-fn create(cluster: &mut Cluster, namespace: &str, object: Value, now: SimTime) -> Result<(), InstallError> {
+fn create(
+    cluster: &mut Cluster,
+    namespace: &str,
+    object: Value,
+    now: SimTime,
+) -> Result<(), InstallError> {
     let kind = object["kind"].as_str().unwrap_or_default().to_string();
-    let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
-    let rejected = |source| InstallError::ObjectRejected { kind: kind.clone(), name: name.clone(), source: Box::new(source) };
+    let name = object["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let rejected = |source| InstallError::ObjectRejected {
+        kind: kind.clone(),
+        name: name.clone(),
+        source: Box::new(source),
+    };
     let rt = cluster
         .registry
         .by_kind(object["apiVersion"].as_str().unwrap_or_default(), &kind)
         .cloned()
         .ok_or_else(|| rejected(ApiError::internal(format!("{kind} is not served"))))?;
-    cluster.store.create(&rt, namespace, object, now, &mut cluster.rng).map(|_| ()).map_err(rejected)
+    cluster
+        .store
+        .create(&rt, namespace, object, now, &mut cluster.rng)
+        .map(|_| ())
+        .map_err(rejected)
 }
 
 /// Helm's ownership labels and annotations on every chart object.
@@ -203,7 +257,10 @@ fn chart_objects(config: &OperatorConfig) -> Vec<(String, Value)> {
     let webhook = operator_container("flink-webhook", &["webhook"]);
     vec![
         (String::new(), namespace),
-        (ns.clone(), object("v1", "ServiceAccount", "flink-operator", json!({}))),
+        (
+            ns.clone(),
+            object("v1", "ServiceAccount", "flink-operator", json!({})),
+        ),
         (ns.clone(), job_account),
         (
             ns.clone(),

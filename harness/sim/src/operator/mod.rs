@@ -85,11 +85,7 @@ pub mod status;
 pub mod validate;
 pub mod webhook;
 
-use std::{
-    collections::BTreeMap,
-    sync::Arc,
-    time::Duration,
-};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use serde_json::Value;
 
@@ -166,12 +162,19 @@ impl Timings {
 
     /// The job-model part.
     pub fn job(&self) -> JobTimings {
-        JobTimings { task_deploy: self.task_deploy, savepoint: self.savepoint, cancel: self.cancel }
+        JobTimings {
+            task_deploy: self.task_deploy,
+            savepoint: self.savepoint,
+            cancel: self.cancel,
+        }
     }
 
     /// The JobManager-process part.
     pub fn runtime(&self) -> RuntimeTimings {
-        RuntimeTimings { tm_registration: self.tm_registration, tm_idle_timeout: self.tm_idle_timeout }
+        RuntimeTimings {
+            tm_registration: self.tm_registration,
+            tm_idle_timeout: self.tm_idle_timeout,
+        }
     }
 }
 
@@ -194,14 +197,27 @@ impl OperatorConfig {
         let timings = Timings::helm_defaults();
         let default_flink_config = [
             ("kubernetes.operator.reconcile.interval", "15 s"),
-            ("kubernetes.operator.observer.progress-check.interval", "5 s"),
-            ("kubernetes.operator.metrics.reporter.slf4j.factory.class", "org.apache.flink.metrics.slf4j.Slf4jReporterFactory"),
-            ("kubernetes.operator.metrics.reporter.slf4j.interval", "5 MINUTE"),
+            (
+                "kubernetes.operator.observer.progress-check.interval",
+                "5 s",
+            ),
+            (
+                "kubernetes.operator.metrics.reporter.slf4j.factory.class",
+                "org.apache.flink.metrics.slf4j.Slf4jReporterFactory",
+            ),
+            (
+                "kubernetes.operator.metrics.reporter.slf4j.interval",
+                "5 MINUTE",
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        OperatorConfig { timings, default_flink_config, webhook: true }
+        OperatorConfig {
+            timings,
+            default_flink_config,
+            webhook: true,
+        }
     }
 }
 
@@ -230,7 +246,11 @@ pub(crate) struct Tracked {
 impl FlinkOperator {
     /// An operator reaching Flink clusters through `clusters`.
     pub fn new(config: OperatorConfig, clusters: SharedClusters) -> FlinkOperator {
-        FlinkOperator { config, clusters, tracked: BTreeMap::new() }
+        FlinkOperator {
+            config,
+            clusters,
+            tracked: BTreeMap::new(),
+        }
     }
 }
 
@@ -241,18 +261,41 @@ impl Controller for FlinkOperator {
 
     fn reconcile(&mut self, ctx: &mut Ctx<'_>) -> Option<SimTime> {
         let rt = meta::kind(ctx.registry, GROUP, VERSION, "flinkdeployments")?;
-        let resources: Vec<Arc<Value>> = ctx.store.list(GROUP, "flinkdeployments", None).cloned().collect();
-        let live: BTreeMap<(String, String), &str> =
-            resources.iter().map(|r| ((meta::namespace(r).to_string(), meta::name(r).to_string()), meta::uid(r))).collect();
-        self.tracked.retain(|key, t| live.get(key).is_some_and(|uid| *uid == t.uid));
+        let resources: Vec<Arc<Value>> = ctx
+            .store
+            .list(GROUP, "flinkdeployments", None)
+            .cloned()
+            .collect();
+        let live: BTreeMap<(String, String), &str> = resources
+            .iter()
+            .map(|r| {
+                (
+                    (meta::namespace(r).to_string(), meta::name(r).to_string()),
+                    meta::uid(r),
+                )
+            })
+            .collect();
+        self.tracked
+            .retain(|key, t| live.get(key).is_some_and(|uid| *uid == t.uid));
         let mut wake: Option<SimTime> = None;
         for resource in resources {
-            let key = (meta::namespace(&resource).to_string(), meta::name(&resource).to_string());
+            let key = (
+                meta::namespace(&resource).to_string(),
+                meta::name(&resource).to_string(),
+            );
             let jobmanager = ctx
                 .store
                 .list("apps", "deployments", Some(&key.0))
                 .find(|d| meta::name(d) == key.1)
-                .map(|d| format!("{}/{}", meta::uid(d), d["metadata"]["resourceVersion"].as_str().unwrap_or_default()));
+                .map(|d| {
+                    format!(
+                        "{}/{}",
+                        meta::uid(d),
+                        d["metadata"]["resourceVersion"]
+                            .as_str()
+                            .unwrap_or_default()
+                    )
+                });
             let tracked = self.tracked.entry(key.clone()).or_insert_with(|| Tracked {
                 uid: meta::uid(&resource).to_string(),
                 due: Some(ctx.now),
@@ -268,7 +311,9 @@ impl Controller for FlinkOperator {
                 tracked.seen_generation = meta::generation(&resource);
                 tracked.seen_deleting = meta::is_terminating(&resource);
                 tracked.seen_jobmanager = jobmanager;
-                let next = Reconciler::new(ctx, &rt, &self.config, &self.clusters, tracked, resource).run();
+                let next =
+                    Reconciler::new(ctx, &rt, &self.config, &self.clusters, tracked, resource)
+                        .run();
                 tracked.due = next.map(|delay| ctx.now.plus(delay));
             }
             let poll = tracked.blocked.as_ref().map(|b| b.poll_at(ctx.now));

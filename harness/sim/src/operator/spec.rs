@@ -96,7 +96,11 @@ pub struct JobManagerSpec {
 
 impl Default for JobManagerSpec {
     fn default() -> JobManagerSpec {
-        JobManagerSpec { resource: None, replicas: 1, pod_template: None }
+        JobManagerSpec {
+            resource: None,
+            replicas: 1,
+            pod_template: None,
+        }
     }
 }
 
@@ -262,7 +266,11 @@ impl FlinkVersion {
     /// The configuration file Flink reads: `config.yaml` since 1.19,
     /// `flink-conf.yaml` before.
     pub fn config_file(self) -> &'static str {
-        if self >= FlinkVersion::V1_19 { "config.yaml" } else { "flink-conf.yaml" }
+        if self >= FlinkVersion::V1_19 {
+            "config.yaml"
+        } else {
+            "flink-conf.yaml"
+        }
     }
 }
 
@@ -314,7 +322,9 @@ impl FlinkDeploymentSpec {
 
     /// The job's upgrade mode (stateless for session clusters).
     pub fn upgrade_mode(&self) -> UpgradeMode {
-        self.job.as_ref().map_or(UpgradeMode::Stateless, |j| j.upgrade_mode)
+        self.job
+            .as_ref()
+            .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode)
     }
 
     /// The job's desired state (running for session clusters).
@@ -331,7 +341,10 @@ pub struct EffectiveConfig(pub BTreeMap<String, String>);
 /// Checkpoint directory keys (Flink 1.x name first, then 2.x).
 pub const CHECKPOINTS_DIR: [&str; 2] = ["state.checkpoints.dir", "execution.checkpointing.dir"];
 /// Savepoint directory keys (Flink 1.x name first, then 2.x).
-pub const SAVEPOINTS_DIR: [&str; 2] = ["state.savepoints.dir", "execution.checkpointing.savepoint-dir"];
+pub const SAVEPOINTS_DIR: [&str; 2] = [
+    "state.savepoints.dir",
+    "execution.checkpointing.savepoint-dir",
+];
 
 impl EffectiveConfig {
     /// `defaults` overlaid with the spec's configuration.
@@ -345,7 +358,10 @@ impl EffectiveConfig {
 
     /// The value of `key`, if set and not blank.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str).filter(|v| !v.trim().is_empty())
+        self.0
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
     }
 
     /// The first of `keys` that is set.
@@ -355,13 +371,15 @@ impl EffectiveConfig {
 
     /// A boolean option with its default.
     pub fn flag(&self, key: &str, default: bool) -> bool {
-        self.get(key).map_or(default, |v| v.trim().eq_ignore_ascii_case("true"))
+        self.get(key)
+            .map_or(default, |v| v.trim().eq_ignore_ascii_case("true"))
     }
 
     /// Whether high availability is on (`high-availability.type`, or the
     /// older `high-availability`, set to something other than NONE).
     pub fn ha_enabled(&self) -> bool {
-        self.first(&["high-availability.type", "high-availability"]).is_some_and(|v| !v.trim().eq_ignore_ascii_case("none"))
+        self.first(&["high-availability.type", "high-availability"])
+            .is_some_and(|v| !v.trim().eq_ignore_ascii_case("none"))
     }
 
     /// `state.checkpoints.dir` (or its Flink 2 name).
@@ -376,12 +394,16 @@ impl EffectiveConfig {
 
     /// `taskmanager.numberOfTaskSlots`, default 1.
     pub fn slots(&self) -> i64 {
-        self.get("taskmanager.numberOfTaskSlots").and_then(|v| v.trim().parse().ok()).filter(|n: &i64| *n > 0).unwrap_or(1)
+        self.get("taskmanager.numberOfTaskSlots")
+            .and_then(|v| v.trim().parse().ok())
+            .filter(|n: &i64| *n > 0)
+            .unwrap_or(1)
     }
 
     /// `execution.checkpointing.interval`, when checkpointing is on.
     pub fn checkpoint_interval(&self) -> Option<Duration> {
-        self.get("execution.checkpointing.interval").and_then(parse_duration)
+        self.get("execution.checkpointing.interval")
+            .and_then(parse_duration)
     }
 }
 
@@ -420,7 +442,10 @@ pub fn parse_memory(text: &str) -> Result<u64, String> {
         return Err("text does not start with a number".to_string());
     }
     let number: u64 = trimmed[..digits].parse().map_err(|_| {
-        format!("The value '{}' cannot be re represented as 64bit number (numeric overflow).", &trimmed[..digits])
+        format!(
+            "The value '{}' cannot be re represented as 64bit number (numeric overflow).",
+            &trimmed[..digits]
+        )
     })?;
     let unit = trimmed[digits..].trim();
     let multiplier: u64 = match unit.to_ascii_lowercase().as_str() {
@@ -460,7 +485,9 @@ fn one() -> i64 {
     1
 }
 
-fn null_as_default<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+fn null_as_default<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(
+    d: D,
+) -> Result<T, D::Error> {
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
@@ -471,12 +498,18 @@ fn null_as_one<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
 /// Reads `flinkConfiguration` as flat string keys, flattening nested maps to
 /// dotted keys and rendering scalars as text (lists joined with `;`, as
 /// Flink writes list options).
-fn flatten_configuration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BTreeMap<String, String>>, D::Error> {
+fn flatten_configuration<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<BTreeMap<String, String>>, D::Error> {
     fn walk(prefix: &str, value: &Value, out: &mut BTreeMap<String, String>) {
         let text = match value {
             Value::Object(map) => {
                 for (key, child) in map {
-                    let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                    let path = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
                     walk(&path, child, out);
                 }
                 return;
@@ -519,7 +552,10 @@ mod tests {
         .unwrap();
         let text = SpecWithMeta {
             spec,
-            resource_metadata: ReconciliationMetadata { api_version: "flink.apache.org/v1beta1".into(), first_deployment: true },
+            resource_metadata: ReconciliationMetadata {
+                api_version: "flink.apache.org/v1beta1".into(),
+                first_deployment: true,
+            },
         }
         .to_json();
         assert!(text.starts_with(r#"{"spec":{"job":{"jarURI":"local:///opt/flink/examples/streaming/StateMachineExample.jar","parallelism":2,"entryClass":null,"args":[],"state":"running","#), "{text}");
@@ -545,16 +581,32 @@ mod tests {
     #[test]
     fn task_manager_count_follows_the_operator() {
         let spec = |parallelism: i64, replicas: Option<i64>| FlinkDeploymentSpec {
-            job: Some(JobSpec { parallelism, ..JobSpec::default() }),
-            task_manager: Some(TaskManagerSpec { replicas, ..TaskManagerSpec::default() }),
+            job: Some(JobSpec {
+                parallelism,
+                ..JobSpec::default()
+            }),
+            task_manager: Some(TaskManagerSpec {
+                replicas,
+                ..TaskManagerSpec::default()
+            }),
             ..FlinkDeploymentSpec::default()
         };
-        let slots = |n: &str| EffectiveConfig([("taskmanager.numberOfTaskSlots".to_string(), n.to_string())].into());
+        let slots = |n: &str| {
+            EffectiveConfig([("taskmanager.numberOfTaskSlots".to_string(), n.to_string())].into())
+        };
         assert_eq!(task_manager_count(&spec(4, None), &slots("4")), 1);
         assert_eq!(task_manager_count(&spec(5, None), &slots("2")), 3);
-        assert_eq!(task_manager_count(&spec(4, Some(2)), &slots("4")), 2, "replicas win over parallelism");
+        assert_eq!(
+            task_manager_count(&spec(4, Some(2)), &slots("4")),
+            2,
+            "replicas win over parallelism"
+        );
         assert_eq!(effective_parallelism(&spec(4, Some(2)), &slots("4")), 8);
-        assert_eq!(task_manager_count(&spec(3, None), &EffectiveConfig::default()), 3, "one slot by default");
+        assert_eq!(
+            task_manager_count(&spec(3, None), &EffectiveConfig::default()),
+            3,
+            "one slot by default"
+        );
     }
 
     #[test]
@@ -563,8 +615,15 @@ mod tests {
         assert_eq!(parse_memory("1g"), Ok(1 << 30));
         assert_eq!(parse_memory("1Gi"), Ok(1 << 30));
         assert_eq!(parse_memory("100"), Ok(100));
-        assert_eq!(parse_memory("invalid"), Err("text does not start with a number".into()));
-        assert!(parse_memory("12 parsecs").unwrap_err().starts_with("Memory size unit 'parsecs' does not match"));
+        assert_eq!(
+            parse_memory("invalid"),
+            Err("text does not start with a number".into())
+        );
+        assert!(
+            parse_memory("12 parsecs")
+                .unwrap_err()
+                .starts_with("Memory size unit 'parsecs' does not match")
+        );
         assert_eq!(parse_duration("60s"), Some(Duration::from_secs(60)));
         assert_eq!(parse_duration("1 min"), Some(Duration::from_secs(60)));
         assert_eq!(parse_duration("500"), Some(Duration::from_millis(500)));
@@ -575,7 +634,12 @@ mod tests {
     fn wrong_types_are_reported_not_panicked_on() {
         assert!(FlinkDeploymentSpec::from_value(&json!({"job": {"parallelism": "four"}})).is_err());
         assert!(FlinkDeploymentSpec::from_value(&json!({"flinkVersion": "v9_9"})).is_err());
-        let with_unknown = FlinkDeploymentSpec::from_value(&json!({"envFrom": [{"configMapRef": {"name": "x"}}]}));
-        assert_eq!(with_unknown, Ok(FlinkDeploymentSpec::default()), "unknown fields are ignored");
+        let with_unknown =
+            FlinkDeploymentSpec::from_value(&json!({"envFrom": [{"configMapRef": {"name": "x"}}]}));
+        assert_eq!(
+            with_unknown,
+            Ok(FlinkDeploymentSpec::default()),
+            "unknown fields are ignored"
+        );
     }
 }

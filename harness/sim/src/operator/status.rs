@@ -321,11 +321,19 @@ impl JmDeploymentStatus {
     /// (the operator's descriptions of the states).
     pub fn message(self) -> &'static str {
         match self {
-            JmDeploymentStatus::Ready => "JobManager is running and ready to receive REST API calls",
-            JmDeploymentStatus::DeployedNotReady => "JobManager is running but not ready yet to receive REST API calls",
+            JmDeploymentStatus::Ready => {
+                "JobManager is running and ready to receive REST API calls"
+            }
+            JmDeploymentStatus::DeployedNotReady => {
+                "JobManager is running but not ready yet to receive REST API calls"
+            }
             JmDeploymentStatus::Deploying => "JobManager process is starting up",
-            JmDeploymentStatus::Missing => "JobManager deployment not found, probably not started or killed by user",
-            JmDeploymentStatus::Error => "Deployment in terminal error, requires spec change for reconciliation to continue",
+            JmDeploymentStatus::Missing => {
+                "JobManager deployment not found, probably not started or killed by user"
+            }
+            JmDeploymentStatus::Error => {
+                "Deployment in terminal error, requires spec change for reconciliation to continue"
+            }
         }
     }
 }
@@ -333,14 +341,20 @@ impl JmDeploymentStatus {
 impl FlinkJobState {
     /// FAILED, CANCELED or FINISHED.
     pub fn is_globally_terminal(self) -> bool {
-        matches!(self, FlinkJobState::Failed | FlinkJobState::Canceled | FlinkJobState::Finished)
+        matches!(
+            self,
+            FlinkJobState::Failed | FlinkJobState::Canceled | FlinkJobState::Finished
+        )
     }
 
     /// `Running`, `Reconciling`, ...: the condition reason's spelling.
     pub fn camel_case(self) -> String {
         let lower = self.as_str().to_ascii_lowercase();
         let mut chars = lower.chars();
-        chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+        chars
+            .next()
+            .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+            .unwrap_or_default()
     }
 }
 
@@ -360,21 +374,30 @@ pub fn lifecycle(status: &FlinkDeploymentStatus) -> Lifecycle {
     let reconciliation = &status.reconciliation_status;
     let error_empty = status.error.as_deref().is_none_or(str::is_empty);
     let Some(recorded) = reconciliation.last_reconciled_spec.as_deref() else {
-        return if error_empty { Lifecycle::Created } else { Lifecycle::Failed };
+        return if error_empty {
+            Lifecycle::Created
+        } else {
+            Lifecycle::Failed
+        };
     };
     match reconciliation.state {
         ReconciliationState::Upgrading => return Lifecycle::Upgrading,
         ReconciliationState::RollingBack => return Lifecycle::RollingBack,
         _ => {}
     }
-    let recorded_state = SpecWithMeta::parse(Some(recorded)).and_then(|s| s.spec.job).map(|j| j.state);
+    let recorded_state = SpecWithMeta::parse(Some(recorded))
+        .and_then(|s| s.spec.job)
+        .map(|j| j.state);
     if recorded_state == Some(JobState::Suspended) {
         return Lifecycle::Suspended;
     }
     if status.job_status.state == Some(FlinkJobState::Failed) {
         return Lifecycle::Failed;
     }
-    let jm_gone = matches!(status.job_manager_deployment_status, JmDeploymentStatus::Missing | JmDeploymentStatus::Error);
+    let jm_gone = matches!(
+        status.job_manager_deployment_status,
+        JmDeploymentStatus::Missing | JmDeploymentStatus::Error
+    );
     let error = status.error.as_deref().unwrap_or_default();
     if jm_gone && FAILED_MARKERS.iter().any(|marker| error.contains(marker)) {
         return Lifecycle::Failed;
@@ -394,20 +417,40 @@ pub fn running_condition(status: &FlinkDeploymentStatus, now_rfc3339: &str) -> V
     if status.reconciliation_status.last_reconciled_spec.is_none() {
         return Vec::new();
     }
-    let session = status.reconciliation_status.last_reconciled().is_some_and(|r| r.spec.job.is_none());
+    let session = status
+        .reconciliation_status
+        .last_reconciled()
+        .is_some_and(|r| r.spec.job.is_none());
     let (ok, reason, message) = if session {
         let jm = status.job_manager_deployment_status;
-        (jm == JmDeploymentStatus::Ready, jm.reason().to_string(), jm.message().to_string())
+        (
+            jm == JmDeploymentStatus::Ready,
+            jm.reason().to_string(),
+            jm.message().to_string(),
+        )
     } else {
-        let state = status.job_status.state.unwrap_or(FlinkJobState::Reconciling);
-        (state == FlinkJobState::Running, state.camel_case(), format!("Job state {state}"))
+        let state = status
+            .job_status
+            .state
+            .unwrap_or(FlinkJobState::Reconciling);
+        (
+            state == FlinkJobState::Running,
+            state.camel_case(),
+            format!("Job state {state}"),
+        )
     };
     let flag = if ok { "True" } else { "False" };
     let since = match status.conditions.first() {
         Some(previous) if previous.status == flag => previous.last_transition_time.clone(),
         _ => now_rfc3339.to_string(),
     };
-    vec![Condition { type_: "Running".into(), status: flag.into(), reason, message, last_transition_time: since }]
+    vec![Condition {
+        type_: "Running".into(),
+        status: flag.into(),
+        reason,
+        message,
+        last_transition_time: since,
+    }]
 }
 
 /// An exception as the operator serialises it into `status.error`.
@@ -424,7 +467,10 @@ struct SerializedException<'a> {
 /// `status.error` for an operator exception class (short name, e.g.
 /// `ValidationException`) and message.
 pub fn exception_json(class: &str, message: &str) -> String {
-    error_json(&format!("org.apache.flink.kubernetes.operator.exception.{class}"), message)
+    error_json(
+        &format!("org.apache.flink.kubernetes.operator.exception.{class}"),
+        message,
+    )
 }
 
 /// `status.error` for an exception of any (fully qualified) type, e.g. the
@@ -446,8 +492,17 @@ mod tests {
 
     fn recorded(state: JobState) -> String {
         SpecWithMeta {
-            spec: FlinkDeploymentSpec { job: Some(JobSpec { state, ..JobSpec::default() }), ..FlinkDeploymentSpec::default() },
-            resource_metadata: ReconciliationMetadata { api_version: "flink.apache.org/v1beta1".into(), first_deployment: true },
+            spec: FlinkDeploymentSpec {
+                job: Some(JobSpec {
+                    state,
+                    ..JobSpec::default()
+                }),
+                ..FlinkDeploymentSpec::default()
+            },
+            resource_metadata: ReconciliationMetadata {
+                api_version: "flink.apache.org/v1beta1".into(),
+                first_deployment: true,
+            },
         }
         .to_json()
     }
@@ -470,14 +525,25 @@ mod tests {
         s.error = Some("boom".into());
         cases.push(("never deployed with an error", s, Failed));
         cases.push(("upgrading", base(Some(&running), R::Upgrading), Upgrading));
-        cases.push(("rolling back", base(Some(&running), R::RollingBack), RollingBack));
-        cases.push(("recorded suspended", base(Some(&suspended), R::Deployed), Suspended));
+        cases.push((
+            "rolling back",
+            base(Some(&running), R::RollingBack),
+            RollingBack,
+        ));
+        cases.push((
+            "recorded suspended",
+            base(Some(&suspended), R::Deployed),
+            Suspended,
+        ));
         let mut s = base(Some(&running), R::Deployed);
         s.job_status.state = Some(FlinkJobState::Failed);
         cases.push(("job failed", s, Failed));
         let mut s = base(Some(&running), R::Deployed);
         s.job_manager_deployment_status = JmDeploymentStatus::Missing;
-        s.error = Some(exception_json("UpgradeFailureException", "... configmaps have been deleted.Manual restore required."));
+        s.error = Some(exception_json(
+            "UpgradeFailureException",
+            "... configmaps have been deleted.Manual restore required.",
+        ));
         cases.push(("missing JM and manual restore", s, Failed));
         let mut s = base(Some(&running), R::Deployed);
         s.error = Some("Manual restore required.".into());
@@ -512,24 +578,45 @@ mod tests {
     #[test]
     fn running_condition_keeps_transition_time_until_it_flips() {
         let mut status = FlinkDeploymentStatus::default();
-        assert!(running_condition(&status, "t0").is_empty(), "no condition before the first deployment");
+        assert!(
+            running_condition(&status, "t0").is_empty(),
+            "no condition before the first deployment"
+        );
         status.reconciliation_status.last_reconciled_spec = Some(recorded(JobState::Running));
         status.job_status.state = Some(FlinkJobState::Reconciling);
         status.conditions = running_condition(&status, "t1");
-        assert_eq!((status.conditions[0].status.as_str(), status.conditions[0].reason.as_str()), ("False", "Reconciling"));
+        assert_eq!(
+            (
+                status.conditions[0].status.as_str(),
+                status.conditions[0].reason.as_str()
+            ),
+            ("False", "Reconciling")
+        );
         status.job_status.state = Some(FlinkJobState::Created);
         status.conditions = running_condition(&status, "t2");
-        assert_eq!(status.conditions[0].last_transition_time, "t1", "still False");
+        assert_eq!(
+            status.conditions[0].last_transition_time, "t1",
+            "still False"
+        );
         assert_eq!(status.conditions[0].message, "Job state CREATED");
         status.job_status.state = Some(FlinkJobState::Running);
         status.conditions = running_condition(&status, "t3");
-        assert_eq!((status.conditions[0].status.as_str(), status.conditions[0].last_transition_time.as_str()), ("True", "t3"));
+        assert_eq!(
+            (
+                status.conditions[0].status.as_str(),
+                status.conditions[0].last_transition_time.as_str()
+            ),
+            ("True", "t3")
+        );
     }
 
     #[test]
     fn exceptions_serialise_in_the_operators_shape() {
         assert_eq!(
-            exception_json("ValidationException", "Job parallelism must be larger than 0"),
+            exception_json(
+                "ValidationException",
+                "Job parallelism must be larger than 0"
+            ),
             r#"{"type":"org.apache.flink.kubernetes.operator.exception.ValidationException","message":"Job parallelism must be larger than 0","additionalMetadata":{},"throwableList":[]}"#
         );
     }

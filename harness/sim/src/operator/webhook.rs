@@ -15,7 +15,10 @@ use serde_json::Value;
 
 use crate::{
     cluster::{Operation, ValidatingWebhook},
-    operator::{GROUP, spec::FlinkDeploymentSpec, status::FlinkDeploymentStatus, validate::validate_deployment},
+    operator::{
+        GROUP, spec::FlinkDeploymentSpec, status::FlinkDeploymentStatus,
+        validate::validate_deployment,
+    },
     resource::ResourceType,
     store::Store,
 };
@@ -32,7 +35,9 @@ pub struct FlinkValidationWebhook {
 impl FlinkValidationWebhook {
     /// A webhook validating against the operator's default Flink configuration.
     pub fn new(default_flink_config: BTreeMap<String, String>) -> FlinkValidationWebhook {
-        FlinkValidationWebhook { default_flink_config }
+        FlinkValidationWebhook {
+            default_flink_config,
+        }
     }
 }
 
@@ -45,17 +50,27 @@ impl ValidatingWebhook for FlinkValidationWebhook {
         rt.group == GROUP && rt.plural == "flinkdeployments"
     }
 
-    fn validate(&self, op: Operation, new: &Value, old: Option<&Value>, _store: &Store) -> Result<(), String> {
+    fn validate(
+        &self,
+        op: Operation,
+        new: &Value,
+        old: Option<&Value>,
+        _store: &Store,
+    ) -> Result<(), String> {
         let spec = FlinkDeploymentSpec::from_value(&new["spec"])?;
         let status_source = match (op, old) {
             (Operation::Update, Some(old)) => &old["status"],
             _ => &new["status"],
         };
-        let status: FlinkDeploymentStatus = serde_json::from_value(status_source.clone()).unwrap_or_default();
+        let status: FlinkDeploymentStatus =
+            serde_json::from_value(status_source.clone()).unwrap_or_default();
         let name = match new["metadata"]["name"].as_str() {
             Some(name) => name.to_string(),
             // Admission sees the generated name; a placeholder suffix stands in.
-            None => format!("{}x", new["metadata"]["generateName"].as_str().unwrap_or_default()),
+            None => format!(
+                "{}x",
+                new["metadata"]["generateName"].as_str().unwrap_or_default()
+            ),
         };
         validate_deployment(&name, &spec, &status, &self.default_flink_config)
     }

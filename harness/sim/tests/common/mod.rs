@@ -40,7 +40,16 @@ pub async fn start_cluster(cluster: Cluster, speed: f64) -> SimHandle {
 
 /// Serves `cluster` with virtual time starting at `origin`.
 pub async fn start_cluster_at(cluster: Cluster, speed: f64, origin: SimTime) -> SimHandle {
-    serve(cluster, SimConfig { speed, kubeconfig: None, origin: Some(origin) }).await.expect("the simulator starts")
+    serve(
+        cluster,
+        SimConfig {
+            speed,
+            kubeconfig: None,
+            origin: Some(origin),
+        },
+    )
+    .await
+    .expect("the simulator starts")
 }
 
 /// A response: status, selected headers and body.
@@ -55,7 +64,8 @@ pub struct Response {
 impl Response {
     /// The body as JSON (panics with the body text when it is not JSON).
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 }
 
@@ -72,10 +82,16 @@ impl Client {
     /// A client configured from the handle's kubeconfig.
     pub fn new(handle: &SimHandle) -> Client {
         let creds = Credentials::read(&handle.kubeconfig).expect("kubeconfig readable");
-        assert!(creds.server.starts_with("https://"), "the simulator serves TLS: {}", creds.server);
+        assert!(
+            creds.server.starts_with("https://"),
+            "the simulator serves TLS: {}",
+            creds.server
+        );
         let mut roots = rustls::RootCertStore::empty();
         for der in pem_certificates(creds.ca_pem.as_deref().expect("kubeconfig carries the CA")) {
-            roots.add(CertificateDer::from(der)).expect("CA certificate parses");
+            roots
+                .add(CertificateDer::from(der))
+                .expect("CA certificate parses");
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ClientConfig::builder_with_provider(provider)
@@ -93,23 +109,46 @@ impl Client {
 
     /// The same client without a token.
     pub fn anonymous(&self) -> Client {
-        Client { token: None, ..self.clone() }
+        Client {
+            token: None,
+            ..self.clone()
+        }
     }
 
     /// The same client with another token.
     pub fn with_token(&self, token: &str) -> Client {
-        Client { token: Some(token.to_string()), ..self.clone() }
+        Client {
+            token: Some(token.to_string()),
+            ..self.clone()
+        }
     }
 
-    async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> hyper::Response<Incoming> {
-        let tcp = TcpStream::connect((self.host.as_str(), self.port)).await.expect("connect");
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> hyper::Response<Incoming> {
+        let tcp = TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .expect("connect");
         let ip: IpAddr = self.host.parse().expect("loopback ip");
-        let tls = self.tls.connect(ServerName::IpAddress(ip.into()), tcp).await.expect("TLS handshake");
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.expect("HTTP handshake");
+        let tls = self
+            .tls
+            .connect(ServerName::IpAddress(ip.into()), tcp)
+            .await
+            .expect("TLS handshake");
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .expect("HTTP handshake");
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        let mut req = Request::builder().method(method).uri(path).header("host", format!("{}:{}", self.host, self.port));
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", format!("{}:{}", self.host, self.port));
         if let Some(token) = &self.token {
             req = req.header("authorization", format!("Bearer {token}"));
         }
@@ -121,34 +160,77 @@ impl Client {
     }
 
     /// Sends a request and reads the whole response.
-    pub async fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Response {
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Response {
         let resp = self.send(method, path, headers, body).await;
         let status = resp.status().as_u16();
-        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        };
         let content_type = header("content-type");
-        let warnings = resp.headers().get_all("warning").iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect();
+        let warnings = resp
+            .headers()
+            .get_all("warning")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_string)
+            .collect();
         let body = resp.into_body().collect().await.expect("body").to_bytes();
-        Response { status, content_type, warnings, body }
+        Response {
+            status,
+            content_type,
+            warnings,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Response {
-        self.request("GET", path, &[("accept", "application/json")], Vec::new()).await
+        self.request("GET", path, &[("accept", "application/json")], Vec::new())
+            .await
     }
 
     pub async fn get_as(&self, path: &str, accept: &str) -> Response {
-        self.request("GET", path, &[("accept", accept)], Vec::new()).await
+        self.request("GET", path, &[("accept", accept)], Vec::new())
+            .await
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Response {
-        self.request("POST", path, &[("content-type", "application/json")], body.to_string().into_bytes()).await
+        self.request(
+            "POST",
+            path,
+            &[("content-type", "application/json")],
+            body.to_string().into_bytes(),
+        )
+        .await
     }
 
     pub async fn put(&self, path: &str, body: &Value) -> Response {
-        self.request("PUT", path, &[("content-type", "application/json")], body.to_string().into_bytes()).await
+        self.request(
+            "PUT",
+            path,
+            &[("content-type", "application/json")],
+            body.to_string().into_bytes(),
+        )
+        .await
     }
 
     pub async fn patch(&self, path: &str, content_type: &str, body: &str) -> Response {
-        self.request("PATCH", path, &[("content-type", content_type)], body.as_bytes().to_vec()).await
+        self.request(
+            "PATCH",
+            path,
+            &[("content-type", content_type)],
+            body.as_bytes().to_vec(),
+        )
+        .await
     }
 
     pub async fn delete(&self, path: &str) -> Response {
@@ -157,9 +239,14 @@ impl Client {
 
     /// Opens a watch and returns a reader of its events.
     pub async fn watch(&self, path: &str, accept: &str) -> Watch {
-        let resp = self.send("GET", path, &[("accept", accept)], Vec::new()).await;
+        let resp = self
+            .send("GET", path, &[("accept", accept)], Vec::new())
+            .await;
         assert_eq!(resp.status().as_u16(), 200, "watch {path} must start");
-        Watch { body: resp.into_body(), buffer: Vec::new() }
+        Watch {
+            body: resp.into_body(),
+            buffer: Vec::new(),
+        }
     }
 }
 
@@ -194,7 +281,10 @@ impl Watch {
     pub async fn until(&mut self, deadline: Duration, done: impl Fn(&Value) -> bool) -> Vec<Value> {
         let until = Instant::now() + deadline;
         let mut events = Vec::new();
-        while let Some(event) = self.next(until.saturating_duration_since(Instant::now())).await {
+        while let Some(event) = self
+            .next(until.saturating_duration_since(Instant::now()))
+            .await
+        {
             let finished = done(&event);
             events.push(event);
             if finished {
@@ -216,7 +306,10 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(Instant::now() < until, "timed out after {deadline:?} waiting for {what}");
+        assert!(
+            Instant::now() < until,
+            "timed out after {deadline:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -32,7 +32,10 @@ pub struct Sim {
 impl Sim {
     /// The standard cluster (controllers, CRDs, operator) at `T0`.
     pub fn standard() -> Sim {
-        let mut sim = Sim { cluster: harness_sim::standard_cluster(7, T0), now: T0 };
+        let mut sim = Sim {
+            cluster: harness_sim::standard_cluster(7, T0),
+            now: T0,
+        };
         sim.cluster.step(T0);
         sim
     }
@@ -40,7 +43,9 @@ impl Sim {
     /// A simulated cluster with the operator configured by `config`, and the
     /// handle on its Flink clusters.
     pub fn with_operator(config: OperatorConfig) -> (Sim, SharedClusters) {
-        let jobs = Arc::new(ModelledJobs { timings: config.timings.job() });
+        let jobs = Arc::new(ModelledJobs {
+            timings: config.timings.job(),
+        });
         let (cluster, flink) = simulated_cluster(7, T0, config, jobs).expect("operator installs");
         (Sim::with(cluster), flink)
     }
@@ -49,18 +54,33 @@ impl Sim {
     pub fn namespace(&mut self, name: &str) {
         let ns = self.rt("", "v1", "namespaces");
         let obj = json!({"metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}}, "status": {"phase": "Active"}});
-        self.cluster.store.create(&ns, "", obj, self.now, &mut self.cluster.rng).expect("namespace is new");
+        self.cluster
+            .store
+            .create(&ns, "", obj, self.now, &mut self.cluster.rng)
+            .expect("namespace is new");
         self.cluster.step(self.now);
     }
 
     /// Every stored version of an object since resourceVersion `since`,
     /// oldest first (what a watch would have delivered).
-    pub fn history(&self, group: &str, plural: &str, namespace: &str, name: &str, since: u64) -> Vec<Arc<Value>> {
+    pub fn history(
+        &self,
+        group: &str,
+        plural: &str,
+        namespace: &str,
+        name: &str,
+        since: u64,
+    ) -> Vec<Arc<Value>> {
         self.cluster
             .store
             .changes_since(since)
             .expect("history is kept")
-            .filter(|c| c.key.group == group && c.key.plural == plural && c.key.namespace == namespace && c.key.name == name)
+            .filter(|c| {
+                c.key.group == group
+                    && c.key.plural == plural
+                    && c.key.namespace == namespace
+                    && c.key.name == name
+            })
             .map(|c| c.object.clone())
             .collect()
     }
@@ -73,13 +93,21 @@ impl Sim {
     }
 
     pub fn rt(&self, group: &str, version: &str, plural: &str) -> ResourceType {
-        self.cluster.registry.get(group, version, plural).unwrap_or_else(|| panic!("{plural} not served")).clone()
+        self.cluster
+            .registry
+            .get(group, version, plural)
+            .unwrap_or_else(|| panic!("{plural} not served"))
+            .clone()
     }
 
     fn rt_of(&self, obj: &Value) -> ResourceType {
         let api_version = obj["apiVersion"].as_str().expect("object has apiVersion");
         let kind = obj["kind"].as_str().expect("object has kind");
-        self.cluster.registry.by_kind(api_version, kind).unwrap_or_else(|| panic!("{kind} not served")).clone()
+        self.cluster
+            .registry
+            .by_kind(api_version, kind)
+            .unwrap_or_else(|| panic!("{kind} not served"))
+            .clone()
     }
 
     /// Creates `obj` in `namespace` as `kubectl create` would (webhooks
@@ -91,29 +119,61 @@ impl Sim {
             obj["metadata"]["namespace"] = Value::String(namespace.to_string());
         }
         self.cluster.admit(&rt, Operation::Create, &obj, None)?;
-        let created = self.cluster.store.create(&rt, namespace, obj, self.now, &mut self.cluster.rng)?;
+        let created =
+            self.cluster
+                .store
+                .create(&rt, namespace, obj, self.now, &mut self.cluster.rng)?;
         self.cluster.step(self.now);
         Ok(created)
     }
 
     /// Applies `edit` to the stored object's main resource (webhooks
     /// included), as `kubectl patch` would, then steps the cluster.
-    pub fn patch(&mut self, group: &str, plural: &str, namespace: &str, name: &str, edit: impl FnOnce(&mut Value)) -> Result<Arc<Value>, ApiError> {
-        let rt = self.cluster.registry.by_group_resource(group, plural).expect("kind served").clone();
+    pub fn patch(
+        &mut self,
+        group: &str,
+        plural: &str,
+        namespace: &str,
+        name: &str,
+        edit: impl FnOnce(&mut Value),
+    ) -> Result<Arc<Value>, ApiError> {
+        let rt = self
+            .cluster
+            .registry
+            .by_group_resource(group, plural)
+            .expect("kind served")
+            .clone();
         let key = ObjectKey::new(&rt, namespace, name);
-        let old = self.cluster.store.get(&key).ok_or_else(|| ApiError::not_found(&rt, name))?.clone();
+        let old = self
+            .cluster
+            .store
+            .get(&key)
+            .ok_or_else(|| ApiError::not_found(&rt, name))?
+            .clone();
         let mut new = (*old).clone();
         edit(&mut new);
-        self.cluster.admit(&rt, Operation::Update, &new, Some(&old))?;
-        let updated = self.cluster.store.update(&rt, &key, new, Subresource::Main, self.now)?;
+        self.cluster
+            .admit(&rt, Operation::Update, &new, Some(&old))?;
+        let updated = self
+            .cluster
+            .store
+            .update(&rt, &key, new, Subresource::Main, self.now)?;
         self.cluster.step(self.now);
         Ok(updated)
     }
 
     /// Deletes an object as `kubectl delete` would, then steps the cluster.
     pub fn delete(&mut self, group: &str, plural: &str, namespace: &str, name: &str) {
-        let rt = self.cluster.registry.by_group_resource(group, plural).expect("kind served").clone();
-        self.cluster.store.delete(&rt, &ObjectKey::new(&rt, namespace, name), self.now).expect("object exists");
+        let rt = self
+            .cluster
+            .registry
+            .by_group_resource(group, plural)
+            .expect("kind served")
+            .clone();
+        self.cluster
+            .store
+            .delete(&rt, &ObjectKey::new(&rt, namespace, name), self.now)
+            .expect("object exists");
         self.cluster.step(self.now);
     }
 
@@ -126,7 +186,11 @@ impl Sim {
             match wake {
                 Some(at) if at <= self.now => {
                     same_instant += 1;
-                    assert!(same_instant < 50, "controllers keep asking to run at {:?}", self.now);
+                    assert!(
+                        same_instant < 50,
+                        "controllers keep asking to run at {:?}",
+                        self.now
+                    );
                 }
                 Some(at) if at <= until => {
                     self.now = at;
@@ -148,7 +212,11 @@ impl Sim {
 
     /// Runs until `done` holds, checking after every wake-up, for at most
     /// `limit`. Returns the virtual time at which it first held.
-    pub fn run_until_true(&mut self, limit: Duration, mut done: impl FnMut(&Sim) -> bool) -> Option<SimTime> {
+    pub fn run_until_true(
+        &mut self,
+        limit: Duration,
+        mut done: impl FnMut(&Sim) -> bool,
+    ) -> Option<SimTime> {
         let deadline = self.now.plus(limit);
         loop {
             if done(self) {
@@ -167,20 +235,37 @@ impl Sim {
         }
     }
 
-    pub fn get(&self, group: &str, plural: &str, namespace: &str, name: &str) -> Option<Arc<Value>> {
+    pub fn get(
+        &self,
+        group: &str,
+        plural: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Arc<Value>> {
         let rt = self.cluster.registry.by_group_resource(group, plural)?;
-        self.cluster.store.get(&ObjectKey::new(rt, namespace, name)).cloned()
+        self.cluster
+            .store
+            .get(&ObjectKey::new(rt, namespace, name))
+            .cloned()
     }
 
     pub fn list(&self, group: &str, plural: &str, namespace: &str) -> Vec<Arc<Value>> {
-        self.cluster.store.list(group, plural, Some(namespace)).cloned().collect()
+        self.cluster
+            .store
+            .list(group, plural, Some(namespace))
+            .cloned()
+            .collect()
     }
 
     /// Pods in `namespace` whose labels include all of `labels`.
     pub fn pods(&self, namespace: &str, labels: &[(&str, &str)]) -> Vec<Arc<Value>> {
         self.list("", "pods", namespace)
             .into_iter()
-            .filter(|p| labels.iter().all(|(k, v)| p["metadata"]["labels"][*k].as_str() == Some(*v)))
+            .filter(|p| {
+                labels
+                    .iter()
+                    .all(|(k, v)| p["metadata"]["labels"][*k].as_str() == Some(*v))
+            })
             .collect()
     }
 
@@ -189,7 +274,12 @@ impl Sim {
     pub fn events_about(&self, namespace: &str, name: &str) -> Vec<(String, String)> {
         self.event_objects(namespace, name)
             .iter()
-            .map(|e| (e["reason"].as_str().unwrap_or_default().to_string(), e["message"].as_str().unwrap_or_default().to_string()))
+            .map(|e| {
+                (
+                    e["reason"].as_str().unwrap_or_default().to_string(),
+                    e["message"].as_str().unwrap_or_default().to_string(),
+                )
+            })
             .collect()
     }
 
@@ -202,8 +292,12 @@ impl Sim {
             .collect();
         events.sort_by_key(|e| {
             (
-                e["firstTimestamp"].as_str().and_then(SimTime::parse_rfc3339),
-                e["metadata"]["resourceVersion"].as_str().and_then(|rv| rv.parse::<u64>().ok()),
+                e["firstTimestamp"]
+                    .as_str()
+                    .and_then(SimTime::parse_rfc3339),
+                e["metadata"]["resourceVersion"]
+                    .as_str()
+                    .and_then(|rv| rv.parse::<u64>().ok()),
             )
         });
         events
@@ -211,7 +305,9 @@ impl Sim {
 
     /// Whether an event with `reason` about `name` exists.
     pub fn has_event(&self, namespace: &str, name: &str, reason: &str) -> bool {
-        self.events_about(namespace, name).iter().any(|(r, _)| r == reason)
+        self.events_about(namespace, name)
+            .iter()
+            .any(|(r, _)| r == reason)
     }
 
     pub fn rv(&self) -> u64 {

@@ -35,7 +35,9 @@ use harness_sim::{
     clock::SimTime,
     controllers::meta,
     operator::{
-        flink::job::{JobFactory, JobModel, JobSubmission, ModelledJobs, Resources, SavepointStatus},
+        flink::job::{
+            JobFactory, JobModel, JobSubmission, ModelledJobs, Resources, SavepointStatus,
+        },
         status::FlinkJobState,
     },
 };
@@ -68,16 +70,36 @@ struct Context {
 impl PipelineJobs {
     /// Pipeline jobs on `runtime` with their files under `root`, for a
     /// simulator running at `speed`; unmarked jobs are `modelled`.
-    pub fn new(modelled: ModelledJobs, runtime: Handle, root: DataRoot, speed: f64) -> PipelineJobs {
-        let speed = if speed.is_finite() && speed > 0.0 { speed } else { 1.0 };
+    pub fn new(
+        modelled: ModelledJobs,
+        runtime: Handle,
+        root: DataRoot,
+        speed: f64,
+    ) -> PipelineJobs {
+        let speed = if speed.is_finite() && speed > 0.0 {
+            speed
+        } else {
+            1.0
+        };
         let poll = REAL_POLL.mul_f64(speed).max(Duration::from_millis(1));
-        PipelineJobs { modelled, context: Arc::new(Context { runtime, root, speed, poll }) }
+        PipelineJobs {
+            modelled,
+            context: Arc::new(Context {
+                runtime,
+                root,
+                speed,
+                poll,
+            }),
+        }
     }
 }
 
 /// Whether `submission` asks for the feature pipeline.
 pub fn is_feature_pipeline(submission: &JobSubmission<'_>) -> bool {
-    submission.annotations.get(JOB_ANNOTATION).is_some_and(|job| job == FEATURE_PIPELINE)
+    submission
+        .annotations
+        .get(JOB_ANNOTATION)
+        .is_some_and(|job| job == FEATURE_PIPELINE)
 }
 
 impl JobFactory for PipelineJobs {
@@ -107,7 +129,10 @@ pub struct PipelineJob {
 
 impl std::fmt::Debug for PipelineJob {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PipelineJob").field("job_id", &self.job_id).field("phase", &self.phase()).finish_non_exhaustive()
+        f.debug_struct("PipelineJob")
+            .field("job_id", &self.job_id)
+            .field("phase", &self.phase())
+            .finish_non_exhaustive()
     }
 }
 
@@ -138,14 +163,22 @@ impl PipelineJob {
         };
         lock(&self.status).phase = Phase::Starting;
         let (sender, receiver) = mpsc::unbounded_channel();
-        let job = Job { job_id: self.job_id.clone(), root: self.context.root.clone(), status: Arc::clone(&self.status) };
-        self.context.runtime.spawn(supervisor::supervise(plan, job, receiver));
+        let job = Job {
+            job_id: self.job_id.clone(),
+            root: self.context.root.clone(),
+            status: Arc::clone(&self.status),
+        };
+        self.context
+            .runtime
+            .spawn(supervisor::supervise(plan, job, receiver));
         self.commands = Some(sender);
     }
 
     /// Sends a request to the task; false if it is gone.
     fn send(&self, command: Command) -> bool {
-        self.commands.as_ref().is_some_and(|commands| commands.send(command).is_ok())
+        self.commands
+            .as_ref()
+            .is_some_and(|commands| commands.send(command).is_ok())
     }
 }
 
@@ -165,9 +198,18 @@ impl JobModel for PipelineJob {
         self.submitted_at
     }
 
-    fn stop_with_savepoint(&mut self, directory: &str, drain: bool, _now: SimTime) -> Result<String, String> {
+    fn stop_with_savepoint(
+        &mut self,
+        directory: &str,
+        drain: bool,
+        _now: SimTime,
+    ) -> Result<String, String> {
         if self.phase() != Phase::Running {
-            return Err(format!("Job {} is not running: {}", self.job_id, self.state()));
+            return Err(format!(
+                "Job {} is not running: {}",
+                self.job_id,
+                self.state()
+            ));
         }
         if directory.trim().is_empty() {
             return Err("no savepoint directory: set state.savepoints.dir".to_owned());
@@ -177,10 +219,16 @@ impl JobModel for PipelineJob {
         let trigger = meta::digest_hex(&format!("{}/trigger/{}", self.job_id, self.triggers), 32);
         {
             let mut status = lock(&self.status);
-            status.savepoints.insert(trigger.clone(), SavepointStatus::InProgress);
+            status
+                .savepoints
+                .insert(trigger.clone(), SavepointStatus::InProgress);
             status.phase = Phase::Stopping;
         }
-        if !self.send(Command::Stop { drain, trigger: trigger.clone(), directory }) {
+        if !self.send(Command::Stop {
+            drain,
+            trigger: trigger.clone(),
+            directory,
+        }) {
             fail(&self.status, "the pipeline task is gone".to_owned());
         }
         Ok(trigger)
@@ -193,7 +241,11 @@ impl JobModel for PipelineJob {
     fn cancel(&mut self, _now: SimTime) -> Result<(), String> {
         let mut status = lock(&self.status);
         match status.phase {
-            Phase::Finished | Phase::Canceled | Phase::Failed => Err(format!("Job {} is already terminal: {}", self.job_id, status.phase.flink_state())),
+            Phase::Finished | Phase::Canceled | Phase::Failed => Err(format!(
+                "Job {} is already terminal: {}",
+                self.job_id,
+                status.phase.flink_state()
+            )),
             Phase::Cancelling => Ok(()),
             // Nothing runs yet: there is nothing to stop.
             Phase::Created => {
@@ -213,7 +265,10 @@ impl JobModel for PipelineJob {
     }
 
     fn latest_checkpoint(&self) -> Option<String> {
-        lock(&self.status).latest.clone().or_else(|| self.restored_from.clone())
+        lock(&self.status)
+            .latest
+            .clone()
+            .or_else(|| self.restored_from.clone())
     }
 
     fn restored_from(&self) -> Option<String> {
@@ -222,7 +277,9 @@ impl JobModel for PipelineJob {
 
     fn failure_cause(&self) -> Option<String> {
         let status = lock(&self.status);
-        (status.phase == Phase::Failed).then(|| status.failure.clone()).flatten()
+        (status.phase == Phase::Failed)
+            .then(|| status.failure.clone())
+            .flatten()
     }
 
     fn next_change(&self, now: SimTime, resources: Resources) -> Option<SimTime> {

@@ -107,13 +107,17 @@ impl DataRoot {
             .strip_prefix("file://")
             .or_else(|| uri.strip_prefix("file:"))
             .filter(|p| p.starts_with('/'))
-            .ok_or_else(|| format!("{uri:?} is not a file:/// path (the simulator maps file:// paths only)"))?;
+            .ok_or_else(|| {
+                format!("{uri:?} is not a file:/// path (the simulator maps file:// paths only)")
+            })?;
         let mut local = self.0.clone();
         for component in Path::new(path).components() {
             match component {
                 Component::RootDir | Component::CurDir => {}
                 Component::Normal(part) => local.push(part),
-                Component::ParentDir | Component::Prefix(_) => return Err(format!("{uri:?} leaves the data volume (\"..\")")),
+                Component::ParentDir | Component::Prefix(_) => {
+                    return Err(format!("{uri:?} leaves the data volume (\"..\")"));
+                }
             }
         }
         Ok(local)
@@ -122,7 +126,10 @@ impl DataRoot {
     /// A local path under the root as the `file:///` URI the job reports.
     pub fn uri(&self, local: &Path) -> Option<String> {
         let relative = local.strip_prefix(&self.0).ok()?;
-        let parts: Vec<String> = relative.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+        let parts: Vec<String> = relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
         Some(format!("file:///{}", parts.join("/")))
     }
 }
@@ -141,53 +148,96 @@ pub(crate) struct JobPlan {
 }
 
 /// Reads `submission`'s configuration; the error is the cause the job fails with.
-pub(crate) fn plan(submission: &JobSubmission<'_>, root: &DataRoot, speed: f64) -> Result<JobPlan, String> {
+pub(crate) fn plan(
+    submission: &JobSubmission<'_>,
+    root: &DataRoot,
+    speed: f64,
+) -> Result<JobPlan, String> {
     let conf = submission.conf;
     let get = |key: &str| conf.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());
-    let required = |key: &str| get(key).ok_or_else(|| format!("{key} is not set; the feature pipeline needs it"));
+    let required = |key: &str| {
+        get(key).ok_or_else(|| format!("{key} is not set; the feature pipeline needs it"))
+    };
     let bootstrap_servers = required(BOOTSTRAP_SERVERS)?.to_owned();
     let topic = get(TOPIC).unwrap_or(DEFAULT_TOPIC).to_owned();
-    let redis: RedisUrl = required(REDIS_URL)?.parse().map_err(|err| format!("{REDIS_URL}: {err}"))?;
-    let checkpoints = CHECKPOINTS_DIR.iter().find_map(|key| get(key)).ok_or_else(|| format!("{} is not set; the feature pipeline needs it", CHECKPOINTS_DIR[0]))?;
+    let redis: RedisUrl = required(REDIS_URL)?
+        .parse()
+        .map_err(|err| format!("{REDIS_URL}: {err}"))?;
+    let checkpoints = CHECKPOINTS_DIR
+        .iter()
+        .find_map(|key| get(key))
+        .ok_or_else(|| {
+            format!(
+                "{} is not set; the feature pipeline needs it",
+                CHECKPOINTS_DIR[0]
+            )
+        })?;
     let state_dir = root.local(checkpoints)?.join(submission.job_id);
-    let restore = submission.restore_from.map(|path| root.local(path)).transpose()?;
+    let restore = submission
+        .restore_from
+        .map(|path| root.local(path))
+        .transpose()?;
     let source = SourceSpec::Kafka {
         bootstrap_servers: bootstrap_servers.clone(),
         topic: topic.clone(),
-        dead_letter_topic: get(DEAD_LETTER_TOPIC_KEY).unwrap_or(DEAD_LETTER_TOPIC).to_owned(),
+        dead_letter_topic: get(DEAD_LETTER_TOPIC_KEY)
+            .unwrap_or(DEAD_LETTER_TOPIC)
+            .to_owned(),
     };
     let mut config = PipelineConfig::new(source, redis, state_dir);
     config.restore = restore;
     config.engine = engine_config(conf)?;
-    config.checkpoint_interval = checkpoint_interval(get("execution.checkpointing.interval"), speed)?;
+    config.checkpoint_interval =
+        checkpoint_interval(get("execution.checkpointing.interval"), speed)?;
     config.metrics_addr = get(METRICS_PORT)
-        .map(|port| port.parse::<u16>().map_err(|_| format!("{METRICS_PORT}: expected one port number, got {port:?}")))
+        .map(|port| {
+            port.parse::<u16>()
+                .map_err(|_| format!("{METRICS_PORT}: expected one port number, got {port:?}"))
+        })
         .transpose()?
         .map(|port| SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
-    Ok(JobPlan { config, bootstrap_servers, topic, group_id: get(GROUP_ID).unwrap_or(DEFAULT_GROUP_ID).to_owned() })
+    Ok(JobPlan {
+        config,
+        bootstrap_servers,
+        topic,
+        group_id: get(GROUP_ID).unwrap_or(DEFAULT_GROUP_ID).to_owned(),
+    })
 }
 
 /// The engine settings the configuration overrides.
 fn engine_config(conf: &BTreeMap<String, String>) -> Result<EngineConfig, String> {
     let mut engine = EngineConfig::default();
     if let Some(delay) = conf.get(WATERMARK_DELAY) {
-        let delay = parse_duration(delay).ok_or_else(|| format!("{WATERMARK_DELAY}: {delay:?} is not a duration"))?;
+        let delay = parse_duration(delay)
+            .ok_or_else(|| format!("{WATERMARK_DELAY}: {delay:?} is not a duration"))?;
         engine.watermark_delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
     }
-    let user = conf.get(USER_KEY_TEMPLATE).map_or(redis_model::DEFAULT_USER_KEY, String::as_str);
-    let hot = conf.get(HOT_KEY_TEMPLATE).map_or(redis_model::DEFAULT_HOT_KEY, String::as_str);
-    engine.key_templates = KeyTemplates::new(user, hot).map_err(|err| format!("invalid redis key template: {err}"))?;
+    let user = conf
+        .get(USER_KEY_TEMPLATE)
+        .map_or(redis_model::DEFAULT_USER_KEY, String::as_str);
+    let hot = conf
+        .get(HOT_KEY_TEMPLATE)
+        .map_or(redis_model::DEFAULT_HOT_KEY, String::as_str);
+    engine.key_templates =
+        KeyTemplates::new(user, hot).map_err(|err| format!("invalid redis key template: {err}"))?;
     Ok(engine)
 }
 
 /// The interval in wall-clock time; see the module doc.
 fn checkpoint_interval(configured: Option<&str>, speed: f64) -> Result<Duration, String> {
-    let Some(text) = configured else { return Ok(NO_CHECKPOINTS) };
-    let interval = parse_duration(text).ok_or_else(|| format!("execution.checkpointing.interval: {text:?} is not a duration"))?;
+    let Some(text) = configured else {
+        return Ok(NO_CHECKPOINTS);
+    };
+    let interval = parse_duration(text)
+        .ok_or_else(|| format!("execution.checkpointing.interval: {text:?} is not a duration"))?;
     if interval.is_zero() {
         return Ok(NO_CHECKPOINTS);
     }
-    let speed = if speed.is_finite() && speed > 0.0 { speed } else { 1.0 };
+    let speed = if speed.is_finite() && speed > 0.0 {
+        speed
+    } else {
+        1.0
+    };
     Ok(interval.div_f64(speed).max(MIN_CHECKPOINT_INTERVAL))
 }
 
@@ -198,7 +248,10 @@ mod tests {
     use super::*;
 
     fn submission_plan(conf: &[(&str, &str)], restore: Option<&str>) -> Result<JobPlan, String> {
-        let conf: BTreeMap<String, String> = conf.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let conf: BTreeMap<String, String> = conf
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let annotations = BTreeMap::new();
         let submission = JobSubmission {
             namespace: "ns",
@@ -222,13 +275,33 @@ mod tests {
     #[test]
     fn file_uris_map_under_the_root_and_back() {
         let root = DataRoot::new("/data");
-        for uri in ["file:///flink-data/savepoints/sp-1", "file:/flink-data/savepoints/sp-1", "file:///flink-data//savepoints/./sp-1"] {
-            assert_eq!(root.local(uri), Ok(PathBuf::from("/data/flink-data/savepoints/sp-1")), "{uri}");
+        for uri in [
+            "file:///flink-data/savepoints/sp-1",
+            "file:/flink-data/savepoints/sp-1",
+            "file:///flink-data//savepoints/./sp-1",
+        ] {
+            assert_eq!(
+                root.local(uri),
+                Ok(PathBuf::from("/data/flink-data/savepoints/sp-1")),
+                "{uri}"
+            );
         }
-        assert_eq!(root.uri(Path::new("/data/flink-data/savepoints/sp-1")).as_deref(), Some("file:///flink-data/savepoints/sp-1"));
+        assert_eq!(
+            root.uri(Path::new("/data/flink-data/savepoints/sp-1"))
+                .as_deref(),
+            Some("file:///flink-data/savepoints/sp-1")
+        );
         assert_eq!(root.uri(Path::new("/elsewhere/x")), None);
-        assert!(root.local("s3://bucket/savepoints").unwrap_err().contains("file:// paths only"));
-        assert!(root.local("file:///flink-data/../../etc").unwrap_err().contains("leaves the data volume"));
+        assert!(
+            root.local("s3://bucket/savepoints")
+                .unwrap_err()
+                .contains("file:// paths only")
+        );
+        assert!(
+            root.local("file:///flink-data/../../etc")
+                .unwrap_err()
+                .contains("leaves the data volume")
+        );
         assert!(root.local("file://relative").is_err());
     }
 
@@ -242,31 +315,83 @@ mod tests {
             (METRICS_PORT, "9249"),
             (GROUP_ID, "g"),
         ]);
-        let plan = submission_plan(&conf, Some("file:///flink-data/savepoints/savepoint-001122-abc")).expect("valid");
-        assert_eq!(plan.config.state_dir, PathBuf::from("/data/flink-data/checkpoints/00112233445566778899aabbccddeeff"));
-        assert_eq!(plan.config.restore, Some(PathBuf::from("/data/flink-data/savepoints/savepoint-001122-abc")));
-        assert_eq!(plan.config.source, SourceSpec::kafka("127.0.0.1:9092", "events"));
+        let plan = submission_plan(
+            &conf,
+            Some("file:///flink-data/savepoints/savepoint-001122-abc"),
+        )
+        .expect("valid");
+        assert_eq!(
+            plan.config.state_dir,
+            PathBuf::from("/data/flink-data/checkpoints/00112233445566778899aabbccddeeff")
+        );
+        assert_eq!(
+            plan.config.restore,
+            Some(PathBuf::from(
+                "/data/flink-data/savepoints/savepoint-001122-abc"
+            ))
+        );
+        assert_eq!(
+            plan.config.source,
+            SourceSpec::kafka("127.0.0.1:9092", "events")
+        );
         assert_eq!(plan.config.engine.watermark_delay_ms, 10_000);
         // 60 s of cluster time at speed 100.
         assert_eq!(plan.config.checkpoint_interval, Duration::from_millis(600));
-        assert_eq!(plan.config.metrics_addr, Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 9249))));
-        assert_eq!((plan.topic.as_str(), plan.group_id.as_str()), ("events", "g"));
+        assert_eq!(
+            plan.config.metrics_addr,
+            Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 9249)))
+        );
+        assert_eq!(
+            (plan.topic.as_str(), plan.group_id.as_str()),
+            ("events", "g")
+        );
 
         let defaults = submission_plan(&MINIMAL, None).expect("valid");
-        assert_eq!((defaults.topic.as_str(), defaults.group_id.as_str()), (DEFAULT_TOPIC, DEFAULT_GROUP_ID));
+        assert_eq!(
+            (defaults.topic.as_str(), defaults.group_id.as_str()),
+            (DEFAULT_TOPIC, DEFAULT_GROUP_ID)
+        );
         assert_eq!(defaults.config.checkpoint_interval, NO_CHECKPOINTS);
-        assert_eq!(defaults.config.engine.watermark_delay_ms, EngineConfig::default().watermark_delay_ms);
+        assert_eq!(
+            defaults.config.engine.watermark_delay_ms,
+            EngineConfig::default().watermark_delay_ms
+        );
     }
 
     #[test]
     fn missing_or_bad_settings_are_the_failure_cause() {
-        let without = |key: &str| MINIMAL.iter().copied().filter(|(k, _)| *k != key).collect::<Vec<_>>();
-        assert_eq!(submission_plan(&without(BOOTSTRAP_SERVERS), None).unwrap_err(), format!("{BOOTSTRAP_SERVERS} is not set; the feature pipeline needs it"));
-        assert!(submission_plan(&without(REDIS_URL), None).unwrap_err().starts_with(REDIS_URL));
-        assert!(submission_plan(&without("state.checkpoints.dir"), None).unwrap_err().starts_with("state.checkpoints.dir"));
+        let without = |key: &str| {
+            MINIMAL
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != key)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            submission_plan(&without(BOOTSTRAP_SERVERS), None).unwrap_err(),
+            format!("{BOOTSTRAP_SERVERS} is not set; the feature pipeline needs it")
+        );
+        assert!(
+            submission_plan(&without(REDIS_URL), None)
+                .unwrap_err()
+                .starts_with(REDIS_URL)
+        );
+        assert!(
+            submission_plan(&without("state.checkpoints.dir"), None)
+                .unwrap_err()
+                .starts_with("state.checkpoints.dir")
+        );
         let mut bad = MINIMAL.to_vec();
         bad.push((WATERMARK_DELAY, "soon"));
-        assert!(submission_plan(&bad, None).unwrap_err().contains("is not a duration"));
-        assert!(submission_plan(&MINIMAL, Some("s3://b/sp")).unwrap_err().contains("file:// paths only"));
+        assert!(
+            submission_plan(&bad, None)
+                .unwrap_err()
+                .contains("is not a duration")
+        );
+        assert!(
+            submission_plan(&MINIMAL, Some("s3://b/sp"))
+                .unwrap_err()
+                .contains("file:// paths only")
+        );
     }
 }

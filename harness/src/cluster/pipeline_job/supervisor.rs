@@ -135,15 +135,28 @@ pub(super) struct Job {
 
 /// Runs the job until it stops, is cancelled, fails, or its JobManager (the
 /// command sender) goes away.
-pub(super) async fn supervise(plan: JobPlan, job: Job, mut commands: mpsc::UnboundedReceiver<Command>) {
+pub(super) async fn supervise(
+    plan: JobPlan,
+    job: Job,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+) {
     if let Err(cause) = reachable(&plan.bootstrap_servers).await {
-        fail(&job.status, format!("failed to start the feature pipeline: {cause}"));
+        fail(
+            &job.status,
+            format!("failed to start the feature pipeline: {cause}"),
+        );
         return;
     }
     let pipeline = match Pipeline::start(plan.config.clone()).await {
         Ok(pipeline) => pipeline,
         Err(err) => {
-            fail(&job.status, format!("failed to start the feature pipeline: {}", error_chain(&err)));
+            fail(
+                &job.status,
+                format!(
+                    "failed to start the feature pipeline: {}",
+                    error_chain(&err)
+                ),
+            );
             return;
         }
     };
@@ -183,31 +196,59 @@ pub(super) async fn supervise(plan: JobPlan, job: Job, mut commands: mpsc::Unbou
 
 /// Stop-with-savepoint: the runtime's final savepoint is moved to the
 /// requested directory under Flink's name, `savepoint-<job id[..6]>-<12 hex>`.
-async fn stop(pipeline: Pipeline, job: &Job, committer: &Committer, drain: bool, trigger: String, directory: &Path) {
+async fn stop(
+    pipeline: Pipeline,
+    job: &Job,
+    committer: &Committer,
+    drain: bool,
+    trigger: String,
+    directory: &Path,
+) {
     let result = async {
-        let summary = pipeline.stop(drain).await.map_err(|err| error_chain(&err))?;
+        let summary = pipeline
+            .stop(drain)
+            .await
+            .map_err(|err| error_chain(&err))?;
         let Exit::Stopped { savepoint } = summary.exit else {
             return Err("the pipeline ended without a savepoint".to_owned());
         };
         let prefix: String = job.job_id.chars().take(6).collect();
-        let name = format!("savepoint-{prefix}-{}", meta::digest_hex(&savepoint.to_string_lossy(), 12));
+        let name = format!(
+            "savepoint-{prefix}-{}",
+            meta::digest_hex(&savepoint.to_string_lossy(), 12)
+        );
         let target = directory.join(name);
-        tokio::fs::create_dir_all(directory).await.map_err(|err| format!("failed to create {}: {err}", directory.display()))?;
-        tokio::fs::rename(&savepoint, &target).await.map_err(|err| format!("failed to move the savepoint to {}: {err}", target.display()))?;
+        tokio::fs::create_dir_all(directory)
+            .await
+            .map_err(|err| format!("failed to create {}: {err}", directory.display()))?;
+        tokio::fs::rename(&savepoint, &target)
+            .await
+            .map_err(|err| {
+                format!(
+                    "failed to move the savepoint to {}: {err}",
+                    target.display()
+                )
+            })?;
         committer.commit(&target).await;
-        job.root.uri(&target).ok_or_else(|| format!("{} is outside the data root", target.display()))
+        job.root
+            .uri(&target)
+            .ok_or_else(|| format!("{} is outside the data root", target.display()))
     }
     .await;
     let mut status = lock(&job.status);
     match result {
         Ok(location) => {
-            status.savepoints.insert(trigger, SavepointStatus::Completed(location.clone()));
+            status
+                .savepoints
+                .insert(trigger, SavepointStatus::Completed(location.clone()));
             status.latest = Some(location);
             status.phase = Phase::Finished;
         }
         Err(cause) => {
             // The runtime is gone either way: the job does not keep running.
-            status.savepoints.insert(trigger, SavepointStatus::Failed(cause.clone()));
+            status
+                .savepoints
+                .insert(trigger, SavepointStatus::Failed(cause.clone()));
             status.phase = Phase::Failed;
             status.failure = Some(cause);
         }
@@ -219,14 +260,20 @@ async fn stop(pipeline: Pipeline, job: &Job, committer: &Committer, drain: bool,
 /// the job at once with the cause, which is what a scenario wants to see.
 async fn reachable(bootstrap_servers: &str) -> Result<(), String> {
     let mut last = String::from("no bootstrap servers");
-    for server in bootstrap_servers.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    for server in bootstrap_servers
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(server)).await {
             Ok(Ok(_)) => return Ok(()),
             Ok(Err(err)) => last = err.to_string(),
             Err(_) => last = format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()),
         }
     }
-    Err(format!("kafka at {bootstrap_servers} is not reachable ({last})"))
+    Err(format!(
+        "kafka at {bootstrap_servers} is not reachable ({last})"
+    ))
 }
 
 /// Commits checkpointed offsets to the job's consumer group.
@@ -243,13 +290,18 @@ impl Committer {
             .create::<BaseConsumer>()
             .map_err(|err| tracing::warn!(error = %err, "no offset commits: the committer could not be created"))
             .ok();
-        Committer { consumer: consumer.map(Arc::new), topic: plan.topic.clone() }
+        Committer {
+            consumer: consumer.map(Arc::new),
+            topic: plan.topic.clone(),
+        }
     }
 
     /// Commits the offsets stored in the checkpoint or savepoint at `path`.
     /// Failures are logged: like Flink, the job does not depend on them.
     async fn commit(&self, path: &Path) {
-        let Some(consumer) = self.consumer.clone() else { return };
+        let Some(consumer) = self.consumer.clone() else {
+            return;
+        };
         let checkpoint = match checkpoints::load(path) {
             Ok((checkpoint, _)) => checkpoint,
             Err(err) => {
@@ -260,7 +312,8 @@ impl Committer {
         let mut offsets = TopicPartitionList::new();
         for split in checkpoint.splits() {
             if let Some(next) = split.next_offset
-                && let Err(err) = offsets.add_partition_offset(&self.topic, split.split, Offset::Offset(next))
+                && let Err(err) =
+                    offsets.add_partition_offset(&self.topic, split.split, Offset::Offset(next))
             {
                 tracing::debug!(error = %err, "offset not committed");
             }
@@ -268,7 +321,8 @@ impl Committer {
         if offsets.count() == 0 {
             return;
         }
-        let committed = tokio::task::spawn_blocking(move || consumer.commit(&offsets, CommitMode::Sync)).await;
+        let committed =
+            tokio::task::spawn_blocking(move || consumer.commit(&offsets, CommitMode::Sync)).await;
         if let Ok(Err(err)) = committed {
             tracing::warn!(error = %err, "checkpointed offsets were not committed");
         }

@@ -9,8 +9,8 @@ mod kafka;
 
 use harness_pipeline::SplitId;
 
-pub use self::{file::read_events_file, kafka::kafka_consumer_config};
 pub(crate) use self::{feed::KafkaFeed, file::FileSource, kafka::KafkaSource};
+pub use self::{file::read_events_file, kafka::kafka_consumer_config};
 use crate::pipeline::Result;
 
 /// What one call to [`Source::poll`] found.

@@ -24,19 +24,38 @@ impl Checker<'_> {
             if topic.name.trim().is_empty() {
                 self.error(&at.key("name"), "the topic name is empty");
             } else if !names.insert(topic.name.as_str()) {
-                self.error(&at.key("name"), format!("topic {:?} is listed twice", topic.name));
+                self.error(
+                    &at.key("name"),
+                    format!("topic {:?} is listed twice", topic.name),
+                );
             }
             if topic.partitions < 1 {
-                self.error(&at.key("partitions"), format!("a topic needs at least one partition, got {}", topic.partitions));
+                self.error(
+                    &at.key("partitions"),
+                    format!(
+                        "a topic needs at least one partition, got {}",
+                        topic.partitions
+                    ),
+                );
             }
         }
     }
 
     pub(super) fn produce(&mut self, path: &FieldPath, produce: &Produce) {
         self.template(&path.key("topic"), &produce.topic);
-        self.endpoint(path, "bootstrapServers", produce.bootstrap_servers.as_deref());
+        self.endpoint(
+            path,
+            "bootstrapServers",
+            produce.bootstrap_servers.as_deref(),
+        );
         if !template::is_var_name(&produce.dataset) {
-            self.error(&path.key("dataset"), format!("invalid dataset name {:?}: use letters, digits, \"_\" and \"-\"", produce.dataset));
+            self.error(
+                &path.key("dataset"),
+                format!(
+                    "invalid dataset name {:?}: use letters, digits, \"_\" and \"-\"",
+                    produce.dataset
+                ),
+            );
         }
         match (&produce.generate, &produce.file) {
             (Some(generate), None) => {
@@ -48,7 +67,11 @@ impl Checker<'_> {
                 if let Err(err) = Generator::new(config.clone()) {
                     self.error(&at, err.to_string());
                 }
-                let partitions = self.infra.as_ref().and_then(|infra| infra.topics.iter().find(|t| t.name == produce.topic)).map(|t| t.partitions);
+                let partitions = self
+                    .infra
+                    .as_ref()
+                    .and_then(|infra| infra.topics.iter().find(|t| t.name == produce.topic))
+                    .map(|t| t.partitions);
                 if config.late_ratio > 0.0 && partitions.is_some_and(|p| p > 1) {
                     self.error(
                         &at.key("lateRatio"),
@@ -72,14 +95,22 @@ impl Checker<'_> {
                 for (index, name) in verify.datasets.iter().enumerate() {
                     if !self.datasets.contains(name) {
                         let known: Vec<String> = self.datasets.iter().cloned().collect();
-                        let hint = yaml::closest(name, &known).map(|s| format!(" (did you mean \"{s}\"?)")).unwrap_or_default();
-                        self.error(&path.key("datasets").index(index), format!("dataset {name:?} is not produced by an earlier step{hint}"));
+                        let hint = yaml::closest(name, &known)
+                            .map(|s| format!(" (did you mean \"{s}\"?)"))
+                            .unwrap_or_default();
+                        self.error(
+                            &path.key("datasets").index(index),
+                            format!("dataset {name:?} is not produced by an earlier step{hint}"),
+                        );
                     }
                 }
             }
             (true, Some(file)) => {
                 self.input_file(&path.key("file"), file);
-                for (field, set) in [("consumerGroup", verify.consumer_group.is_some()), ("deadLetters", verify.dead_letters.is_some())] {
+                for (field, set) in [
+                    ("consumerGroup", verify.consumer_group.is_some()),
+                    ("deadLetters", verify.dead_letters.is_some()),
+                ] {
                     if set {
                         self.error(&path.key(field), format!("\"{field}\" needs \"datasets\": it compares with the offsets they were produced at"));
                     }
@@ -104,10 +135,16 @@ impl Checker<'_> {
             self.template(&path.key("metricsUrl"), url);
         }
         if let Some(keys) = &verify.key_templates {
-            let user = keys.user.as_deref().unwrap_or(redis_model::DEFAULT_USER_KEY);
+            let user = keys
+                .user
+                .as_deref()
+                .unwrap_or(redis_model::DEFAULT_USER_KEY);
             let hot = keys.hot.as_deref().unwrap_or(redis_model::DEFAULT_HOT_KEY);
             if let Err(err) = KeyTemplates::new(user, hot) {
-                self.error(&path.key("keyTemplates"), format!("invalid key template: {err}"));
+                self.error(
+                    &path.key("keyTemplates"),
+                    format!("invalid key template: {err}"),
+                );
             }
         }
     }
@@ -116,7 +153,10 @@ impl Checker<'_> {
     fn endpoint(&mut self, path: &FieldPath, field: &str, value: Option<&str>) {
         match value {
             Some(value) => self.template(&path.key(field), value),
-            None if self.infra.is_none() => self.error(path, format!("needs \"{field}\", or spec.infra to take it from")),
+            None if self.infra.is_none() => self.error(
+                path,
+                format!("needs \"{field}\", or spec.infra to take it from"),
+            ),
             None => {}
         }
     }
@@ -125,7 +165,10 @@ impl Checker<'_> {
     fn input_file(&mut self, path: &FieldPath, file: &str) {
         let resolved = normalize(&self.dir.join(file));
         if !resolved.is_file() {
-            self.error(path, format!("cannot read {}: no such file", resolved.display()));
+            self.error(
+                path,
+                format!("cannot read {}: no such file", resolved.display()),
+            );
         }
     }
 }

@@ -35,7 +35,10 @@ pub fn render(conf: &BTreeMap<String, String>) -> String {
 pub fn parse(text: &str) -> BTreeMap<String, String> {
     text.lines()
         .filter(|line| !line.trim_start().starts_with('#'))
-        .filter_map(|line| line.split_once(": ").or_else(|| line.strip_suffix(':').map(|k| (k, ""))))
+        .filter_map(|line| {
+            line.split_once(": ")
+                .or_else(|| line.strip_suffix(':').map(|k| (k, "")))
+        })
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .filter(|(k, _)| !k.is_empty())
         .collect()
@@ -43,16 +46,26 @@ pub fn parse(text: &str) -> BTreeMap<String, String> {
 
 /// The configuration of `cluster` in `namespace`, read from its ConfigMap,
 /// with the name of the file it was found in.
-pub fn read(store: &Store, namespace: &str, cluster: &str) -> Option<(&'static str, BTreeMap<String, String>)> {
+pub fn read(
+    store: &Store,
+    namespace: &str,
+    cluster: &str,
+) -> Option<(&'static str, BTreeMap<String, String>)> {
     let name = config_map_name(cluster);
-    let cm = store.list("", "configmaps", Some(namespace)).find(|cm| meta::name(cm) == name)?;
-    CONFIG_FILES.iter().find_map(|file| cm["data"][*file].as_str().map(|text| (*file, parse(text))))
+    let cm = store
+        .list("", "configmaps", Some(namespace))
+        .find(|cm| meta::name(cm) == name)?;
+    CONFIG_FILES
+        .iter()
+        .find_map(|file| cm["data"][*file].as_str().map(|text| (*file, parse(text))))
 }
 
 /// The TaskManager pod template stored with `cluster`'s configuration.
 pub fn taskmanager_template(store: &Store, namespace: &str, cluster: &str) -> Option<Value> {
     let name = config_map_name(cluster);
-    let cm = store.list("", "configmaps", Some(namespace)).find(|cm| meta::name(cm) == name)?;
+    let cm = store
+        .list("", "configmaps", Some(namespace))
+        .find(|cm| meta::name(cm) == name)?;
     serde_yaml::from_str(cm["data"][TASKMANAGER_TEMPLATE].as_str()?).ok()
 }
 
@@ -77,14 +90,23 @@ mod tests {
     #[test]
     fn render_and_parse_round_trip() {
         let conf: BTreeMap<String, String> = [
-            ("kubernetes.jobmanager.owner.reference", "uid:1,kind:FlinkDeployment,name:x"),
+            (
+                "kubernetes.jobmanager.owner.reference",
+                "uid:1,kind:FlinkDeployment,name:x",
+            ),
             ("execution.savepoint.path", "file:///sp/savepoint-abc-def"),
-            ("$internal.pipeline.job-id", "00112233445566778899aabbccddeeff"),
+            (
+                "$internal.pipeline.job-id",
+                "00112233445566778899aabbccddeeff",
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         assert_eq!(parse(&render(&conf)), conf);
-        assert_eq!(parse("# comment\nkey: value\nbroken line\n"), [("key".to_string(), "value".to_string())].into());
+        assert_eq!(
+            parse("# comment\nkey: value\nbroken line\n"),
+            [("key".to_string(), "value".to_string())].into()
+        );
     }
 }

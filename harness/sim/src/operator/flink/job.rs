@@ -80,7 +80,12 @@ pub trait JobModel: Send {
     /// Starts stop-with-savepoint into `directory`; returns the trigger id.
     /// With `drain` (Flink's `stop --drain`) every event-time window fires
     /// before the savepoint is taken.
-    fn stop_with_savepoint(&mut self, directory: &str, drain: bool, now: SimTime) -> Result<String, String>;
+    fn stop_with_savepoint(
+        &mut self,
+        directory: &str,
+        drain: bool,
+        now: SimTime,
+    ) -> Result<String, String>;
 
     /// The state of a savepoint trigger, `None` for an unknown trigger.
     fn savepoint_status(&self, trigger: &str) -> Option<SavepointStatus>;
@@ -176,14 +181,21 @@ impl ModelledJob {
     /// A freshly submitted job.
     pub fn new(submission: &JobSubmission<'_>, timings: JobTimings) -> ModelledJob {
         let conf = submission.conf;
-        let get = |keys: &[&str]| keys.iter().find_map(|k| conf.get(*k)).filter(|v| !v.trim().is_empty()).cloned();
+        let get = |keys: &[&str]| {
+            keys.iter()
+                .find_map(|k| conf.get(*k))
+                .filter(|v| !v.trim().is_empty())
+                .cloned()
+        };
         ModelledJob {
             job_id: submission.job_id.to_string(),
             submitted_at: submission.submitted_at,
             restored_from: submission.restore_from.map(str::to_string),
             timings,
             checkpoints_dir: get(&crate::operator::spec::CHECKPOINTS_DIR),
-            checkpoint_interval: get(&["execution.checkpointing.interval"]).and_then(|v| parse_duration(&v)).filter(|d| !d.is_zero()),
+            checkpoint_interval: get(&["execution.checkpointing.interval"])
+                .and_then(|v| parse_duration(&v))
+                .filter(|d| !d.is_zero()),
             phase: Phase::Created,
             running_since: None,
             running_until: None,
@@ -193,17 +205,26 @@ impl ModelledJob {
     }
 
     fn running_at(&self, resources: Resources) -> Option<SimTime> {
-        resources.slots_ready_at.map(|ready| ready.max(self.submitted_at).plus(self.timings.task_deploy))
+        resources
+            .slots_ready_at
+            .map(|ready| ready.max(self.submitted_at).plus(self.timings.task_deploy))
     }
 
     /// The newest periodic checkpoint completed by `at`, with its time.
     fn checkpoint_at(&self, at: SimTime) -> Option<(SimTime, String)> {
-        let (since, interval, dir) = (self.running_since?, self.checkpoint_interval?, self.checkpoints_dir.as_ref()?);
+        let (since, interval, dir) = (
+            self.running_since?,
+            self.checkpoint_interval?,
+            self.checkpoints_dir.as_ref()?,
+        );
         let until = self.running_until.map_or(at, |u| u.min(at));
         let count = until.since(since).as_millis() / interval.as_millis().max(1);
         (count >= 1).then(|| {
             let taken = since.plus(interval * count as u32);
-            (taken, format!("{}/{}/chk-{count}", dir.trim_end_matches('/'), self.job_id))
+            (
+                taken,
+                format!("{}/{}/chk-{count}", dir.trim_end_matches('/'), self.job_id),
+            )
         })
     }
 }
@@ -245,13 +266,27 @@ impl JobModel for ModelledJob {
         self.submitted_at
     }
 
-    fn stop_with_savepoint(&mut self, directory: &str, _drain: bool, now: SimTime) -> Result<String, String> {
+    fn stop_with_savepoint(
+        &mut self,
+        directory: &str,
+        _drain: bool,
+        now: SimTime,
+    ) -> Result<String, String> {
         if self.phase != Phase::Running {
-            return Err(format!("Job {} is not running: {}", self.job_id, self.state()));
+            return Err(format!(
+                "Job {} is not running: {}",
+                self.job_id,
+                self.state()
+            ));
         }
         let seed = format!("{}/{}", self.job_id, now.0);
         let trigger = meta::digest_hex(&format!("trigger/{seed}"), 32);
-        let location = format!("{}/savepoint-{}-{}", directory.trim_end_matches('/'), &self.job_id[..6.min(self.job_id.len())], meta::digest_hex(&seed, 12));
+        let location = format!(
+            "{}/savepoint-{}-{}",
+            directory.trim_end_matches('/'),
+            &self.job_id[..6.min(self.job_id.len())],
+            meta::digest_hex(&seed, 12)
+        );
         self.clock = self.clock.max(now);
         let done_at = now.plus(self.timings.savepoint);
         self.savepoints.insert(trigger.clone(), (done_at, location));
@@ -261,16 +296,26 @@ impl JobModel for ModelledJob {
 
     fn savepoint_status(&self, trigger: &str) -> Option<SavepointStatus> {
         let (done_at, location) = self.savepoints.get(trigger)?;
-        Some(if *done_at <= self.clock { SavepointStatus::Completed(location.clone()) } else { SavepointStatus::InProgress })
+        Some(if *done_at <= self.clock {
+            SavepointStatus::Completed(location.clone())
+        } else {
+            SavepointStatus::InProgress
+        })
     }
 
     fn cancel(&mut self, now: SimTime) -> Result<(), String> {
         match self.phase {
-            Phase::Finished | Phase::Canceled => Err(format!("Job {} is already terminal: {}", self.job_id, self.state())),
+            Phase::Finished | Phase::Canceled => Err(format!(
+                "Job {} is already terminal: {}",
+                self.job_id,
+                self.state()
+            )),
             Phase::Cancelling { .. } => Ok(()),
             _ => {
                 self.running_until = Some(now);
-                self.phase = Phase::Cancelling { done_at: now.plus(self.timings.cancel) };
+                self.phase = Phase::Cancelling {
+                    done_at: now.plus(self.timings.cancel),
+                };
                 Ok(())
             }
         }
@@ -278,7 +323,12 @@ impl JobModel for ModelledJob {
 
     fn latest_checkpoint(&self) -> Option<String> {
         let checkpoint = self.checkpoint_at(self.clock);
-        let savepoint = self.savepoints.values().filter(|(done, _)| *done <= self.clock).max_by_key(|(done, _)| *done).cloned();
+        let savepoint = self
+            .savepoints
+            .values()
+            .filter(|(done, _)| *done <= self.clock)
+            .max_by_key(|(done, _)| *done)
+            .cloned();
         match (checkpoint, savepoint) {
             (Some(c), Some(s)) => Some(if s.0 >= c.0 { s.1 } else { c.1 }),
             (c, s) => c.or(s).map(|(_, path)| path),
@@ -318,7 +368,11 @@ mod tests {
             restore_from: None,
             submitted_at: T,
         };
-        let timings = JobTimings { task_deploy: Duration::from_secs(1), savepoint: Duration::from_secs(3), cancel: Duration::from_secs(1) };
+        let timings = JobTimings {
+            task_deploy: Duration::from_secs(1),
+            savepoint: Duration::from_secs(3),
+            cancel: Duration::from_secs(1),
+        };
         ModelledJob::new(&submission, timings)
     }
 
@@ -326,43 +380,84 @@ mod tests {
     fn runs_once_slots_register_and_stops_with_a_savepoint() {
         let conf = BTreeMap::new();
         let mut job = job(&conf);
-        let none = Resources { slots_ready_at: None };
+        let none = Resources {
+            slots_ready_at: None,
+        };
         job.advance(T.plus(Duration::from_secs(5)), none);
         assert_eq!(job.state(), FlinkJobState::Created, "no slots, no tasks");
-        let ready = Resources { slots_ready_at: Some(T.plus(Duration::from_secs(10))) };
-        assert_eq!(job.next_change(T, ready), Some(T.plus(Duration::from_secs(11))));
+        let ready = Resources {
+            slots_ready_at: Some(T.plus(Duration::from_secs(10))),
+        };
+        assert_eq!(
+            job.next_change(T, ready),
+            Some(T.plus(Duration::from_secs(11)))
+        );
         job.advance(T.plus(Duration::from_secs(11)), ready);
         assert_eq!(job.state(), FlinkJobState::Running);
 
         let at = T.plus(Duration::from_secs(20));
         let trigger = job.stop_with_savepoint("file:///sp/", false, at).unwrap();
-        assert_eq!(job.savepoint_status(&trigger), Some(SavepointStatus::InProgress));
-        assert_eq!(job.state(), FlinkJobState::Running, "running until the savepoint is written");
+        assert_eq!(
+            job.savepoint_status(&trigger),
+            Some(SavepointStatus::InProgress)
+        );
+        assert_eq!(
+            job.state(),
+            FlinkJobState::Running,
+            "running until the savepoint is written"
+        );
         job.advance(at.plus(Duration::from_secs(3)), ready);
-        let Some(SavepointStatus::Completed(location)) = job.savepoint_status(&trigger) else { panic!("savepoint should be done") };
-        assert!(location.starts_with("file:///sp/savepoint-012345-"), "{location}");
+        let Some(SavepointStatus::Completed(location)) = job.savepoint_status(&trigger) else {
+            panic!("savepoint should be done")
+        };
+        assert!(
+            location.starts_with("file:///sp/savepoint-012345-"),
+            "{location}"
+        );
         assert_eq!(location.len(), "file:///sp/savepoint-012345-".len() + 12);
         assert_eq!(job.state(), FlinkJobState::Finished);
-        assert_eq!(job.latest_checkpoint(), Some(location), "the final savepoint is the latest snapshot");
-        assert!(job.stop_with_savepoint("file:///sp", false, at).is_err(), "a finished job cannot be stopped");
+        assert_eq!(
+            job.latest_checkpoint(),
+            Some(location),
+            "the final savepoint is the latest snapshot"
+        );
+        assert!(
+            job.stop_with_savepoint("file:///sp", false, at).is_err(),
+            "a finished job cannot be stopped"
+        );
     }
 
     #[test]
     fn checkpoints_follow_the_interval_and_stop_with_the_job() {
         let conf: BTreeMap<String, String> = [
-            ("execution.checkpointing.interval".to_string(), "60s".to_string()),
-            ("state.checkpoints.dir".to_string(), "file:///cp".to_string()),
+            (
+                "execution.checkpointing.interval".to_string(),
+                "60s".to_string(),
+            ),
+            (
+                "state.checkpoints.dir".to_string(),
+                "file:///cp".to_string(),
+            ),
         ]
         .into();
         let mut job = job(&conf);
-        let ready = Resources { slots_ready_at: Some(T) };
+        let ready = Resources {
+            slots_ready_at: Some(T),
+        };
         job.advance(T.plus(Duration::from_secs(1)), ready);
         assert_eq!(job.latest_checkpoint(), None);
         job.advance(T.plus(Duration::from_secs(1 + 150)), ready);
-        assert_eq!(job.latest_checkpoint().as_deref(), Some("file:///cp/0123456789abcdef0123456789abcdef/chk-2"));
+        assert_eq!(
+            job.latest_checkpoint().as_deref(),
+            Some("file:///cp/0123456789abcdef0123456789abcdef/chk-2")
+        );
         job.cancel(T.plus(Duration::from_secs(200))).unwrap();
         job.advance(T.plus(Duration::from_secs(1000)), ready);
         assert_eq!(job.state(), FlinkJobState::Canceled);
-        assert_eq!(job.latest_checkpoint().as_deref(), Some("file:///cp/0123456789abcdef0123456789abcdef/chk-3"), "no checkpoints after cancel");
+        assert_eq!(
+            job.latest_checkpoint().as_deref(),
+            Some("file:///cp/0123456789abcdef0123456789abcdef/chk-3"),
+            "no checkpoints after cancel"
+        );
     }
 }

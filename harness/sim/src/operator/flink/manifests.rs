@@ -74,8 +74,15 @@ pub fn cpu_quantity(cpu: f64) -> String {
 /// The JobManager Deployment, owned by the FlinkDeployment `owner`.
 pub fn jobmanager_deployment(def: &ClusterDefinition, owner: &Value) -> Value {
     let conf = &def.conf;
-    let cpu = cpu_quantity(conf.get("kubernetes.jobmanager.cpu.amount").and_then(|c| c.parse().ok()).unwrap_or(1.0));
-    let memory = conf.get("jobmanager.memory.process.size").and_then(|m| crate::operator::spec::parse_memory(m).ok()).unwrap_or(1600 << 20);
+    let cpu = cpu_quantity(
+        conf.get("kubernetes.jobmanager.cpu.amount")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1.0),
+    );
+    let memory = conf
+        .get("jobmanager.memory.process.size")
+        .and_then(|m| crate::operator::spec::parse_memory(m).ok())
+        .unwrap_or(1600 << 20);
     let main = json!({
         "name": MAIN_CONTAINER,
         "image": image(conf),
@@ -166,7 +173,8 @@ pub fn config_map(def: &ClusterDefinition, deployment: &Value) -> Value {
         conf::LOG4J: conf::default_log4j(),
     });
     if let Some(template) = &def.tm_template {
-        data[conf::TASKMANAGER_TEMPLATE] = json!(serde_yaml::to_string(template).unwrap_or_default());
+        data[conf::TASKMANAGER_TEMPLATE] =
+            json!(serde_yaml::to_string(template).unwrap_or_default());
     }
     json!({
         "apiVersion": "v1",
@@ -191,8 +199,15 @@ pub fn taskmanager_pod(
     deployment: &Value,
     config_file: &str,
 ) -> Value {
-    let cpu = cpu_quantity(conf.get("kubernetes.taskmanager.cpu.amount").and_then(|c| c.parse().ok()).unwrap_or(1.0));
-    let memory = conf.get("taskmanager.memory.process.size").and_then(|m| crate::operator::spec::parse_memory(m).ok()).unwrap_or(1728 << 20);
+    let cpu = cpu_quantity(
+        conf.get("kubernetes.taskmanager.cpu.amount")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1.0),
+    );
+    let memory = conf
+        .get("taskmanager.memory.process.size")
+        .and_then(|m| crate::operator::spec::parse_memory(m).ok())
+        .unwrap_or(1728 << 20);
     let main = json!({
         "name": MAIN_CONTAINER,
         "image": image(conf),
@@ -238,7 +253,9 @@ pub fn image(conf: &BTreeMap<String, String>) -> String {
 }
 
 fn service_account(conf: &BTreeMap<String, String>) -> String {
-    conf.get("kubernetes.service-account").cloned().unwrap_or_else(|| "default".to_string())
+    conf.get("kubernetes.service-account")
+        .cloned()
+        .unwrap_or_else(|| "default".to_string())
 }
 
 fn config_volume(cluster: &str, config_file: &str) -> Value {
@@ -256,7 +273,14 @@ fn config_volume(cluster: &str, config_file: &str) -> Value {
 
 /// A PodTemplateSpec: the user's template as the base, Flink's generated
 /// main container, labels, annotations, pod fields and config volume on top.
-fn pod_template(template: Option<&Value>, labels: Value, annotations: Value, main: Value, pod_fields: Value, volume: Value) -> Value {
+fn pod_template(
+    template: Option<&Value>,
+    labels: Value,
+    annotations: Value,
+    main: Value,
+    pod_fields: Value,
+    volume: Value,
+) -> Value {
     let generated = json!({
         "metadata": {"labels": labels, "annotations": annotations},
         "spec": {"containers": [main], "volumes": [volume]},
@@ -271,7 +295,9 @@ fn pod_template(template: Option<&Value>, labels: Value, annotations: Value, mai
     if let Some(containers) = merged["spec"]["containers"].as_array_mut() {
         containers.sort_by_key(|c| c["name"].as_str() != Some(MAIN_CONTAINER));
     }
-    if merged["metadata"]["annotations"].as_object().is_some_and(Map::is_empty)
+    if merged["metadata"]["annotations"]
+        .as_object()
+        .is_some_and(Map::is_empty)
         && let Some(metadata) = merged["metadata"].as_object_mut()
     {
         metadata.remove("annotations");
@@ -339,16 +365,28 @@ mod tests {
             json!({"serviceAccountName": "flink"}),
             json!({"name": "flink-config-volume"}),
         );
-        assert_eq!(merged["metadata"]["labels"]["app"], "x", "Flink's labels win");
+        assert_eq!(
+            merged["metadata"]["labels"]["app"], "x",
+            "Flink's labels win"
+        );
         assert_eq!(merged["metadata"]["labels"]["team"], "recsys");
         assert_eq!(merged["spec"]["nodeSelector"]["pool"], "flink");
         assert_eq!(merged["spec"]["serviceAccountName"], "flink");
         let main = &merged["spec"]["containers"][0];
-        assert_eq!(main["name"], MAIN_CONTAINER, "Flink's container comes first");
+        assert_eq!(
+            main["name"], MAIN_CONTAINER,
+            "Flink's container comes first"
+        );
         assert_eq!(main["image"], "flink:1.17");
-        assert_eq!(main["envFrom"][0]["configMapRef"]["name"], "lemo-services-config");
+        assert_eq!(
+            main["envFrom"][0]["configMapRef"]["name"],
+            "lemo-services-config"
+        );
         assert_eq!(main["env"].as_array().unwrap().len(), 2);
-        assert_eq!(merged["spec"]["containers"][1]["name"], "log-shipper", "sidecars are kept");
+        assert_eq!(
+            merged["spec"]["containers"][1]["name"], "log-shipper",
+            "sidecars are kept"
+        );
         assert!(merged["metadata"].get("annotations").is_none());
     }
 }

@@ -26,12 +26,13 @@ use crate::{
         events::{Component, emit, emit_once},
         flink::{self, SharedClusters, job::SavepointStatus, lock, manifests},
         spec::{
-            EffectiveConfig, FlinkDeploymentSpec, JobState, ReconciliationMetadata, SpecWithMeta, UpgradeMode, effective_parallelism,
-            parse_memory, task_manager_count,
+            EffectiveConfig, FlinkDeploymentSpec, JobState, ReconciliationMetadata, SpecWithMeta,
+            UpgradeMode, effective_parallelism, parse_memory, task_manager_count,
         },
         status::{
-            FlinkDeploymentStatus, FlinkJobState, JmDeploymentStatus, Lifecycle, ReconciliationState, Savepoint, TaskManagerInfo,
-            exception_json, lifecycle, running_condition,
+            FlinkDeploymentStatus, FlinkJobState, JmDeploymentStatus, Lifecycle,
+            ReconciliationState, Savepoint, TaskManagerInfo, exception_json, lifecycle,
+            running_condition,
         },
         validate::validate_deployment,
     },
@@ -45,9 +46,19 @@ const DRAIN_ON_SAVEPOINT: &str = "kubernetes.operator.job.drain-on-savepoint-del
 /// A reconcile that is waiting for something before it can go on.
 pub(crate) enum Blocked {
     /// Stop-with-savepoint in flight (pass 1 of a savepoint upgrade or suspend).
-    Savepoint { spec: Box<FlinkDeploymentSpec>, job_id: String, trigger: String, deadline: SimTime, restore: UpgradeMode },
+    Savepoint {
+        spec: Box<FlinkDeploymentSpec>,
+        job_id: String,
+        trigger: String,
+        deadline: SimTime,
+        restore: UpgradeMode,
+    },
     /// A deleted cluster's objects are not all gone yet.
-    ClusterGone { deployment_uid: String, deadline: SimTime, then: AfterShutdown },
+    ClusterGone {
+        deployment_uid: String,
+        deadline: SimTime,
+        then: AfterShutdown,
+    },
 }
 
 /// What a reconcile does once the old cluster is gone.
@@ -55,7 +66,10 @@ pub(crate) enum AfterShutdown {
     /// Deploy the new cluster.
     Deploy(Box<DeployPlan>),
     /// Finish pass 1 of an upgrade or a suspend.
-    FinishSuspend { spec: Box<FlinkDeploymentSpec>, restore: UpgradeMode },
+    FinishSuspend {
+        spec: Box<FlinkDeploymentSpec>,
+        restore: UpgradeMode,
+    },
     /// Remove the finalizer of a resource being deleted.
     RemoveFinalizer,
 }
@@ -65,7 +79,9 @@ impl Blocked {
     pub(crate) fn poll_at(&self, now: SimTime) -> SimTime {
         match self {
             Blocked::Savepoint { deadline, .. } => *deadline,
-            Blocked::ClusterGone { deadline, .. } => now.plus(Duration::from_secs(1)).min(*deadline),
+            Blocked::ClusterGone { deadline, .. } => {
+                now.plus(Duration::from_secs(1)).min(*deadline)
+            }
         }
     }
 }
@@ -99,7 +115,10 @@ enum SuspendMode {
 
 /// The outcome of the upgrade decision (facts §3.5).
 enum JobUpgrade {
-    Go { suspend: SuspendMode, restore: UpgradeMode },
+    Go {
+        suspend: SuspendMode,
+        restore: UpgradeMode,
+    },
     Wait,
     Fail(String),
 }
@@ -128,7 +147,8 @@ impl<'a, 'c> Reconciler<'a, 'c> {
         tracked: &'a mut Tracked,
         resource: Arc<Value>,
     ) -> Reconciler<'a, 'c> {
-        let status: FlinkDeploymentStatus = serde_json::from_value(resource["status"].clone()).unwrap_or_default();
+        let status: FlinkDeploymentStatus =
+            serde_json::from_value(resource["status"].clone()).unwrap_or_default();
         let state_at_start = status.reconciliation_status.state;
         Reconciler {
             ctx,
@@ -167,19 +187,47 @@ impl<'a, 'c> Reconciler<'a, 'c> {
             return self.resume(blocked);
         }
         let spec = FlinkDeploymentSpec::from_value(&self.resource["spec"]);
-        if let Some(version) = spec.as_ref().ok().and_then(|s| s.flink_version).filter(|v| !v.is_supported()) {
-            let message = format!("Flink version {} is not supported by this operator version", version.as_str());
-            emit(self.ctx, &self.resource, EventType::Warning, "UnsupportedFlinkVersion", &message, Component::Operator);
+        if let Some(version) = spec
+            .as_ref()
+            .ok()
+            .and_then(|s| s.flink_version)
+            .filter(|v| !v.is_supported())
+        {
+            let message = format!(
+                "Flink version {} is not supported by this operator version",
+                version.as_str()
+            );
+            emit(
+                self.ctx,
+                &self.resource,
+                EventType::Warning,
+                "UnsupportedFlinkVersion",
+                &message,
+                Component::Operator,
+            );
             return None;
         }
         self.observe();
         let validation = spec.and_then(|spec| {
-            validate_deployment(&self.name(), &spec, &self.status, &self.config.default_flink_config).map(|()| spec)
+            validate_deployment(
+                &self.name(),
+                &spec,
+                &self.status,
+                &self.config.default_flink_config,
+            )
+            .map(|()| spec)
         });
         match validation {
             Ok(spec) => self.spec = spec,
             Err(message) => {
-                emit(self.ctx, &self.resource, EventType::Warning, "ValidationError", &message, Component::Operator);
+                emit(
+                    self.ctx,
+                    &self.resource,
+                    EventType::Warning,
+                    "ValidationError",
+                    &message,
+                    Component::Operator,
+                );
                 self.status.error = Some(exception_json("ValidationException", &message));
                 let Some(recorded) = self.status.reconciliation_status.last_reconciled() else {
                     // Nothing was ever deployed: nothing to reconcile.
@@ -209,24 +257,29 @@ impl<'a, 'c> Reconciler<'a, 'c> {
         self.status.conditions = running_condition(&self.status, &self.ctx.now.rfc3339());
         self.write_status();
         let timings = &self.config.timings;
-        let upgrade_started = self.status.reconciliation_status.state == ReconciliationState::Upgrading
+        let upgrade_started = self.status.reconciliation_status.state
+            == ReconciliationState::Upgrading
             && self.state_at_start != ReconciliationState::Upgrading;
-        Some(if self.status.job_status.state == Some(FlinkJobState::Cancelling) {
-            timings.progress_check
-        } else if upgrade_started {
-            Duration::ZERO
-        } else {
-            match self.status.job_manager_deployment_status {
-                JmDeploymentStatus::Deploying => timings.progress_check,
-                JmDeploymentStatus::DeployedNotReady => timings.rest_ready_delay,
-                _ => timings.reconcile_interval,
-            }
-        })
+        Some(
+            if self.status.job_status.state == Some(FlinkJobState::Cancelling) {
+                timings.progress_check
+            } else if upgrade_started {
+                Duration::ZERO
+            } else {
+                match self.status.job_manager_deployment_status {
+                    JmDeploymentStatus::Deploying => timings.progress_check,
+                    JmDeploymentStatus::DeployedNotReady => timings.rest_ready_delay,
+                    _ => timings.reconcile_interval,
+                }
+            },
+        )
     }
 
     /// JOSDK adds its finalizer before the first reconcile.
     fn ensure_finalizer(&mut self) -> bool {
-        let has = self.resource["metadata"]["finalizers"].as_array().is_some_and(|f| f.iter().any(|x| x == FINALIZER));
+        let has = self.resource["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x == FINALIZER));
         if has {
             return true;
         }
@@ -250,8 +303,15 @@ impl<'a, 'c> Reconciler<'a, 'c> {
     /// Writes the status (with its lifecycle state) if it changed.
     pub(super) fn write_status(&mut self) {
         self.status.lifecycle_state = Some(lifecycle(&self.status));
-        let Ok(value) = serde_json::to_value(&self.status) else { return };
-        let current = self.ctx.store.get(&meta::key_of(self.rt, &self.resource)).cloned().unwrap_or_else(|| self.resource.clone());
+        let Ok(value) = serde_json::to_value(&self.status) else {
+            return;
+        };
+        let current = self
+            .ctx
+            .store
+            .get(&meta::key_of(self.rt, &self.resource))
+            .cloned()
+            .unwrap_or_else(|| self.resource.clone());
         match meta::write_status(self.ctx.store, self.rt, &current, value, self.ctx.now) {
             Ok(written) => self.resource = written,
             Err(err) => tracing::debug!(resource = %self.name(), %err, "status write failed"),
@@ -264,7 +324,11 @@ impl<'a, 'c> Reconciler<'a, 'c> {
 
     fn jobmanager_deployment(&self) -> Option<Arc<Value>> {
         let (namespace, name) = (self.namespace(), self.name());
-        self.ctx.store.list("apps", "deployments", Some(&namespace)).find(|d| meta::name(d) == name).cloned()
+        self.ctx
+            .store
+            .list("apps", "deployments", Some(&namespace))
+            .find(|d| meta::name(d) == name)
+            .cloned()
     }
 
     // ---- spec reconciliation -------------------------------------------
@@ -302,19 +366,32 @@ impl<'a, 'c> Reconciler<'a, 'c> {
             // Created suspended: nothing is deployed until it is set running.
             return;
         }
-        let initial = self.spec.job.as_ref().and_then(|j| j.initial_savepoint_path.clone());
+        let initial = self
+            .spec
+            .job
+            .as_ref()
+            .and_then(|j| j.initial_savepoint_path.clone());
         let mut to_deploy = self.spec.clone();
         if let Some(job) = &mut to_deploy.job {
             // The first deployment is recorded as stateless, or savepoint when
             // it starts from an initial savepoint, whatever the user asked for.
-            job.upgrade_mode = if initial.is_some() { UpgradeMode::Savepoint } else { UpgradeMode::Stateless };
+            job.upgrade_mode = if initial.is_some() {
+                UpgradeMode::Savepoint
+            } else {
+                UpgradeMode::Stateless
+            };
         }
         if initial.is_some() {
             self.status.job_status.upgrade_savepoint_path = initial.clone();
         }
         self.record_before_deployment(&to_deploy, true);
         self.write_status();
-        self.deploy(DeployPlan { spec: to_deploy, restore_from: initial, keep_job_id: false, first: true });
+        self.deploy(DeployPlan {
+            spec: to_deploy,
+            restore_from: initial,
+            keep_job_id: false,
+            first: true,
+        });
     }
 
     fn reconcile_spec_change(&mut self, recorded: &FlinkDeploymentSpec) {
@@ -323,7 +400,12 @@ impl<'a, 'c> Reconciler<'a, 'c> {
             let spec = self.spec.clone();
             self.record_before_deployment(&spec, false);
             self.write_status();
-            self.deploy(DeployPlan { spec, restore_from: None, keep_job_id: true, first: false });
+            self.deploy(DeployPlan {
+                spec,
+                restore_from: None,
+                keep_job_id: true,
+                first: false,
+            });
             return;
         }
         let current = recorded.job_state();
@@ -349,7 +431,14 @@ impl<'a, 'c> Reconciler<'a, 'c> {
             }
         };
         if suspend != SuspendMode::Noop {
-            emit(self.ctx, &self.resource, EventType::Normal, "Suspended", "Suspending existing deployment.", Component::JobManagerDeployment);
+            emit(
+                self.ctx,
+                &self.resource,
+                EventType::Normal,
+                "Suspended",
+                "Suspending existing deployment.",
+                Component::JobManagerDeployment,
+            );
         }
         let (namespace, name) = (self.namespace(), self.name());
         let job_id = self.status.job_status.job_id.clone().unwrap_or_default();
@@ -361,7 +450,10 @@ impl<'a, 'c> Reconciler<'a, 'c> {
                     // Errors are ignored: the cluster is deleted either way.
                     let _ = lock(self.clusters).cancel(&namespace, &name, &job_id, self.ctx.now);
                 }
-                self.delete_cluster(suspend == SuspendMode::Stateless, AfterShutdown::FinishSuspend { spec, restore });
+                self.delete_cluster(
+                    suspend == SuspendMode::Stateless,
+                    AfterShutdown::FinishSuspend { spec, restore },
+                );
             }
             SuspendMode::Savepoint => {
                 // The real operator reads both from its observe config, which
@@ -371,19 +463,37 @@ impl<'a, 'c> Reconciler<'a, 'c> {
                 let config = self.effective_config(&self.spec);
                 let directory = config.savepoints_dir().unwrap_or_default().to_string();
                 let drain = config.flag(DRAIN_ON_SAVEPOINT, false);
-                let result = lock(self.clusters).stop_with_savepoint(&namespace, &name, &job_id, &directory, drain, self.ctx.now);
+                let result = lock(self.clusters).stop_with_savepoint(
+                    &namespace,
+                    &name,
+                    &job_id,
+                    &directory,
+                    drain,
+                    self.ctx.now,
+                );
                 match result {
                     Ok(trigger) => {
                         let deadline = self.ctx.now.plus(self.config.timings.savepoint_timeout);
-                        self.tracked.blocked = Some(Blocked::Savepoint { spec, job_id, trigger, deadline, restore });
+                        self.tracked.blocked = Some(Blocked::Savepoint {
+                            spec,
+                            job_id,
+                            trigger,
+                            deadline,
+                            restore,
+                        });
                     }
-                    Err(err) => self.upgrade_failed("SavepointError", &format!("Savepoint failed: {err}")),
+                    Err(err) => {
+                        self.upgrade_failed("SavepointError", &format!("Savepoint failed: {err}"))
+                    }
                 }
             }
             SuspendMode::Cancel => {
                 let result = lock(self.clusters).cancel(&namespace, &name, &job_id, self.ctx.now);
                 if let Err(err) = result {
-                    self.upgrade_failed("UpgradeFailed", &format!("Could not cancel the job: {err}"));
+                    self.upgrade_failed(
+                        "UpgradeFailed",
+                        &format!("Could not cancel the job: {err}"),
+                    );
                     return;
                 }
                 self.status.job_status.state = Some(FlinkJobState::Cancelling);
@@ -423,7 +533,9 @@ impl<'a, 'c> Reconciler<'a, 'c> {
         let ha = self.effective_config(&self.spec).ha_enabled();
         let (restore_from, keep_job_id) = match mode {
             UpgradeMode::Stateless => (None, false),
-            UpgradeMode::Savepoint => (self.status.job_status.upgrade_savepoint_path.clone(), false),
+            UpgradeMode::Savepoint => {
+                (self.status.job_status.upgrade_savepoint_path.clone(), false)
+            }
             UpgradeMode::LastState if ha => {
                 if !flink::ha_metadata_available(self.ctx, &self.namespace(), &self.name()) {
                     self.upgrade_failed(
@@ -435,7 +547,9 @@ impl<'a, 'c> Reconciler<'a, 'c> {
                 }
                 (None, true)
             }
-            UpgradeMode::LastState => (self.status.job_status.upgrade_savepoint_path.clone(), false),
+            UpgradeMode::LastState => {
+                (self.status.job_status.upgrade_savepoint_path.clone(), false)
+            }
         };
         let mut to_deploy = self.spec.clone();
         if let Some(job) = &mut to_deploy.job {
@@ -443,7 +557,12 @@ impl<'a, 'c> Reconciler<'a, 'c> {
         }
         self.record_before_deployment(&to_deploy, false);
         self.write_status();
-        self.deploy(DeployPlan { spec: to_deploy, restore_from, keep_job_id, first: false });
+        self.deploy(DeployPlan {
+            spec: to_deploy,
+            restore_from,
+            keep_job_id,
+            first: false,
+        });
     }
 
     /// Deploys `plan`, deleting a cluster that is still there first.
@@ -468,10 +587,24 @@ impl<'a, 'c> Reconciler<'a, 'c> {
             self.status.job_status.job_id = job_id.clone();
             self.write_status();
         }
-        emit(self.ctx, &self.resource, EventType::Normal, "Submit", "Starting deployment", Component::JobManagerDeployment);
+        emit(
+            self.ctx,
+            &self.resource,
+            EventType::Normal,
+            "Submit",
+            "Starting deployment",
+            Component::JobManagerDeployment,
+        );
         if let Err(err) = self.create_cluster(&plan, job_id.as_deref()) {
             tracing::debug!(resource = %self.name(), %err, "could not create the cluster");
-            emit(self.ctx, &self.resource, EventType::Warning, "Error", &err.message, Component::JobManagerDeployment);
+            emit(
+                self.ctx,
+                &self.resource,
+                EventType::Warning,
+                "Error",
+                &err.message,
+                Component::JobManagerDeployment,
+            );
             self.status.error = Some(exception_json("ReconciliationException", &err.message));
             return;
         }
@@ -486,14 +619,27 @@ impl<'a, 'c> Reconciler<'a, 'c> {
         self.record_deployed(&recorded, plan.first);
     }
 
-    fn create_cluster(&mut self, plan: &DeployPlan, job_id: Option<&str>) -> Result<(), crate::error::ApiError> {
+    fn create_cluster(
+        &mut self,
+        plan: &DeployPlan,
+        job_id: Option<&str>,
+    ) -> Result<(), crate::error::ApiError> {
         let definition = self.cluster_definition(plan, job_id);
-        let deployment_type = meta::kind(self.ctx.registry, "apps", "v1", "deployments").ok_or_else(|| crate::error::ApiError::internal("deployments are not served".into()))?;
-        let service_type = meta::kind(self.ctx.registry, "", "v1", "services").ok_or_else(|| crate::error::ApiError::internal("services are not served".into()))?;
-        let cm_type = meta::kind(self.ctx.registry, "", "v1", "configmaps").ok_or_else(|| crate::error::ApiError::internal("configmaps are not served".into()))?;
+        let deployment_type = meta::kind(self.ctx.registry, "apps", "v1", "deployments")
+            .ok_or_else(|| crate::error::ApiError::internal("deployments are not served".into()))?;
+        let service_type = meta::kind(self.ctx.registry, "", "v1", "services")
+            .ok_or_else(|| crate::error::ApiError::internal("services are not served".into()))?;
+        let cm_type = meta::kind(self.ctx.registry, "", "v1", "configmaps")
+            .ok_or_else(|| crate::error::ApiError::internal("configmaps are not served".into()))?;
         let namespace = self.namespace();
         let deployment = manifests::jobmanager_deployment(&definition, &self.resource);
-        let deployment = self.ctx.store.create(&deployment_type, &namespace, deployment, self.ctx.now, self.ctx.rng)?;
+        let deployment = self.ctx.store.create(
+            &deployment_type,
+            &namespace,
+            deployment,
+            self.ctx.now,
+            self.ctx.rng,
+        )?;
         let config_map = manifests::config_map(&definition, &deployment);
         create_or_replace(self.ctx, &cm_type, &namespace, config_map)?;
         for service in manifests::services(&definition, &deployment, self.ctx.rng) {
@@ -504,33 +650,55 @@ impl<'a, 'c> Reconciler<'a, 'c> {
 
     /// The Flink configuration and templates of a deployment, as the
     /// operator's `FlinkConfigBuilder` prepares them.
-    fn cluster_definition(&self, plan: &DeployPlan, job_id: Option<&str>) -> manifests::ClusterDefinition {
+    fn cluster_definition(
+        &self,
+        plan: &DeployPlan,
+        job_id: Option<&str>,
+    ) -> manifests::ClusterDefinition {
         let spec = &plan.spec;
         let (name, namespace) = (self.name(), self.namespace());
         let effective = self.effective_config(spec);
         let mut conf: std::collections::BTreeMap<String, String> = effective
             .0
             .iter()
-            .filter(|(k, _)| !k.starts_with("kubernetes.operator.") && !k.starts_with("job.autoscaler."))
+            .filter(|(k, _)| {
+                !k.starts_with("kubernetes.operator.") && !k.starts_with("job.autoscaler.")
+            })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let mut set = |key: &str, value: String| {
             conf.insert(key.to_string(), value);
         };
-        let version = spec.flink_version.unwrap_or(crate::operator::spec::FlinkVersion::V1_20);
+        let version = spec
+            .flink_version
+            .unwrap_or(crate::operator::spec::FlinkVersion::V1_20);
         set("kubernetes.cluster-id", name.clone());
         set("kubernetes.namespace", namespace.clone());
-        set("kubernetes.container.image.ref", spec.image.clone().unwrap_or_else(|| format!("apache/flink:{}-scala_2.12", version.release())));
+        set(
+            "kubernetes.container.image.ref",
+            spec.image
+                .clone()
+                .unwrap_or_else(|| format!("apache/flink:{}-scala_2.12", version.release())),
+        );
         if let Some(policy) = &spec.image_pull_policy {
             set("kubernetes.container.image.pull-policy", policy.clone());
         }
-        set("kubernetes.service-account", spec.service_account.clone().unwrap_or_default());
+        set(
+            "kubernetes.service-account",
+            spec.service_account.clone().unwrap_or_default(),
+        );
         let jm = spec.job_manager.clone().unwrap_or_default();
         let tm = spec.task_manager.clone().unwrap_or_default();
         set("kubernetes.jobmanager.replicas", jm.replicas.to_string());
-        for (prefix, resource) in [("jobmanager", jm.resource.as_ref()), ("taskmanager", tm.resource.as_ref())] {
+        for (prefix, resource) in [
+            ("jobmanager", jm.resource.as_ref()),
+            ("taskmanager", tm.resource.as_ref()),
+        ] {
             if let Some(cpu) = resource.and_then(|r| r.cpu) {
-                set(&format!("kubernetes.{prefix}.cpu.amount"), format!("{cpu:?}"));
+                set(
+                    &format!("kubernetes.{prefix}.cpu.amount"),
+                    format!("{cpu:?}"),
+                );
             }
             if let Some(memory) = resource.and_then(|r| r.memory.as_deref()) {
                 let flink_syntax = match parse_memory(memory) {
@@ -540,13 +708,22 @@ impl<'a, 'c> Reconciler<'a, 'c> {
                 set(&format!("{prefix}.memory.process.size"), flink_syntax);
             }
         }
-        set("taskmanager.numberOfTaskSlots", effective.slots().to_string());
+        set(
+            "taskmanager.numberOfTaskSlots",
+            effective.slots().to_string(),
+        );
         match job_id {
             Some(job_id) => {
-                set("parallelism.default", effective_parallelism(spec, &effective).max(1).to_string());
+                set(
+                    "parallelism.default",
+                    effective_parallelism(spec, &effective).max(1).to_string(),
+                );
                 set("execution.target", "kubernetes-application".into());
                 set("execution.shutdown-on-application-finish", "false".into());
-                set("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION".into());
+                set(
+                    "execution.checkpointing.externalized-checkpoint-retention",
+                    "RETAIN_ON_CANCELLATION".into(),
+                );
                 if !effective.0.contains_key("pipeline.name") {
                     set("pipeline.name", name.clone());
                 }
@@ -573,17 +750,29 @@ impl<'a, 'c> Reconciler<'a, 'c> {
             set("high-availability.cluster-id", name.clone());
         }
         let generation = meta::generation(&self.resource);
-        set("kubernetes.jobmanager.annotations", format!("{}:{generation}", manifests::GENERATION_ANNOTATION));
+        set(
+            "kubernetes.jobmanager.annotations",
+            format!("{}:{generation}", manifests::GENERATION_ANNOTATION),
+        );
         set(
             "kubernetes.jobmanager.owner.reference",
-            format!("uid:{},kind:FlinkDeployment,apiVersion:{API_VERSION},blockOwnerDeletion:true,controller:false,name:{name}", meta::uid(&self.resource)),
+            format!(
+                "uid:{},kind:FlinkDeployment,apiVersion:{API_VERSION},blockOwnerDeletion:true,controller:false,name:{name}",
+                meta::uid(&self.resource)
+            ),
         );
         set("kubernetes.rest-service.exposed.type", "ClusterIP".into());
         set("web.cancel.enable", "false".into());
-        set("kubernetes.internal.jobmanager.entrypoint.class", "org.apache.flink.kubernetes.entrypoint.KubernetesApplicationClusterEntrypoint".into());
+        set(
+            "kubernetes.internal.jobmanager.entrypoint.class",
+            "org.apache.flink.kubernetes.entrypoint.KubernetesApplicationClusterEntrypoint".into(),
+        );
         let merge = |component: Option<&Value>| match (&spec.pod_template, component) {
             (None, None) => None,
-            (base, component) => Some(manifests::deep_merge(base.clone().unwrap_or_else(|| json!({})), component.cloned().unwrap_or_else(|| json!({})))),
+            (base, component) => Some(manifests::deep_merge(
+                base.clone().unwrap_or_else(|| json!({})),
+                component.cloned().unwrap_or_else(|| json!({})),
+            )),
         };
         manifests::ClusterDefinition {
             namespace,
@@ -604,7 +793,10 @@ impl<'a, 'c> Reconciler<'a, 'c> {
         if delete_ha {
             flink::delete_ha_data(self.ctx, &namespace, &name);
         }
-        let deployment_uid = match (self.jobmanager_deployment(), meta::kind(self.ctx.registry, "apps", "v1", "deployments")) {
+        let deployment_uid = match (
+            self.jobmanager_deployment(),
+            meta::kind(self.ctx.registry, "apps", "v1", "deployments"),
+        ) {
             (Some(deployment), Some(rt)) => {
                 if let Err(err) = meta::delete(self.ctx.store, &rt, &deployment, self.ctx.now) {
                     tracing::debug!(resource = %name, %err, "could not delete the JobManager deployment");
@@ -615,19 +807,38 @@ impl<'a, 'c> Reconciler<'a, 'c> {
         };
         // updateStatusAfterClusterDeletion.
         self.status.job_manager_deployment_status = JmDeploymentStatus::Missing;
-        if !self.status.job_status.state.is_some_and(FlinkJobState::is_globally_terminal) {
+        if !self
+            .status
+            .job_status
+            .state
+            .is_some_and(FlinkJobState::is_globally_terminal)
+        {
             self.status.job_status.state = Some(FlinkJobState::Finished);
         }
         self.write_status();
         let deadline = self.ctx.now.plus(self.config.timings.cleanup_timeout);
-        self.tracked.blocked = Some(Blocked::ClusterGone { deployment_uid, deadline, then });
+        self.tracked.blocked = Some(Blocked::ClusterGone {
+            deployment_uid,
+            deadline,
+            then,
+        });
     }
 
     /// Whether every object of a deleted cluster is gone.
     fn cluster_gone(&self, deployment_uid: &str) -> bool {
         let (namespace, name) = (self.namespace(), self.name());
-        let dependents = !deployment_uid.is_empty() && self.ctx.store.dependents_of(deployment_uid).next().is_some();
-        let pods = self.ctx.store.list("", "pods", Some(&namespace)).any(|p| meta::has_labels(p, &[("app", &name), ("type", manifests::NATIVE_TYPE)]));
+        let dependents = !deployment_uid.is_empty()
+            && self
+                .ctx
+                .store
+                .dependents_of(deployment_uid)
+                .next()
+                .is_some();
+        let pods = self
+            .ctx
+            .store
+            .list("", "pods", Some(&namespace))
+            .any(|p| meta::has_labels(p, &[("app", &name), ("type", manifests::NATIVE_TYPE)]));
         !dependents && !pods && self.jobmanager_deployment().is_none()
     }
 
@@ -635,9 +846,16 @@ impl<'a, 'c> Reconciler<'a, 'c> {
     fn resume(&mut self, blocked: Blocked) -> Option<Duration> {
         self.spec = FlinkDeploymentSpec::from_value(&self.resource["spec"]).unwrap_or_default();
         match blocked {
-            Blocked::Savepoint { spec, job_id, trigger, deadline, restore } => {
+            Blocked::Savepoint {
+                spec,
+                job_id,
+                trigger,
+                deadline,
+                restore,
+            } => {
                 let (namespace, name) = (self.namespace(), self.name());
-                let result = lock(self.clusters).savepoint_status(&namespace, &name, &job_id, &trigger);
+                let result =
+                    lock(self.clusters).savepoint_status(&namespace, &name, &job_id, &trigger);
                 match result {
                     Ok(SavepointStatus::InProgress) if self.ctx.now < deadline => {
                         self.tracked.blocked = Some(Blocked::Savepoint { spec, job_id, trigger, deadline, restore });
@@ -659,9 +877,17 @@ impl<'a, 'c> Reconciler<'a, 'c> {
                     Err(err) => self.upgrade_failed("SavepointError", &format!("Savepoint failed: {err}")),
                 }
             }
-            Blocked::ClusterGone { deployment_uid, deadline, then } => {
+            Blocked::ClusterGone {
+                deployment_uid,
+                deadline,
+                then,
+            } => {
                 if !self.cluster_gone(&deployment_uid) && self.ctx.now < deadline {
-                    self.tracked.blocked = Some(Blocked::ClusterGone { deployment_uid, deadline, then });
+                    self.tracked.blocked = Some(Blocked::ClusterGone {
+                        deployment_uid,
+                        deadline,
+                        then,
+                    });
                     return Some(self.config.timings.reconcile_interval);
                 }
                 match then {
@@ -690,7 +916,11 @@ impl<'a, 'c> Reconciler<'a, 'c> {
             trigger_nonce: None,
         };
         let info = &mut self.status.job_status.savepoint_info;
-        if info.last_savepoint.as_ref().is_none_or(|last| last.location != location) {
+        if info
+            .last_savepoint
+            .as_ref()
+            .is_none_or(|last| last.location != location)
+        {
             info.savepoint_history.push(savepoint.clone());
             info.last_savepoint = Some(savepoint);
         }
@@ -706,30 +936,64 @@ impl<'a, 'c> Reconciler<'a, 'c> {
         let terminal = state.is_some_and(FlinkJobState::is_globally_terminal);
         let mode = self.spec.upgrade_mode();
         if mode == UpgradeMode::Stateless {
-            let suspend = if terminal { SuspendMode::Noop } else { SuspendMode::Stateless };
-            return JobUpgrade::Go { suspend, restore: UpgradeMode::Stateless };
+            let suspend = if terminal {
+                SuspendMode::Noop
+            } else {
+                SuspendMode::Stateless
+            };
+            return JobUpgrade::Go {
+                suspend,
+                restore: UpgradeMode::Stateless,
+            };
         }
         if terminal {
-            return JobUpgrade::Go { suspend: SuspendMode::Noop, restore: UpgradeMode::Savepoint };
+            return JobUpgrade::Go {
+                suspend: SuspendMode::Noop,
+                restore: UpgradeMode::Savepoint,
+            };
         }
         if state == Some(FlinkJobState::Cancelling) {
             return JobUpgrade::Wait;
         }
         let running = state == Some(FlinkJobState::Running);
         if mode == UpgradeMode::Savepoint && running {
-            return JobUpgrade::Go { suspend: SuspendMode::Savepoint, restore: UpgradeMode::Savepoint };
+            return JobUpgrade::Go {
+                suspend: SuspendMode::Savepoint,
+                restore: UpgradeMode::Savepoint,
+            };
         }
         // Last-state rules (and the savepoint mode's fallback when the job is not running).
-        let ha_metadata = self.effective_config(&self.spec).ha_enabled() && flink::ha_metadata_available(self.ctx, &self.namespace(), &self.name());
-        let jm_gone = matches!(self.status.job_manager_deployment_status, JmDeploymentStatus::Missing | JmDeploymentStatus::Error);
+        let ha_metadata = self.effective_config(&self.spec).ha_enabled()
+            && flink::ha_metadata_available(self.ctx, &self.namespace(), &self.name());
+        let jm_gone = matches!(
+            self.status.job_manager_deployment_status,
+            JmDeploymentStatus::Missing | JmDeploymentStatus::Error
+        );
         let reachable = lock(self.clusters).rest_ready(&self.namespace(), &self.name());
-        let cancellable = matches!(state, Some(FlinkJobState::Created | FlinkJobState::Restarting | FlinkJobState::Failing | FlinkJobState::Initializing));
+        let cancellable = matches!(
+            state,
+            Some(
+                FlinkJobState::Created
+                    | FlinkJobState::Restarting
+                    | FlinkJobState::Failing
+                    | FlinkJobState::Initializing
+            )
+        );
         if running && ha_metadata {
-            JobUpgrade::Go { suspend: SuspendMode::LastState, restore: UpgradeMode::LastState }
+            JobUpgrade::Go {
+                suspend: SuspendMode::LastState,
+                restore: UpgradeMode::LastState,
+            }
         } else if (running || cancellable) && reachable {
-            JobUpgrade::Go { suspend: SuspendMode::Cancel, restore: UpgradeMode::Savepoint }
+            JobUpgrade::Go {
+                suspend: SuspendMode::Cancel,
+                restore: UpgradeMode::Savepoint,
+            }
         } else if ha_metadata {
-            JobUpgrade::Go { suspend: SuspendMode::LastState, restore: UpgradeMode::LastState }
+            JobUpgrade::Go {
+                suspend: SuspendMode::LastState,
+                restore: UpgradeMode::LastState,
+            }
         } else if jm_gone {
             JobUpgrade::Fail(
                 "JobManager deployment is missing and HA metadata is not available to make stateful upgrades. It is possible that \
@@ -742,7 +1006,14 @@ impl<'a, 'c> Reconciler<'a, 'c> {
     }
 
     fn upgrade_failed(&mut self, reason: &str, message: &str) {
-        emit(self.ctx, &self.resource, EventType::Warning, reason, message, Component::JobManagerDeployment);
+        emit(
+            self.ctx,
+            &self.resource,
+            EventType::Warning,
+            reason,
+            message,
+            Component::JobManagerDeployment,
+        );
         self.status.error = Some(exception_json("UpgradeFailureException", message));
     }
 
@@ -759,16 +1030,43 @@ impl<'a, 'c> Reconciler<'a, 'c> {
             // Without HA only a stateless job can be recovered; the mode is
             // the user's current one, as in the upgrade decision.
             if self.spec.upgrade_mode() == UpgradeMode::Stateless || ha {
-                emit(self.ctx, &self.resource, EventType::Warning, "RecoverDeployment", "Recovering lost deployment", Component::Job);
-                self.deploy(DeployPlan { spec: recorded.clone(), restore_from: None, keep_job_id: ha, first: false });
+                emit(
+                    self.ctx,
+                    &self.resource,
+                    EventType::Warning,
+                    "RecoverDeployment",
+                    "Recovering lost deployment",
+                    Component::Job,
+                );
+                self.deploy(DeployPlan {
+                    spec: recorded.clone(),
+                    restore_from: None,
+                    keep_job_id: ha,
+                    first: false,
+                });
             }
             return;
         }
         let ttl = self.config.timings.shutdown_ttl;
-        let since = self.status.job_status.update_time.as_deref().and_then(|t| t.parse::<i64>().ok()).map(SimTime);
-        if terminal && self.jobmanager_deployment().is_some() && since.is_some_and(|s| s.plus(ttl) <= self.ctx.now) {
+        let since = self
+            .status
+            .job_status
+            .update_time
+            .as_deref()
+            .and_then(|t| t.parse::<i64>().ok())
+            .map(SimTime);
+        if terminal
+            && self.jobmanager_deployment().is_some()
+            && since.is_some_and(|s| s.plus(ttl) <= self.ctx.now)
+        {
             let recorded = Box::new(recorded.clone());
-            self.delete_cluster(false, AfterShutdown::FinishSuspend { spec: recorded.clone(), restore: recorded.upgrade_mode() });
+            self.delete_cluster(
+                false,
+                AfterShutdown::FinishSuspend {
+                    spec: recorded.clone(),
+                    restore: recorded.upgrade_mode(),
+                },
+            );
         }
     }
 
@@ -780,14 +1078,25 @@ impl<'a, 'c> Reconciler<'a, 'c> {
         let running = recorded.job_state() == JobState::Running;
         let config = self.effective_config(recorded);
         // Session clusters have no TaskManager info (their TaskManagers come and go with jobs).
-        self.status.task_manager = recorded.job.as_ref().map(|_| if running {
-            TaskManagerInfo { label_selector: format!("component=taskmanager,app={}", self.name()), replicas: task_manager_count(recorded, &config) }
-        } else {
-            TaskManagerInfo { label_selector: String::new(), replicas: 0 }
+        self.status.task_manager = recorded.job.as_ref().map(|_| {
+            if running {
+                TaskManagerInfo {
+                    label_selector: format!("component=taskmanager,app={}", self.name()),
+                    replicas: task_manager_count(recorded, &config),
+                }
+            } else {
+                TaskManagerInfo {
+                    label_selector: String::new(),
+                    replicas: 0,
+                }
+            }
         });
         let with_meta = SpecWithMeta {
             spec: recorded.clone(),
-            resource_metadata: ReconciliationMetadata { api_version: API_VERSION.into(), first_deployment: first },
+            resource_metadata: ReconciliationMetadata {
+                api_version: API_VERSION.into(),
+                first_deployment: first,
+            },
         };
         let reconciliation = &mut self.status.reconciliation_status;
         reconciliation.last_reconciled_spec = Some(with_meta.to_json());
@@ -820,15 +1129,30 @@ impl<'a, 'c> Reconciler<'a, 'c> {
     fn cleanup(&mut self) -> Option<Duration> {
         // A cleanup waiting for the cluster to go resumes; any other blocked
         // operation is abandoned, as deletion interrupts it.
-        if let Some(blocked @ Blocked::ClusterGone { then: AfterShutdown::RemoveFinalizer, .. }) = self.tracked.blocked.take() {
+        if let Some(
+            blocked @ Blocked::ClusterGone {
+                then: AfterShutdown::RemoveFinalizer,
+                ..
+            },
+        ) = self.tracked.blocked.take()
+        {
             return self.resume(blocked);
         }
-        let has_finalizer = self.resource["metadata"]["finalizers"].as_array().is_some_and(|f| f.iter().any(|x| x == FINALIZER));
+        let has_finalizer = self.resource["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x == FINALIZER));
         if !has_finalizer {
             return None;
         }
         if self.status.lifecycle_state != Some(Lifecycle::Deleting) {
-            emit(self.ctx, &self.resource, EventType::Normal, "Cleanup", "Cleaning up FlinkDeployment", Component::Operator);
+            emit(
+                self.ctx,
+                &self.resource,
+                EventType::Normal,
+                "Cleanup",
+                "Cleaning up FlinkDeployment",
+                Component::Operator,
+            );
             self.status.lifecycle_state = Some(Lifecycle::Deleting);
             self.write_status();
         }
@@ -852,7 +1176,11 @@ impl<'a, 'c> Reconciler<'a, 'c> {
     }
 
     fn remove_finalizer(&mut self) -> Option<Duration> {
-        let current = self.ctx.store.get(&meta::key_of(self.rt, &self.resource)).cloned()?;
+        let current = self
+            .ctx
+            .store
+            .get(&meta::key_of(self.rt, &self.resource))
+            .cloned()?;
         let mut updated = (*current).clone();
         if let Some(finalizers) = updated["metadata"]["finalizers"].as_array_mut() {
             finalizers.retain(|f| f != FINALIZER);
@@ -866,8 +1194,16 @@ impl<'a, 'c> Reconciler<'a, 'c> {
 }
 
 /// Creates `obj`, or replaces an existing object of the same name.
-fn create_or_replace(ctx: &mut Ctx<'_>, rt: &ResourceType, namespace: &str, obj: Value) -> Result<(), crate::error::ApiError> {
-    match ctx.store.create(rt, namespace, obj.clone(), ctx.now, ctx.rng) {
+fn create_or_replace(
+    ctx: &mut Ctx<'_>,
+    rt: &ResourceType,
+    namespace: &str,
+    obj: Value,
+) -> Result<(), crate::error::ApiError> {
+    match ctx
+        .store
+        .create(rt, namespace, obj.clone(), ctx.now, ctx.rng)
+    {
         Ok(_) => Ok(()),
         Err(err) if err.code == 409 => {
             let mut replacement = obj;

@@ -12,7 +12,9 @@ use crate::{
         events::{Component, emit},
         flink::{RestError, lock},
         spec::{EffectiveConfig, FlinkDeploymentSpec, JobState, parse_memory, task_manager_count},
-        status::{FlinkJobState, JmDeploymentStatus, ReconciliationState, error_json, exception_json},
+        status::{
+            FlinkJobState, JmDeploymentStatus, ReconciliationState, error_json, exception_json,
+        },
     },
 };
 
@@ -26,11 +28,15 @@ const JOB_EXCEPTION: &str = "org.apache.flink.runtime.JobException";
 impl Reconciler<'_, '_> {
     /// Observes the cluster and job, updating the in-memory status.
     pub(super) fn observe(&mut self) {
-        let Some(recorded) = self.status.reconciliation_status.last_reconciled() else { return };
+        let Some(recorded) = self.status.reconciliation_status.last_reconciled() else {
+            return;
+        };
         let cancelling = self.status.job_status.state == Some(FlinkJobState::Cancelling);
         match self.status.reconciliation_status.state {
             // A cancelling job is observed even mid-upgrade (async cancel).
-            ReconciliationState::Upgrading | ReconciliationState::RollingBack if !cancelling => return,
+            ReconciliationState::Upgrading | ReconciliationState::RollingBack if !cancelling => {
+                return;
+            }
             _ => {}
         }
         if self.status.job_manager_deployment_status != JmDeploymentStatus::Ready {
@@ -43,7 +49,8 @@ impl Reconciler<'_, '_> {
             }
             self.observe_cluster_info(&recorded.spec);
         }
-        let stable = self.status.reconciliation_status.last_stable_spec == self.status.reconciliation_status.last_reconciled_spec;
+        let stable = self.status.reconciliation_status.last_stable_spec
+            == self.status.reconciliation_status.last_reconciled_spec;
         let healthy = self.status.job_manager_deployment_status != JmDeploymentStatus::Error
             && self.status.job_status.state != Some(FlinkJobState::Failed);
         if healthy && stable {
@@ -62,7 +69,8 @@ impl Reconciler<'_, '_> {
             Some(deployment) => {
                 let (namespace, name) = (self.namespace(), self.name());
                 if available(&deployment) && lock(self.clusters).rest_ready(&namespace, &name) {
-                    self.status.job_manager_deployment_status = JmDeploymentStatus::DeployedNotReady;
+                    self.status.job_manager_deployment_status =
+                        JmDeploymentStatus::DeployedNotReady;
                 } else if previous == JmDeploymentStatus::Missing {
                     self.status.job_manager_deployment_status = JmDeploymentStatus::Deploying;
                 }
@@ -78,12 +86,30 @@ impl Reconciler<'_, '_> {
                     return;
                 }
                 self.status.job_manager_deployment_status = JmDeploymentStatus::Missing;
-                if !self.status.job_status.state.is_some_and(FlinkJobState::is_globally_terminal) {
+                if !self
+                    .status
+                    .job_status
+                    .state
+                    .is_some_and(FlinkJobState::is_globally_terminal)
+                {
                     self.status.job_status.state = Some(FlinkJobState::Reconciling);
                 }
-                if !matches!(previous, JmDeploymentStatus::Missing | JmDeploymentStatus::Error) {
-                    self.status.error = Some(exception_json("MissingJobManagerException", "Missing JobManager deployment"));
-                    emit(self.ctx, &self.resource, EventType::Warning, "Missing", "Missing JobManager deployment", Component::JobManagerDeployment);
+                if !matches!(
+                    previous,
+                    JmDeploymentStatus::Missing | JmDeploymentStatus::Error
+                ) {
+                    self.status.error = Some(exception_json(
+                        "MissingJobManagerException",
+                        "Missing JobManager deployment",
+                    ));
+                    emit(
+                        self.ctx,
+                        &self.resource,
+                        EventType::Warning,
+                        "Missing",
+                        "Missing JobManager deployment",
+                        Component::JobManagerDeployment,
+                    );
                 }
             }
         }
@@ -91,7 +117,9 @@ impl Reconciler<'_, '_> {
 
     /// The desired job state of the stored spec (before validation).
     fn spec_state(&self) -> Option<JobState> {
-        FlinkDeploymentSpec::from_value(&self.resource["spec"]).ok().map(|s| s.job_state())
+        FlinkDeploymentSpec::from_value(&self.resource["spec"])
+            .ok()
+            .map(|s| s.job_state())
     }
 
     fn observe_job(&mut self) {
@@ -110,7 +138,14 @@ impl Reconciler<'_, '_> {
         };
         let job_id = self.status.job_status.job_id.clone().unwrap_or_default();
         let Some(details) = jobs.into_iter().find(|j| j.job_id == job_id) else {
-            emit(self.ctx, &self.resource, EventType::Warning, "Missing", "Job Not Found", Component::Job);
+            emit(
+                self.ctx,
+                &self.resource,
+                EventType::Warning,
+                "Missing",
+                "Job Not Found",
+                Component::Job,
+            );
             self.status.job_status.state = Some(FlinkJobState::Reconciling);
             self.status.error = Some("Job Not Found".into());
             return;
@@ -122,18 +157,32 @@ impl Reconciler<'_, '_> {
         if details.state == FlinkJobState::Failed && previous != Some(FlinkJobState::Failed) {
             // JobStatusObserver: the failure cause from the job result goes
             // into status.error and a Warning `Error` event (facts §3.11).
-            let cause = details.failure.clone().unwrap_or_else(|| "Job failed".to_string());
+            let cause = details
+                .failure
+                .clone()
+                .unwrap_or_else(|| "Job failed".to_string());
             self.status.error = Some(error_json(JOB_EXCEPTION, &cause));
-            emit(self.ctx, &self.resource, EventType::Warning, "Error", &cause, Component::Job);
+            emit(
+                self.ctx,
+                &self.resource,
+                EventType::Warning,
+                "Error",
+                &cause,
+                Component::Job,
+            );
         }
         if details.state.is_globally_terminal() {
-            let checkpoint = lock(self.clusters).latest_checkpoint(&namespace, &name, &job_id).ok().flatten();
+            let checkpoint = lock(self.clusters)
+                .latest_checkpoint(&namespace, &name, &job_id)
+                .ok()
+                .flatten();
             if checkpoint.is_some() {
                 self.status.job_status.upgrade_savepoint_path = checkpoint;
             }
         }
         let cancelled = details.state == FlinkJobState::Canceled
-            || (previous == Some(FlinkJobState::Cancelling) && details.state.is_globally_terminal());
+            || (previous == Some(FlinkJobState::Cancelling)
+                && details.state.is_globally_terminal());
         if cancelled {
             self.mark_recorded_suspended();
         }
@@ -161,7 +210,14 @@ impl Reconciler<'_, '_> {
                 Some(previous) => format!("Job status changed from {previous} to {state}"),
                 None => format!("Job status changed to {state}"),
             };
-            emit(self.ctx, &self.resource, EventType::Normal, "JobStatusChanged", &message, Component::Job);
+            emit(
+                self.ctx,
+                &self.resource,
+                EventType::Normal,
+                "JobStatusChanged",
+                &message,
+                Component::Job,
+            );
         }
         self.status.job_status.state = Some(state);
         self.status.job_status.update_time = Some(self.now_millis().to_string());
@@ -169,8 +225,12 @@ impl Reconciler<'_, '_> {
 
     /// After a cancel, the recorded spec is marked suspended.
     fn mark_recorded_suspended(&mut self) {
-        let Some(mut recorded) = self.status.reconciliation_status.last_reconciled() else { return };
-        let Some(job) = &mut recorded.spec.job else { return };
+        let Some(mut recorded) = self.status.reconciliation_status.last_reconciled() else {
+            return;
+        };
+        let Some(job) = &mut recorded.spec.job else {
+            return;
+        };
         if job.state == JobState::Suspended {
             return;
         }
@@ -185,8 +245,11 @@ impl Reconciler<'_, '_> {
         if reconciliation.state != ReconciliationState::Deployed {
             return;
         }
-        let desired_running = reconciliation.last_reconciled().is_some_and(|r| r.spec.job_state() == JobState::Running);
-        if state == FlinkJobState::Running || (state == FlinkJobState::Finished && desired_running) {
+        let desired_running = reconciliation
+            .last_reconciled()
+            .is_some_and(|r| r.spec.job_state() == JobState::Running);
+        if state == FlinkJobState::Running || (state == FlinkJobState::Finished && desired_running)
+        {
             self.status.reconciliation_status.mark_stable();
         }
     }
@@ -197,7 +260,9 @@ impl Reconciler<'_, '_> {
         let jm = recorded.job_manager.clone().unwrap_or_default();
         let tm = recorded.task_manager.clone().unwrap_or_default();
         let task_managers = task_manager_count(recorded, &config) as f64;
-        let cpu = |r: &Option<crate::operator::spec::Resource>| r.as_ref().and_then(|r| r.cpu).unwrap_or(1.0);
+        let cpu = |r: &Option<crate::operator::spec::Resource>| {
+            r.as_ref().and_then(|r| r.cpu).unwrap_or(1.0)
+        };
         let memory = |r: &Option<crate::operator::spec::Resource>, key: &str| {
             r.as_ref()
                 .and_then(|r| r.memory.as_deref())
@@ -206,7 +271,8 @@ impl Reconciler<'_, '_> {
                 .unwrap_or(0)
         };
         let total_cpu = cpu(&jm.resource) * jm.replicas as f64 + cpu(&tm.resource) * task_managers;
-        let total_memory = memory(&jm.resource, "jobmanager.memory.process.size") * jm.replicas.max(0) as u64
+        let total_memory = memory(&jm.resource, "jobmanager.memory.process.size")
+            * jm.replicas.max(0) as u64
             + memory(&tm.resource, "taskmanager.memory.process.size") * task_managers as u64;
         let info = &mut self.status.cluster_info;
         if let Some(version) = recorded.flink_version {
@@ -220,5 +286,9 @@ impl Reconciler<'_, '_> {
 /// Whether the Deployment has a replica available (one JobManager is
 /// enough to run the job).
 fn available(deployment: &Value) -> bool {
-    deployment["status"]["replicas"].as_i64().unwrap_or(0) > 0 && deployment["status"]["availableReplicas"].as_i64().unwrap_or(0) > 0
+    deployment["status"]["replicas"].as_i64().unwrap_or(0) > 0
+        && deployment["status"]["availableReplicas"]
+            .as_i64()
+            .unwrap_or(0)
+            > 0
 }
