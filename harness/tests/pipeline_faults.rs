@@ -9,11 +9,9 @@ mod pipeline_common;
 
 use std::time::Duration;
 
-use harness::pipeline::{Exit, Pipeline, SourceSpec, checkpoints};
+use harness::pipeline::{Exit, Pipeline, checkpoints};
 use harness_infra::{Fault, Kafka, KafkaSpec, kafka::BrokerStorage};
-use pipeline_common::{
-    Dataset, assert_redis_matches, config, dataset, kafka, produce, redis, wait_for,
-};
+use pipeline_common::{Dataset, KafkaRig, assert_redis_matches, dataset, redis, wait_for};
 
 const TOPIC: &str = "user_behaviors";
 const WAIT: Duration = Duration::from_secs(30);
@@ -26,31 +24,25 @@ fn faulty_dataset(seed: u64) -> Dataset {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_stop_and_start_mid_run_recovers_by_itself() -> anyhow::Result<()> {
-    let (mut redis, kafka) = (redis().await?, kafka(TOPIC, 1).await?);
+    let mut rig = KafkaRig::start(TOPIC, 1).await?;
     let data = faulty_dataset(21);
     let half = data.events.len() / 2;
-    produce(&kafka, TOPIC, 1, &data, 0..half)?;
-    let state = tempfile::tempdir()?;
-    let pipeline = Pipeline::start(config(
-        SourceSpec::kafka(kafka.bootstrap_servers(), TOPIC),
-        redis.url(),
-        state.path(),
-    ))
-    .await?;
+    rig.produce(&data, 0..half)?;
+    let pipeline = Pipeline::start(rig.config()).await?;
     wait_for(&pipeline, "the first half", WAIT, |p| {
         p.stats.events == half as u64 && p.redis_round_trips > 0
     })
     .await?;
 
-    redis.apply(Fault::Stop).await?;
+    rig.redis.apply(Fault::Stop).await?;
     // The second half fires windows while Redis is away: writes must fail
     // and be retried, and the source must go on regardless.
-    produce(&kafka, TOPIC, 1, &data, half..data.events.len())?;
+    rig.produce(&data, half..data.events.len())?;
     wait_for(&pipeline, "retries against the stopped redis", WAIT, |p| {
         p.redis_retries > 0
     })
     .await?;
-    redis.apply(Fault::Start).await?;
+    rig.redis.apply(Fault::Start).await?;
     let retries = pipeline.progress().redis_retries;
     let round_trips = pipeline.progress().redis_round_trips;
     wait_for(&pipeline, "writes to resume", WAIT, |p| {
@@ -62,20 +54,13 @@ async fn redis_stop_and_start_mid_run_recovers_by_itself() -> anyhow::Result<()>
     assert!(matches!(summary.exit, Exit::Stopped { .. }));
     assert!(summary.progress.redis_retries >= retries);
     assert_eq!(summary.stats(), &data.expected.stats);
-    assert_redis_matches(redis.url(), &data.expected).await
+    assert_redis_matches(rig.redis.url(), &data.expected).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_embedded_broker_outage_mid_run_is_survived() -> anyhow::Result<()> {
-    let (redis, mut kafka) = (redis().await?, kafka(TOPIC, 1).await?);
-    broker_outage(
-        &redis,
-        &mut kafka,
-        Fault::Stop,
-        Fault::Start,
-        faulty_dataset(22),
-    )
-    .await
+    let mut rig = KafkaRig::start(TOPIC, 1).await?;
+    broker_outage(&mut rig, Fault::Stop, Fault::Start, faulty_dataset(22)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,59 +72,41 @@ async fn a_local_broker_restart_mid_run_is_survived() -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let mut kafka = Kafka::start(&KafkaSpec::Local { binary: None }).await?;
+    let kafka = Kafka::start(&KafkaSpec::Local { binary: None }).await?;
     if !matches!(kafka.local_storage(), Some(BrokerStorage::Sqlite(_))) {
         eprintln!(
             "skipped: the local broker has memory storage only, so a restart loses the topic (build it with libsql)"
         );
         return Ok(());
     }
-    kafka.create_topic(TOPIC, 1).await?;
-    kafka
-        .create_topic(harness::pipeline::dead_letters::DEAD_LETTER_TOPIC, 1)
-        .await?;
-    let redis = redis().await?;
+    let mut rig = KafkaRig::assemble(redis().await?, kafka, TOPIC, 1).await?;
     // The restart happens after the stop, in one step.
-    broker_outage(
-        &redis,
-        &mut kafka,
-        Fault::Restart,
-        Fault::Start,
-        faulty_dataset(23),
-    )
-    .await
+    broker_outage(&mut rig, Fault::Restart, Fault::Start, faulty_dataset(23)).await
 }
 
 /// Produces half, waits until it is processed, applies `down` (then `up`),
 /// produces the rest, and checks the end state.
 async fn broker_outage(
-    redis: &harness_infra::Redis,
-    kafka: &mut Kafka,
+    rig: &mut KafkaRig,
     down: Fault,
     up: Fault,
     data: Dataset,
 ) -> anyhow::Result<()> {
     let half = data.events.len() / 2;
-    produce(kafka, TOPIC, 1, &data, 0..half)?;
-    let state = tempfile::tempdir()?;
-    let pipeline = Pipeline::start(config(
-        SourceSpec::kafka(kafka.bootstrap_servers(), TOPIC),
-        redis.url(),
-        state.path(),
-    ))
-    .await?;
+    rig.produce(&data, 0..half)?;
+    let pipeline = Pipeline::start(rig.config()).await?;
     wait_for(&pipeline, "the first half", WAIT, |p| {
         p.stats.events == half as u64
     })
     .await?;
 
-    kafka.apply(down).await?;
+    rig.kafka.apply(down).await?;
     wait_for(&pipeline, "the consumer to notice the outage", WAIT, |p| {
         p.kafka_errors > 0
     })
     .await?;
-    kafka.apply(up).await?;
-    produce(kafka, TOPIC, 1, &data, half..data.events.len())?;
+    rig.kafka.apply(up).await?;
+    rig.produce(&data, half..data.events.len())?;
     let total = data.events.len() as u64;
     wait_for(&pipeline, "the second half", WAIT, |p| {
         p.stats.events == total
@@ -149,32 +116,30 @@ async fn broker_outage(
     let summary = pipeline.stop(true).await?;
     assert_eq!(summary.progress.offset_gaps, 0);
     assert_eq!(summary.stats(), &data.expected.stats);
-    assert_redis_matches(redis.url(), &data.expected).await
+    assert_redis_matches(rig.redis.url(), &data.expected).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_then_restore_from_the_last_checkpoint_converges() -> anyhow::Result<()> {
-    let (redis, kafka) = (redis().await?, kafka(TOPIC, 1).await?);
+    let rig = KafkaRig::start(TOPIC, 1).await?;
     let data = faulty_dataset(24);
     let half = data.events.len() / 2;
-    produce(&kafka, TOPIC, 1, &data, 0..half)?;
-    let state = tempfile::tempdir()?;
-    let source = SourceSpec::kafka(kafka.bootstrap_servers(), TOPIC);
-    let pipeline = Pipeline::start(config(source.clone(), redis.url(), state.path())).await?;
+    rig.produce(&data, 0..half)?;
+    let pipeline = Pipeline::start(rig.config()).await?;
     // A checkpoint taken after the first half was processed...
     wait_for(&pipeline, "a checkpoint after the first half", WAIT, |p| {
         p.stats.events == half as u64 && p.checkpoints >= 2
     })
     .await?;
     // ...then more records and more writes, and a crash part-way through.
-    produce(&kafka, TOPIC, 1, &data, half..data.events.len())?;
+    rig.produce(&data, half..data.events.len())?;
     wait_for(&pipeline, "part of the second half", WAIT, |p| {
         p.stats.events > (half + half / 2) as u64
     })
     .await?;
     pipeline.crash().await;
 
-    let (checkpoint, metadata) = checkpoints::load(state.path())?;
+    let (checkpoint, metadata) = checkpoints::load(rig.state.path())?;
     let resume_at = checkpoint
         .next_offset(0)
         .expect("the checkpoint read partition 0");
@@ -184,26 +149,24 @@ async fn a_crash_then_restore_from_the_last_checkpoint_converges() -> anyhow::Re
         metadata.display()
     );
 
-    let mut restored = config(source, redis.url(), state.path());
-    restored.restore = Some(state.path().to_owned());
+    let mut restored = rig.config();
+    restored.restore = Some(rig.state.path().to_owned());
     restored.bounded = true;
     let summary = Pipeline::start(restored).await?.finished().await?;
 
     assert_eq!(summary.exit, Exit::Finished);
     // Counters continue from the checkpoint: together exactly one pass.
     assert_eq!(summary.stats(), &data.expected.stats);
-    assert_redis_matches(redis.url(), &data.expected).await
+    assert_redis_matches(rig.redis.url(), &data.expected).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_savepoint_taken_mid_run_restores_into_the_same_result() -> anyhow::Result<()> {
-    let (redis, kafka) = (redis().await?, kafka(TOPIC, 1).await?);
+    let rig = KafkaRig::start(TOPIC, 1).await?;
     let data = faulty_dataset(25);
     let half = data.events.len() / 2;
-    produce(&kafka, TOPIC, 1, &data, 0..half)?;
-    let state = tempfile::tempdir()?;
-    let source = SourceSpec::kafka(kafka.bootstrap_servers(), TOPIC);
-    let pipeline = Pipeline::start(config(source.clone(), redis.url(), state.path())).await?;
+    rig.produce(&data, 0..half)?;
+    let pipeline = Pipeline::start(rig.config()).await?;
     wait_for(&pipeline, "the first half", WAIT, |p| {
         p.stats.events == half as u64
     })
@@ -220,11 +183,11 @@ async fn a_savepoint_taken_mid_run_restores_into_the_same_result() -> anyhow::Re
         Some(half as i64)
     );
 
-    produce(&kafka, TOPIC, 1, &data, half..data.events.len())?;
-    let mut restored = config(source, redis.url(), state.path());
+    rig.produce(&data, half..data.events.len())?;
+    let mut restored = rig.config();
     restored.restore = Some(savepoint);
     restored.bounded = true;
     let summary = Pipeline::start(restored).await?.finished().await?;
     assert_eq!(summary.stats(), &data.expected.stats);
-    assert_redis_matches(redis.url(), &data.expected).await
+    assert_redis_matches(rig.redis.url(), &data.expected).await
 }

@@ -9,26 +9,19 @@ mod pipeline_common;
 
 use std::time::{Duration, Instant};
 
-use harness::pipeline::{
-    Exit, Pipeline, SourceSpec, dead_letters::DEAD_LETTER_TOPIC, http_client, verify,
-};
-use pipeline_common::{assert_redis_matches, config, dataset, kafka, produce, redis, wait_for};
+use harness::pipeline::{Exit, Pipeline, dead_letters::DEAD_LETTER_TOPIC, http_client, verify};
+use pipeline_common::{KafkaRig, assert_redis_matches, dataset, wait_for};
 use rdkafka::{Message, message::Headers};
 
 const TOPIC: &str = "user_behaviors";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_partition_with_late_events_matches_the_oracle() -> anyhow::Result<()> {
-    let (redis, kafka) = (redis().await?, kafka(TOPIC, 1).await?);
+    let rig = KafkaRig::start(TOPIC, 1).await?;
     // ~3 MB: under the embedded broker's per-partition retention cap.
     let data = dataset(11, 15_000, 0.02, 0.03, 4.0);
-    produce(&kafka, TOPIC, 1, &data, 0..data.events.len())?;
-    let state = tempfile::tempdir()?;
-    let mut config = config(
-        SourceSpec::kafka(kafka.bootstrap_servers(), TOPIC),
-        redis.url(),
-        state.path(),
-    );
+    rig.produce(&data, 0..data.events.len())?;
+    let mut config = rig.config();
     config.bounded = true;
 
     let summary = Pipeline::start(config).await?.finished().await?;
@@ -36,11 +29,11 @@ async fn one_partition_with_late_events_matches_the_oracle() -> anyhow::Result<(
     assert_eq!(summary.exit, Exit::Finished);
     assert_eq!(summary.stats(), &data.expected.stats);
     assert_eq!(summary.progress.offset_gaps, 0);
-    assert_redis_matches(redis.url(), &data.expected).await?;
+    assert_redis_matches(rig.redis.url(), &data.expected).await?;
 
     // Every dead letter is on the dead-letter topic, with its reason.
     let letters = consume_all(
-        kafka.bootstrap_servers(),
+        rig.kafka.bootstrap_servers(),
         DEAD_LETTER_TOPIC,
         data.expected.dead_letters.len(),
     )?;
@@ -55,15 +48,10 @@ async fn one_partition_with_late_events_matches_the_oracle() -> anyhow::Result<(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_partitions_without_late_events_match_the_oracle() -> anyhow::Result<()> {
-    let (redis, kafka) = (redis().await?, kafka(TOPIC, 4).await?);
+    let rig = KafkaRig::start(TOPIC, 4).await?;
     let data = dataset(12, 30_000, 0.01, 0.0, 6.0);
-    produce(&kafka, TOPIC, 4, &data, 0..data.events.len())?;
-    let state = tempfile::tempdir()?;
-    let mut config = config(
-        SourceSpec::kafka(kafka.bootstrap_servers(), TOPIC),
-        redis.url(),
-        state.path(),
-    );
+    rig.produce(&data, 0..data.events.len())?;
+    let mut config = rig.config();
     config.bounded = true;
 
     let summary = Pipeline::start(config).await?.finished().await?;
@@ -71,21 +59,16 @@ async fn several_partitions_without_late_events_match_the_oracle() -> anyhow::Re
     assert_eq!(summary.stats().events, data.events.len() as u64);
     assert_eq!(summary.stats().malformed, data.expected.stats.malformed);
     assert_eq!(summary.stats().fully_late, 0);
-    assert_redis_matches(redis.url(), &data.expected).await?;
+    assert_redis_matches(rig.redis.url(), &data.expected).await?;
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_metrics_endpoint_agrees_with_the_oracle_while_running() -> anyhow::Result<()> {
-    let (redis, kafka) = (redis().await?, kafka(TOPIC, 1).await?);
+    let rig = KafkaRig::start(TOPIC, 1).await?;
     let data = dataset(13, 10_000, 0.02, 0.02, 4.0);
-    produce(&kafka, TOPIC, 1, &data, 0..data.events.len())?;
-    let state = tempfile::tempdir()?;
-    let mut config = config(
-        SourceSpec::kafka(kafka.bootstrap_servers(), TOPIC),
-        redis.url(),
-        state.path(),
-    );
+    rig.produce(&data, 0..data.events.len())?;
+    let mut config = rig.config();
     config.metrics_addr = Some("127.0.0.1:0".parse()?);
     let pipeline = Pipeline::start(config).await?;
     let base = format!("http://{}", pipeline.metrics_addr().expect("bound"));
@@ -137,7 +120,7 @@ async fn the_metrics_endpoint_agrees_with_the_oracle_while_running() -> anyhow::
         }
     );
     assert_eq!(summary.stats(), &data.expected.stats);
-    assert_redis_matches(redis.url(), &data.expected).await?;
+    assert_redis_matches(rig.redis.url(), &data.expected).await?;
     Ok(())
 }
 

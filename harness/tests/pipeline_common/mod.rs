@@ -82,11 +82,75 @@ pub async fn redis() -> anyhow::Result<Redis> {
 /// the dead-letter topic.
 pub async fn kafka(topic: &str, partitions: i32) -> anyhow::Result<Kafka> {
     let kafka = Kafka::start(&KafkaSpec::default()).await?;
+    create_topics(&kafka, topic, partitions).await?;
+    Ok(kafka)
+}
+
+/// Creates `topic` with `partitions` partitions, and the dead-letter topic.
+async fn create_topics(kafka: &Kafka, topic: &str, partitions: i32) -> anyhow::Result<()> {
     kafka.create_topic(topic, partitions).await?;
     kafka
         .create_topic(harness::pipeline::dead_letters::DEAD_LETTER_TOPIC, 1)
         .await?;
-    Ok(kafka)
+    Ok(())
+}
+
+/// What a Kafka-sourced pipeline test starts from: a Redis, a Kafka holding
+/// the input topic and the dead-letter topic, and a fresh state directory.
+pub struct KafkaRig {
+    /// The sink.
+    pub redis: Redis,
+    /// The source's broker.
+    pub kafka: Kafka,
+    /// The input topic.
+    pub topic: &'static str,
+    /// How many partitions `topic` has.
+    pub partitions: i32,
+    /// The pipeline's checkpoint directory.
+    pub state: tempfile::TempDir,
+}
+
+impl KafkaRig {
+    /// A local Redis and an embedded Kafka whose `topic` has `partitions`
+    /// partitions.
+    pub async fn start(topic: &'static str, partitions: i32) -> anyhow::Result<Self> {
+        let redis = redis().await?;
+        let kafka = Kafka::start(&KafkaSpec::default()).await?;
+        Self::assemble(redis, kafka, topic, partitions).await
+    }
+
+    /// A rig around an already started `kafka` (another provider): creates
+    /// the topics on it.
+    pub async fn assemble(
+        redis: Redis,
+        kafka: Kafka,
+        topic: &'static str,
+        partitions: i32,
+    ) -> anyhow::Result<Self> {
+        create_topics(&kafka, topic, partitions).await?;
+        Ok(Self {
+            redis,
+            kafka,
+            topic,
+            partitions,
+            state: tempfile::tempdir()?,
+        })
+    }
+
+    /// Produces `data.events[range]` to the input topic (see [`produce`]).
+    pub fn produce(&self, data: &Dataset, range: std::ops::Range<usize>) -> anyhow::Result<()> {
+        produce(&self.kafka, self.topic, self.partitions, data, range)
+    }
+
+    /// A test [`config`] reading the input topic into this Redis, with
+    /// checkpoints in the state directory.
+    pub fn config(&self) -> PipelineConfig {
+        config(
+            SourceSpec::kafka(self.kafka.bootstrap_servers(), self.topic),
+            self.redis.url(),
+            self.state.path(),
+        )
+    }
 }
 
 /// Produces `events[range]` to `topic`, partitioned as `harness load` does,
