@@ -7,23 +7,19 @@ mod e2e_support;
 
 use std::time::Duration;
 
-use e2e_support::{check_xml, e2e, read_report, steps, test_scenario, testcases_per_suite};
+use e2e_support::{
+    check_xml, e2e, read_report, run, run_beside, simulator, steps, test_scenario,
+    testcases_per_suite,
+};
 use predicates::prelude::*;
 
 #[test]
 fn every_verb_passes_on_the_simulator() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let output = e2e(dir.path())
-        .arg(test_scenario("all-verbs.yaml"))
-        .timeout(Duration::from_secs(60))
-        .output()
-        .expect("runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    run(
+        e2e(dir.path()).arg(test_scenario("all-verbs.yaml")),
+        Duration::from_secs(60),
+        0,
     );
     let report = read_report(dir.path());
     let all = steps(&report, "all-verbs");
@@ -65,13 +61,12 @@ fn every_verb_passes_on_the_simulator() {
 #[test]
 fn a_failing_scenario_names_the_deadline_shows_the_diff_and_keeps_diagnostics() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let output = e2e(dir.path())
-        .arg(test_scenario("failing.yaml"))
-        .timeout(Duration::from_secs(60))
-        .output()
-        .expect("runs");
+    let output = run(
+        e2e(dir.path()).arg(test_scenario("failing.yaml")),
+        Duration::from_secs(60),
+        1,
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(1), "stdout:\n{stdout}");
     // The table shows the failure and its diff under the failing row.
     assert!(
         stdout.contains(r#"data.mode: expected "green", got "blue""#),
@@ -156,15 +151,7 @@ fn a_failing_scenario_names_the_deadline_shows_the_diff_and_keeps_diagnostics() 
 async fn a_typo_stops_the_run_before_anything_is_applied() {
     // A simulator of our own, so the test can look at the cluster afterwards.
     let dir = tempfile::tempdir().expect("temp dir");
-    let origin = harness_sim::clock::VirtualClock::starting_now(1.0).now();
-    let config = harness_sim::api::SimConfig {
-        speed: 100.0,
-        kubeconfig: Some(dir.path().join("kubeconfig")),
-        origin: Some(origin),
-    };
-    let sim = harness_sim::api::serve(harness_sim::standard_cluster(7, origin), config)
-        .await
-        .expect("simulator starts");
+    let sim = simulator(dir.path(), 7, 100.0).await;
     let kubeconfig = sim.kubeconfig.clone();
     let reports = dir.path().join("reports");
     let mut cmd = e2e(&reports);
@@ -172,12 +159,8 @@ async fn a_typo_stops_the_run_before_anything_is_applied() {
         .arg(&kubeconfig)
         .arg(test_scenario("good.yaml"))
         .arg(test_scenario("typo.yaml"));
-    let output = tokio::task::spawn_blocking(move || cmd.timeout(Duration::from_secs(60)).output())
-        .await
-        .expect("joins")
-        .expect("runs");
+    let output = run_beside(cmd, Duration::from_secs(60), 2).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "stderr:\n{stderr}");
     let typo = test_scenario("typo.yaml");
     let expected = format!(
         r#"{}:9:7: spec.steps[0].assert: unknown field "lsits", expected one of "resource", "resources", "file", "mode", "window", "match", "count", "lists", "capture" (did you mean "lists"?)"#,
@@ -258,31 +241,14 @@ fn backends_that_cannot_run_say_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_kubeconfig_backend_learns_a_simulators_clock() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let origin = harness_sim::clock::VirtualClock::starting_now(1.0).now();
-    let config = harness_sim::api::SimConfig {
-        speed: 200.0,
-        kubeconfig: Some(dir.path().join("kubeconfig")),
-        origin: Some(origin),
-    };
-    let sim = harness_sim::api::serve(harness_sim::standard_cluster(3, origin), config)
-        .await
-        .expect("simulator starts");
+    let sim = simulator(dir.path(), 3, 200.0).await;
     let reports = dir.path().join("reports");
     let mut cmd = e2e(&reports);
     // No --cluster: a --kubeconfig alone selects the kubeconfig backend.
     cmd.arg("--kubeconfig")
         .arg(&sim.kubeconfig)
         .arg(test_scenario("all-verbs.yaml"));
-    let output = tokio::task::spawn_blocking(move || cmd.timeout(Duration::from_secs(60)).output())
-        .await
-        .expect("joins")
-        .expect("runs");
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stdout:\n{}",
-        String::from_utf8_lossy(&output.stdout)
-    );
+    run_beside(cmd, Duration::from_secs(60), 0).await;
     let report = read_report(&reports);
     assert_eq!(report["backend"]["backend"], "kubeconfig");
     assert_eq!(report["backend"]["virtualTime"], true);
@@ -306,14 +272,14 @@ async fn the_kubeconfig_backend_learns_a_simulators_clock() {
 #[test]
 fn fail_fast_skips_the_scenarios_after_a_failure() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let output = e2e(dir.path())
-        .arg("--fail-fast")
-        .arg(test_scenario("failing.yaml"))
-        .arg(test_scenario("all-verbs.yaml"))
-        .timeout(Duration::from_secs(60))
-        .output()
-        .expect("runs");
-    assert_eq!(output.status.code(), Some(1));
+    run(
+        e2e(dir.path())
+            .arg("--fail-fast")
+            .arg(test_scenario("failing.yaml"))
+            .arg(test_scenario("all-verbs.yaml")),
+        Duration::from_secs(60),
+        1,
+    );
     let report = read_report(dir.path());
     assert_eq!(report["scenarios"][0]["outcome"], "fail");
     assert_eq!(report["scenarios"][1]["outcome"], "skip");
@@ -332,18 +298,12 @@ fn a_relative_report_dir_still_gives_exec_a_usable_kubeconfig() {
     // relative to wherever harness was started.
     let dir = tempfile::tempdir().expect("temp dir");
     let mut cmd = assert_cmd::Command::cargo_bin("harness").expect("the harness binary is built");
-    let output = cmd
-        .current_dir(dir.path())
-        .args(["e2e", "--report-dir", "reports"])
-        .arg(test_scenario("all-verbs.yaml"))
-        .timeout(Duration::from_secs(60))
-        .output()
-        .expect("runs");
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stdout:\n{}",
-        String::from_utf8_lossy(&output.stdout)
+    run(
+        cmd.current_dir(dir.path())
+            .args(["e2e", "--report-dir", "reports"])
+            .arg(test_scenario("all-verbs.yaml")),
+        Duration::from_secs(60),
+        0,
     );
     assert!(dir.path().join("reports/report.json").exists());
 }

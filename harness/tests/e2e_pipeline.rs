@@ -10,7 +10,7 @@ mod e2e_support;
 
 use std::{net::TcpStream, time::Duration};
 
-use e2e_support::{e2e, read_report, steps, test_scenario};
+use e2e_support::{e2e, read_report, run, steps, test_scenario};
 use serde_json::Value;
 
 /// The failed step of scenario `name`.
@@ -33,14 +33,13 @@ fn diff_lines(step: &Value) -> Vec<String> {
 #[test]
 fn a_failing_verify_shows_the_redis_diff_and_the_infrastructure_is_stopped() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let output = e2e(dir.path())
-        .arg(test_scenario("verify-wrong-topic.yaml"))
-        .arg(test_scenario("verify-tampered.yaml"))
-        .timeout(Duration::from_secs(120))
-        .output()
-        .expect("runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(1), "stdout:\n{stdout}");
+    run(
+        e2e(dir.path())
+            .arg(test_scenario("verify-wrong-topic.yaml"))
+            .arg(test_scenario("verify-tampered.yaml")),
+        Duration::from_secs(120),
+        1,
+    );
     let report = read_report(dir.path());
 
     // Nothing reads the topic: every expected key is missing, and the
@@ -160,13 +159,11 @@ fn a_failing_verify_shows_the_redis_diff_and_the_infrastructure_is_stopped() {
 #[test]
 fn an_unreachable_kafka_fails_the_marked_job_with_its_cause() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let output = e2e(dir.path())
-        .arg(test_scenario("pipeline-unreachable-kafka.yaml"))
-        .timeout(Duration::from_secs(120))
-        .output()
-        .expect("runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "stdout:\n{stdout}");
+    run(
+        e2e(dir.path()).arg(test_scenario("pipeline-unreachable-kafka.yaml")),
+        Duration::from_secs(120),
+        0,
+    );
     let report = read_report(dir.path());
     let all = steps(&report, "pipeline-unreachable-kafka");
     assert!(all.iter().all(|s| s["outcome"] == "pass"), "{all:?}");
@@ -234,16 +231,10 @@ spec:
     );
     std::fs::write(dir.path().join("verify-metrics.yaml"), scenario).expect("write scenario");
     let reports = dir.path().join("reports");
-    let output = e2e(&reports)
-        .arg(dir.path().join("verify-metrics.yaml"))
-        .timeout(Duration::from_secs(120))
-        .output()
-        .expect("runs");
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stdout:\n{}",
-        String::from_utf8_lossy(&output.stdout)
+    run(
+        e2e(&reports).arg(dir.path().join("verify-metrics.yaml")),
+        Duration::from_secs(120),
+        0,
     );
     let report = read_report(&reports);
     let verify = steps(&report, "verify-metrics")

@@ -3,12 +3,11 @@
 
 mod e2e_support;
 
-use std::{
-    path::PathBuf,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use e2e_support::{check_xml, e2e, read_report, steps, testcases_per_suite, workspace_root};
+use e2e_support::{
+    check_xml, e2e, read_report, run, steps, test_scenario, testcases_per_suite, workspace_root,
+};
 use harness::scenario::{self, Action, Step};
 use serde_json::Value;
 
@@ -32,18 +31,8 @@ fn leaf_steps(steps: &[Step]) -> usize {
 fn the_shipped_scenarios_pass_and_report_every_step() {
     let dir = tempfile::tempdir().expect("temp dir");
     let started = Instant::now();
-    let output = e2e(dir.path())
-        .timeout(Duration::from_secs(120))
-        .output()
-        .expect("runs");
+    run(&mut e2e(dir.path()), Duration::from_secs(120), 0);
     let elapsed = started.elapsed();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
     // The budget is 15 s for every shipped scenario; allow for a loaded test machine.
     assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
 
@@ -140,15 +129,13 @@ fn the_shipped_scenarios_pass_and_report_every_step() {
 fn reports_never_contain_the_simulators_token() {
     let dir = tempfile::tempdir().expect("temp dir");
     // A failing scenario too, so the diagnostics bundle is written as well.
-    let failing =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/scenarios/failing.yaml");
-    let output = e2e(dir.path())
-        .arg(workspace_root().join("scenarios/invalid-specs.yaml"))
-        .arg(failing)
-        .timeout(Duration::from_secs(120))
-        .output()
-        .expect("runs");
-    assert_eq!(output.status.code(), Some(1));
+    let output = run(
+        e2e(dir.path())
+            .arg(workspace_root().join("scenarios/invalid-specs.yaml"))
+            .arg(test_scenario("failing.yaml")),
+        Duration::from_secs(120),
+        1,
+    );
     // A failing scenario does not stop the others.
     let report = read_report(dir.path());
     let outcomes: Vec<(&str, &str)> = report["scenarios"]

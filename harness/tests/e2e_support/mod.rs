@@ -1,13 +1,22 @@
-//! Helpers shared by the `e2e_*` integration tests: running `harness e2e`,
-//! reading its reports, and a minimal XML well-formedness check (the
+//! Helpers shared by the `e2e_*` integration tests: running `harness e2e`
+//! (and checking its exit code), a simulator of a test's own, reading the
+//! reports, and a minimal XML well-formedness check (the
 //! workspace has no XML parser, and JUnit consumers need nesting and
 //! escaping right more than anything else).
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    process::Output,
+    time::Duration,
+};
 
 use assert_cmd::Command;
+use harness_sim::{
+    api::{SimConfig, SimHandle},
+    clock::VirtualClock,
+};
 use serde_json::Value;
 
 /// The workspace root (where `scenarios/` and `fixtures/` live).
@@ -33,6 +42,50 @@ pub(crate) fn e2e(report_dir: &Path) -> Command {
         .arg("--report-dir")
         .arg(report_dir);
     cmd
+}
+
+/// Runs `cmd`, killed after `timeout`, and asserts that it exits with `code`
+/// (a mismatch shows its stdout and stderr). Returns the output to check on.
+pub(crate) fn run(cmd: &mut Command, timeout: Duration, code: i32) -> Output {
+    let output = cmd.timeout(timeout).output().expect("runs");
+    assert_exit(&output, code);
+    output
+}
+
+/// [`run`] from an async test: the command waits on a blocking thread so
+/// that the test's own simulator keeps serving it meanwhile.
+pub(crate) async fn run_beside(mut cmd: Command, timeout: Duration, code: i32) -> Output {
+    let output = tokio::task::spawn_blocking(move || cmd.timeout(timeout).output())
+        .await
+        .expect("joins")
+        .expect("runs");
+    assert_exit(&output, code);
+    output
+}
+
+fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A simulator of the test's own (the standard cluster from `seed`) at
+/// `speed`, its kubeconfig written into `dir`: for runs with `--kubeconfig`
+/// whose cluster the test looks at itself.
+pub(crate) async fn simulator(dir: &Path, seed: u64, speed: f64) -> SimHandle {
+    let origin = VirtualClock::starting_now(1.0).now();
+    let config = SimConfig {
+        speed,
+        kubeconfig: Some(dir.join("kubeconfig")),
+        origin: Some(origin),
+    };
+    harness_sim::api::serve(harness_sim::standard_cluster(seed, origin), config)
+        .await
+        .expect("simulator starts")
 }
 
 /// Parses `report.json`.
