@@ -16,10 +16,7 @@ use super::{
     objects::{self, Target},
     report::Failure,
 };
-use crate::{
-    cluster::kinds::ResolveError,
-    scenario::verbs::{Apply, Expect, FieldValidation},
-};
+use crate::scenario::verbs::{Apply, Expect, FieldValidation};
 
 /// Runs an `apply` step; returns notes for the report.
 pub(crate) async fn run(
@@ -60,7 +57,7 @@ async fn attempt(
     what: &str,
 ) -> Check<Option<String>> {
     let target = Target::of(value);
-    let (api, resolved) = match objects::api_for(
+    let (api, resolved) = match objects::api_or_pending(
         ctx,
         &target.api_version,
         &target.kind,
@@ -69,18 +66,7 @@ async fn attempt(
     .await
     {
         Ok(found) => found,
-        Err(err @ ResolveError::UnknownKind { .. }) => {
-            return Check::Pending {
-                summary: err.to_string(),
-                diff: Vec::new(),
-            };
-        }
-        Err(err) => {
-            return Check::Pending {
-                summary: objects::chain(&err),
-                diff: Vec::new(),
-            };
-        }
+        Err(pending) => return pending,
     };
     let mut body = value.clone();
     if resolved.namespaced && target.namespace.is_none() {
@@ -154,10 +140,7 @@ pub(crate) fn judge(
         (Err(err), Some(expected)) if expect::matches(expected, &err) => {
             Check::Done(Some(expect::note(what, &err)))
         }
-        (Err(err), _) if objects::retryable(&err) => Check::Pending {
-            summary: objects::api_error_text(&err),
-            diff: Vec::new(),
-        },
+        (Err(err), _) if objects::retryable(&err) => Check::pending(objects::api_error_text(&err)),
         (Err(err), Some(expected)) => Check::Fatal(expect::mismatched(what, expected, &err)),
         (Err(err), None) => Check::Fatal(Failure::new(format!(
             "{what} was rejected: {}",

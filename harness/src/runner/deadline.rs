@@ -37,6 +37,16 @@ pub(crate) enum Check<T> {
     Fatal(Failure),
 }
 
+impl<T> Check<T> {
+    /// Not yet, with a summary and no diff.
+    pub(crate) fn pending(summary: impl Into<String>) -> Check<T> {
+        Check::Pending {
+            summary: summary.into(),
+            diff: Vec::new(),
+        }
+    }
+}
+
 impl Deadline {
     /// A deadline of `timeout` from now for a verb of `kind`.
     pub(crate) fn new(kind: TimeoutKind, timeout: Duration, clock: &ClusterClock) -> Deadline {
@@ -263,10 +273,7 @@ mod tests {
             if polls == 3 {
                 Check::Done(polls)
             } else {
-                Check::Pending {
-                    summary: String::new(),
-                    diff: Vec::new(),
-                }
+                Check::pending("")
             }
         })
         .await;
@@ -293,10 +300,7 @@ mod tests {
             if polls < 3 {
                 Check::Done(())
             } else {
-                Check::Pending {
-                    summary: "changed".into(),
-                    diff: Vec::new(),
-                }
+                Check::pending("changed")
             }
         })
         .await

@@ -8,7 +8,7 @@ use super::{
     context::Ctx,
     deadline::{Check, Deadline, until},
     expect,
-    objects::{self, FetchError, Target},
+    objects::{self, Target},
     report::Failure,
 };
 use crate::scenario::verbs::Delete;
@@ -40,17 +40,12 @@ pub(crate) async fn run(
     let note = until(deadline, &what, async || {
         let objects = match objects::fetch(ctx, &target).await {
             Ok(objects) => objects,
-            Err(err) => {
-                return Check::Pending {
-                    summary: err.message().to_owned(),
-                    diff: Vec::new(),
-                };
-            }
+            Err(err) => return Check::pending(err.message()),
         };
         if objects.is_empty() && expected.is_none() {
             return Check::Done(None);
         }
-        let (api, _) = match objects::api_for(
+        let (api, _) = match objects::api_or_pending(
             ctx,
             &target.api_version,
             &target.kind,
@@ -59,12 +54,7 @@ pub(crate) async fn run(
         .await
         {
             Ok(found) => found,
-            Err(err) => {
-                return Check::Pending {
-                    summary: FetchError::from(err).message().to_owned(),
-                    diff: Vec::new(),
-                };
-            }
+            Err(pending) => return pending,
         };
         // With `expect`, a missing named object is asked for anyway: the
         // expected answer may well be that 404.
@@ -93,21 +83,15 @@ pub(crate) async fn run(
             &format!("waiting for {} to be gone", target.describe()),
             async || match objects::fetch(ctx, &target).await {
                 Ok(objects) if objects.is_empty() => Check::Done(()),
-                Ok(objects) => Check::Pending {
-                    summary: format!(
-                        "{} still present",
-                        objects
-                            .iter()
-                            .map(objects::object_name)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                    diff: Vec::new(),
-                },
-                Err(err) => Check::Pending {
-                    summary: err.message().to_owned(),
-                    diff: Vec::new(),
-                },
+                Ok(objects) => Check::pending(format!(
+                    "{} still present",
+                    objects
+                        .iter()
+                        .map(objects::object_name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+                Err(err) => Check::pending(err.message()),
             },
         )
         .await?;

@@ -123,14 +123,8 @@ pub(crate) async fn cleanup(
     let gone = until(&deadline, "namespace deletion", async || {
         match api.get_opt(namespace).await {
             Ok(None) => Check::Done(()),
-            Ok(Some(_)) => Check::Pending {
-                summary: format!("namespace {namespace} is still terminating"),
-                diff: Vec::new(),
-            },
-            Err(err) => Check::Pending {
-                summary: objects::api_error_text(&err),
-                diff: Vec::new(),
-            },
+            Ok(Some(_)) => Check::pending(format!("namespace {namespace} is still terminating")),
+            Err(err) => Check::pending(objects::api_error_text(&err)),
         }
     })
     .await;

@@ -13,7 +13,7 @@ use kube::{
 };
 use serde_json::Value;
 
-use super::context::Ctx;
+use super::{context::Ctx, deadline::Check};
 use crate::cluster::{ResolvedKind, kinds::ResolveError};
 
 /// Objects a step is about.
@@ -112,6 +112,19 @@ pub(crate) async fn api_for(
         .kinds
         .api(&resolved, namespace.unwrap_or(&ctx.namespace));
     Ok((api, resolved))
+}
+
+/// [`api_for`] inside a poll: a kind that cannot be resolved (not served
+/// yet, or discovery failed) leaves the check pending, with the reason.
+pub(crate) async fn api_or_pending<T>(
+    ctx: &Ctx<'_>,
+    api_version: &str,
+    kind: &str,
+    namespace: Option<&str>,
+) -> Result<(Api<DynamicObject>, ResolvedKind), Check<T>> {
+    api_for(ctx, api_version, kind, namespace)
+        .await
+        .map_err(|err| Check::pending(FetchError::from(err).message()))
 }
 
 /// The objects `target` names, as JSON, sorted by name; a missing named

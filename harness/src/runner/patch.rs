@@ -8,14 +8,11 @@ use kube::api::{Patch as KubePatch, PatchParams};
 use super::{
     apply::judge,
     context::Ctx,
-    deadline::{Check, Deadline, until},
+    deadline::{Deadline, until},
     expect, objects,
     report::Failure,
 };
-use crate::{
-    cluster::kinds::ResolveError,
-    scenario::verbs::{Patch, PatchType},
-};
+use crate::scenario::verbs::{Patch, PatchType};
 
 /// Runs a `patch` step; returns notes for the report.
 pub(crate) async fn run(
@@ -32,41 +29,33 @@ pub(crate) async fn run(
     let body = ctx.expand_value(&patch.patch)?;
     let expected = expect::expand(ctx, patch.expect.as_ref())?;
     let what = format!("patch of {}/{name}", patch.kind);
-    let note =
-        until(deadline, &what, async || {
-            let (api, _) =
-                match objects::api_for(ctx, &patch.api_version, &patch.kind, namespace.as_deref())
-                    .await
-                {
-                    Ok(found) => found,
-                    Err(err @ ResolveError::UnknownKind { .. }) => {
-                        return Check::Pending {
-                            summary: err.to_string(),
-                            diff: Vec::new(),
-                        };
-                    }
-                    Err(err) => {
-                        return Check::Pending {
-                            summary: objects::chain(&err),
-                            diff: Vec::new(),
-                        };
-                    }
-                };
-            let params = PatchParams::default();
-            let result = match patch.patch_type {
-                PatchType::Merge => api
-                    .patch(&name, &params, &KubePatch::Merge(&body))
-                    .await
-                    .map(|_| ()),
-                PatchType::Strategic => api
-                    .patch(&name, &params, &KubePatch::Strategic(&body))
-                    .await
-                    .map(|_| ()),
-                PatchType::Json => json_patch(ctx, &api, &name, &body).await,
-            };
-            judge(result, expected.as_ref(), &what)
-        })
-        .await?;
+    let note = until(deadline, &what, async || {
+        let (api, _) = match objects::api_or_pending(
+            ctx,
+            &patch.api_version,
+            &patch.kind,
+            namespace.as_deref(),
+        )
+        .await
+        {
+            Ok(found) => found,
+            Err(pending) => return pending,
+        };
+        let params = PatchParams::default();
+        let result = match patch.patch_type {
+            PatchType::Merge => api
+                .patch(&name, &params, &KubePatch::Merge(&body))
+                .await
+                .map(|_| ()),
+            PatchType::Strategic => api
+                .patch(&name, &params, &KubePatch::Strategic(&body))
+                .await
+                .map(|_| ()),
+            PatchType::Json => json_patch(ctx, &api, &name, &body).await,
+        };
+        judge(result, expected.as_ref(), &what)
+    })
+    .await?;
     Ok(note.into_iter().collect())
 }
 

@@ -96,7 +96,7 @@ pub(crate) async fn run(
         }
         let snapshot = match live::read_redis(&url, &expected.config.key_templates).await {
             Ok(snapshot) => snapshot,
-            Err(err) => return Check::Pending { summary: error_chain(&err), diff: Vec::new() },
+            Err(err) => return Check::pending(error_chain(&err)),
         };
         let mut report = live::compare(&expected.output.redis, &snapshot, expected.config.hot_ttl_secs);
         if let Some(url) = &metrics_url {
@@ -161,10 +161,7 @@ async fn lag(group: &str, kafka: &Placement) -> Option<Check<Vec<String>>> {
                 })
                 .collect(),
         }),
-        Err(err) => Some(Check::Pending {
-            summary: err,
-            diff: Vec::new(),
-        }),
+        Err(err) => Some(Check::pending(err)),
     }
 }
 

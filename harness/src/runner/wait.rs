@@ -56,10 +56,7 @@ pub(crate) async fn run(
     let shared: &Ctx<'_> = ctx;
     let objects = until(deadline, &what, async || {
         match objects::fetch(shared, &target).await {
-            Err(err) => Check::Pending {
-                summary: err.message().to_owned(),
-                diff: Vec::new(),
-            },
+            Err(err) => Check::pending(err.message()),
             Ok(objects) => match satisfied(&condition, &objects) {
                 Ok(()) => Check::Done(objects),
                 Err(lines) => Check::Pending {
