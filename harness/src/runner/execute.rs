@@ -74,31 +74,23 @@ impl Executor<'_, '_> {
     }
 
     fn skip_all(&mut self, steps: &[Step], prefix: &str, reason: &str) {
-        for (index, step) in steps.iter().enumerate() {
-            self.skip(step, &format!("{prefix}{}", index + 1), reason);
-        }
+        let mut skipped = Vec::new();
+        skip_steps(steps, prefix, reason, &mut skipped);
+        self.record_skipped(skipped);
     }
 
     /// Records `step` (all leaves of it, for a block) as skipped.
     pub(crate) fn skip(&mut self, step: &Step, id: &str, reason: &str) {
-        if let Action::Block(block) = &step.action {
-            self.skip_all(&block.try_steps, &format!("{id}.try."), reason);
-            self.skip_all(&block.catch_steps, &format!("{id}.catch."), reason);
-            self.skip_all(&block.finally_steps, &format!("{id}.finally."), reason);
-            return;
+        let mut skipped = Vec::new();
+        skip_step(step, id, reason, &mut skipped);
+        self.record_skipped(skipped);
+    }
+
+    fn record_skipped(&mut self, skipped: Vec<StepReport>) {
+        for report in skipped {
+            (self.on_step)(&report);
+            self.reports.push(report);
         }
-        let report = StepReport {
-            id: id.to_owned(),
-            name: step_name(step),
-            verb: step.action.verb(),
-            outcome: Outcome::Skip,
-            durations: Elapsed::default(),
-            failure: None,
-            skip_reason: Some(reason.to_owned()),
-            notes: Vec::new(),
-        };
-        (self.on_step)(&report);
-        self.reports.push(report);
     }
 
     async fn run_leaf(&mut self, step: &Step, id: String) -> bool {
@@ -194,6 +186,35 @@ fn required(action: &Action) -> Vec<Capability> {
 
 /// The step's name, or a summary of what it does (unexpanded, so names are
 /// stable across runs and namespaces).
+/// Appends a skipped report for each leaf of `steps`, numbered from
+/// `prefix` the way [`Executor::run_steps`] numbers them when they run.
+pub(crate) fn skip_steps(steps: &[Step], prefix: &str, reason: &str, out: &mut Vec<StepReport>) {
+    for (index, step) in steps.iter().enumerate() {
+        skip_step(step, &format!("{prefix}{}", index + 1), reason, out);
+    }
+}
+
+/// Appends a skipped report for `step`, or for every leaf of it when it is
+/// a block.
+fn skip_step(step: &Step, id: &str, reason: &str, out: &mut Vec<StepReport>) {
+    if let Action::Block(block) = &step.action {
+        skip_steps(&block.try_steps, &format!("{id}.try."), reason, out);
+        skip_steps(&block.catch_steps, &format!("{id}.catch."), reason, out);
+        skip_steps(&block.finally_steps, &format!("{id}.finally."), reason, out);
+        return;
+    }
+    out.push(StepReport {
+        id: id.to_owned(),
+        name: step_name(step),
+        verb: step.action.verb(),
+        outcome: Outcome::Skip,
+        durations: Elapsed::default(),
+        failure: None,
+        skip_reason: Some(reason.to_owned()),
+        notes: Vec::new(),
+    });
+}
+
 pub(crate) fn step_name(step: &Step) -> String {
     if let Some(name) = &step.name {
         return name.clone();

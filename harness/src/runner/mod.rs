@@ -60,7 +60,7 @@ use self::{
 };
 use crate::{
     cluster::{Cluster, Kinds},
-    scenario::{Scenario, Step, model::API_VERSION, template::Vars},
+    scenario::{Scenario, model::API_VERSION, template::Vars},
 };
 
 /// How to run.
@@ -227,7 +227,7 @@ fn setup_failed(mut result: ScenarioReport, message: String, config: &RunConfig)
 /// A report for a scenario that did not run: every step skipped.
 fn skipped(scenario: &Scenario, reason: &str) -> ScenarioReport {
     let mut steps = Vec::new();
-    collect_skips(&scenario.spec.steps, "", reason, &mut steps);
+    execute::skip_steps(&scenario.spec.steps, "", reason, &mut steps);
     ScenarioReport {
         name: scenario.metadata.name.clone(),
         file: scenario.file.clone(),
@@ -242,29 +242,6 @@ fn skipped(scenario: &Scenario, reason: &str) -> ScenarioReport {
         cleanup: None,
         infra: Vec::new(),
         secrets: Vec::new(),
-    }
-}
-
-fn collect_skips(steps: &[Step], prefix: &str, reason: &str, out: &mut Vec<StepReport>) {
-    for (index, step) in steps.iter().enumerate() {
-        let id = format!("{prefix}{}", index + 1);
-        match &step.action {
-            crate::scenario::Action::Block(block) => {
-                collect_skips(&block.try_steps, &format!("{id}.try."), reason, out);
-                collect_skips(&block.catch_steps, &format!("{id}.catch."), reason, out);
-                collect_skips(&block.finally_steps, &format!("{id}.finally."), reason, out);
-            }
-            _ => out.push(StepReport {
-                id,
-                name: execute::step_name(step),
-                verb: step.action.verb(),
-                outcome: Outcome::Skip,
-                durations: Elapsed::default(),
-                failure: None,
-                skip_reason: Some(reason.to_owned()),
-                notes: Vec::new(),
-            }),
-        }
     }
 }
 
