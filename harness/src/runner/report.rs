@@ -241,6 +241,14 @@ pub struct Versions {
     pub kubernetes: Option<String>,
 }
 
+impl ScenarioReport {
+    /// How many of its steps ended with `outcome`; the report writers'
+    /// per-scenario counts.
+    pub fn steps_with(&self, outcome: Outcome) -> usize {
+        self.steps.iter().filter(|s| s.outcome == outcome).count()
+    }
+}
+
 impl RunReport {
     /// Recomputes `totals` and `outcome` from the scenarios.
     pub fn finish(&mut self) {

@@ -36,21 +36,14 @@ fn setup_errors(report: &RunReport) -> usize {
 }
 
 fn suite(out: &mut String, report: &RunReport, scenario: &ScenarioReport) {
-    let count = |outcome| {
-        scenario
-            .steps
-            .iter()
-            .filter(|s| s.outcome == outcome)
-            .count()
-    };
     let setup = usize::from(scenario.setup_error.is_some());
     let _ = writeln!(
         out,
         "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.3}\" timestamp=\"{}\">",
         attr(&scenario.name),
         scenario.steps.len() + setup,
-        count(Outcome::Fail) + setup,
-        count(Outcome::Skip),
+        scenario.steps_with(Outcome::Fail) + setup,
+        scenario.steps_with(Outcome::Skip),
         scenario.durations.real.as_secs_f64(),
         attr(report.started_at.trim_end_matches('Z')),
     );

@@ -39,11 +39,7 @@ pub fn render(report: &RunReport) -> String {
     );
     out.push_str("| Scenario | Result | Steps | Real | Cluster |\n|---|---|---|---|---|\n");
     for scenario in &report.scenarios {
-        let passed = scenario
-            .steps
-            .iter()
-            .filter(|s| s.outcome == Outcome::Pass)
-            .count();
+        let passed = scenario.steps_with(Outcome::Pass);
         let _ = writeln!(
             out,
             "| {} | {} | {passed}/{} | {} | {} |",

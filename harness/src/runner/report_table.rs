@@ -90,20 +90,13 @@ fn fit(text: &str, width: usize) -> String {
 
 /// The scenario's result line, diagnostics location and cleanup warnings.
 pub fn scenario_footer(scenario: &ScenarioReport) -> String {
-    let count = |outcome| {
-        scenario
-            .steps
-            .iter()
-            .filter(|s| s.outcome == outcome)
-            .count()
-    };
     let mut out = format!(
         "  => {} ({} steps: {} passed, {} failed, {} skipped; real {}, cluster {})\n",
         scenario.outcome.as_str(),
         scenario.steps.len(),
-        count(Outcome::Pass),
-        count(Outcome::Fail),
-        count(Outcome::Skip),
+        scenario.steps_with(Outcome::Pass),
+        scenario.steps_with(Outcome::Fail),
+        scenario.steps_with(Outcome::Skip),
         format_measured(scenario.durations.real),
         format_measured(scenario.durations.cluster),
     );
