@@ -20,9 +20,7 @@
 use std::collections::BTreeMap;
 
 use harness_infra::RedisUrl;
-use harness_pipeline::{
-    Engine, EngineConfig, KeyTemplates, Recorder, RedisValue, RunOutput, oracle, redis_model,
-};
+use harness_pipeline::{Engine, EngineConfig, Recorder, RedisValue, RunOutput, oracle};
 
 use super::{
     context::Ctx,
@@ -322,12 +320,8 @@ fn undrained(config: &EngineConfig, partitions: i32, records: &[&Record]) -> Run
 fn engine_config(verify: &Verify) -> Result<EngineConfig, Failure> {
     let mut config = EngineConfig::default();
     if let Some(keys) = &verify.key_templates {
-        let user = keys
-            .user
-            .as_deref()
-            .unwrap_or(redis_model::DEFAULT_USER_KEY);
-        let hot = keys.hot.as_deref().unwrap_or(redis_model::DEFAULT_HOT_KEY);
-        config.key_templates = KeyTemplates::new(user, hot)
+        config.key_templates = keys
+            .parse()
             .map_err(|err| Failure::new(format!("invalid key template: {err}")))?;
     }
     if let Some(delay) = verify.watermark_delay {

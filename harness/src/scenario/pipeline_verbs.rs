@@ -6,7 +6,10 @@
 
 use std::fmt;
 
-use harness_pipeline::GeneratorConfig;
+use harness_pipeline::{
+    GeneratorConfig,
+    redis_model::{self, KeyTemplates, TemplateError},
+};
 use serde::{
     Deserialize,
     de::{self, Deserializer, Visitor},
@@ -224,6 +227,19 @@ pub struct KeyTemplateSpec {
     /// The hot-items sorted-set key.
     #[serde(default)]
     pub hot: Option<String>,
+}
+
+impl KeyTemplateSpec {
+    /// Both templates parsed, the job's defaults for any left out: what
+    /// validation checks and what `verify` computes the oracle with.
+    pub fn parse(&self) -> Result<KeyTemplates, TemplateError> {
+        KeyTemplates::new(
+            self.user
+                .as_deref()
+                .unwrap_or(redis_model::DEFAULT_USER_KEY),
+            self.hot.as_deref().unwrap_or(redis_model::DEFAULT_HOT_KEY),
+        )
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use harness_infra::InfraSpec;
-use harness_pipeline::{Generator, KeyTemplates, redis_model};
+use harness_pipeline::Generator;
 
 use super::{Checker, normalize};
 use crate::scenario::{
@@ -135,12 +135,7 @@ impl Checker<'_> {
             self.template(&path.key("metricsUrl"), url);
         }
         if let Some(keys) = &verify.key_templates {
-            let user = keys
-                .user
-                .as_deref()
-                .unwrap_or(redis_model::DEFAULT_USER_KEY);
-            let hot = keys.hot.as_deref().unwrap_or(redis_model::DEFAULT_HOT_KEY);
-            if let Err(err) = KeyTemplates::new(user, hot) {
+            if let Err(err) = keys.parse() {
                 self.error(
                     &path.key("keyTemplates"),
                     format!("invalid key template: {err}"),
