@@ -24,7 +24,6 @@ use std::{
     fmt::Write as _,
     fs,
     path::{Path, PathBuf},
-    time::{SystemTime, UNIX_EPOCH},
 };
 
 use anyhow::{Context as _, bail};
@@ -247,10 +246,12 @@ fn parse_baseline(text: &str) -> anyhow::Result<BTreeMap<String, f64>> {
         .collect()
 }
 
-/// Where and how a run was made, recorded beside its figures.
+/// Where and how a run was made, recorded beside its figures. No date: the
+/// commit names what was measured, and git dates a saved baseline (keeping
+/// a calendar here would mean a second copy of the simulator's date code,
+/// since xtask depends on no workspace crate).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Meta {
-    date: String,
     command: String,
     profile: &'static str,
     features: String,
@@ -273,13 +274,9 @@ impl Meta {
         if !options.features.is_empty() {
             let _ = write!(command, " --features {}", options.features.join(","));
         }
-        let seconds = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
         let mut git = std::process::Command::new("git");
         git.args(["rev-parse", "--short", "HEAD"]).current_dir(root);
         Meta {
-            date: utc_date(seconds),
             command,
             profile: if options.quick { "quick" } else { "full" },
             features: options.features.join(","),
@@ -297,8 +294,8 @@ impl Meta {
 
     fn describe(&self) -> String {
         format!(
-            "{} ({} profile) on {}, commit {}, {}",
-            self.command, self.profile, self.machine, self.commit, self.date
+            "{} ({} profile) on {}, commit {}",
+            self.command, self.profile, self.machine, self.commit
         )
     }
 }
@@ -333,28 +330,12 @@ fn machine() -> String {
     out
 }
 
-/// `YYYY-MM-DD` (UTC) of a Unix time, by the days-to-civil algorithm.
-fn utc_date(unix_seconds: u64) -> String {
-    let days = (unix_seconds / 86_400) as i64;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
-}
-
 /// The results (and baseline) file: how the run was made, then every figure.
 fn render_results(meta: &Meta, figures: &collect::Figures) -> String {
     let q = json::quote;
     let mut out = String::from("{\n  \"recorded\": {\n");
     let fields = [
-        ("date", meta.date.as_str()),
-        ("command", &meta.command),
+        ("command", meta.command.as_str()),
         ("profile", meta.profile),
         ("features", &meta.features),
         ("machine", &meta.machine),
@@ -420,7 +401,6 @@ mod tests {
     #[test]
     fn results_read_back_as_a_baseline() -> anyhow::Result<()> {
         let meta = Meta {
-            date: "2026-11-21".into(),
             command: "cargo xtask bench --save-baseline".into(),
             profile: "full",
             features: String::new(),
@@ -467,12 +447,5 @@ mod tests {
     fn a_baseline_without_values_is_an_error() {
         assert!(parse_baseline(r#"{"figures":{"a":{"unit":"ratio"}}}"#).is_err());
         assert!(parse_baseline(r#"{"recorded":{}}"#).is_err());
-    }
-
-    #[test]
-    fn utc_dates() {
-        assert_eq!(utc_date(0), "1970-01-01");
-        assert_eq!(utc_date(951_782_400), "2000-02-29");
-        assert_eq!(utc_date(1_795_219_200), "2026-11-21");
     }
 }
