@@ -115,6 +115,8 @@ pub enum PatchType {
 }
 
 /// `patch`: patch one object by apiVersion/kind/name.
+// The identity fields are repeated in `Delete` and `Wait` on purpose; see
+// the note at `Delete`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Patch {
@@ -139,6 +141,12 @@ pub struct Patch {
 
 /// `delete`: delete objects by name or label selector, and by default wait
 /// until they are gone.
+// apiVersion/kind/name/labels/namespace are written out here, in `Patch`
+// and in `Wait` rather than shared through `#[serde(flatten)]`: serde does
+// not support flatten together with `deny_unknown_fields` (a misspelt field
+// would no longer be reported with the fields it could have meant), and a
+// flattened struct is read from a buffer, so its errors lose their
+// file:line:column.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Delete {
@@ -362,6 +370,7 @@ impl<'de> Deserialize<'de> for WaitFor {
 }
 
 /// `wait`: like `kubectl wait --for=...` on one object or a label selection.
+// The identity fields repeat `Delete`'s on purpose; see the note there.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Wait {
