@@ -19,22 +19,14 @@ pub(crate) async fn run(
     delete: &Delete,
     deadline: &Deadline,
 ) -> Result<Vec<String>, Failure> {
-    let target = Target {
-        api_version: delete.api_version.clone(),
-        kind: delete.kind.clone(),
-        name: delete.name.as_deref().map(|n| ctx.expand(n)).transpose()?,
-        labels: delete
-            .labels
-            .iter()
-            .flatten()
-            .map(|(k, v)| Ok((k.clone(), ctx.expand(v)?)))
-            .collect::<Result<_, Failure>>()?,
-        namespace: delete
-            .namespace
-            .as_deref()
-            .map(|n| ctx.expand(n))
-            .transpose()?,
-    };
+    let target = Target::expanded(
+        ctx,
+        &delete.api_version,
+        &delete.kind,
+        delete.name.as_deref(),
+        delete.labels.as_ref(),
+        delete.namespace.as_deref(),
+    )?;
     let expected = expect::expand(ctx, delete.expect.as_ref())?;
     let what = format!("delete of {}", target.describe());
     let note = until(deadline, &what, async || {

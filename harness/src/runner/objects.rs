@@ -13,7 +13,7 @@ use kube::{
 };
 use serde_json::Value;
 
-use super::{context::Ctx, deadline::Check};
+use super::{context::Ctx, deadline::Check, report::Failure};
 use crate::cluster::{ResolvedKind, kinds::ResolveError};
 
 /// Objects a step is about.
@@ -53,6 +53,29 @@ impl Target {
             labels,
             namespace: text(metadata.and_then(|m| m.get("namespace"))),
         }
+    }
+
+    /// The target a `delete` or `wait` step names, its name, label values
+    /// and namespace expanded.
+    pub(crate) fn expanded(
+        ctx: &Ctx<'_>,
+        api_version: &str,
+        kind: &str,
+        name: Option<&str>,
+        labels: Option<&BTreeMap<String, String>>,
+        namespace: Option<&str>,
+    ) -> Result<Target, Failure> {
+        Ok(Target {
+            api_version: api_version.to_owned(),
+            kind: kind.to_owned(),
+            name: name.map(|n| ctx.expand(n)).transpose()?,
+            labels: labels
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| Ok((k.clone(), ctx.expand(v)?)))
+                .collect::<Result<_, Failure>>()?,
+            namespace: namespace.map(|n| ctx.expand(n)).transpose()?,
+        })
     }
 
     /// `FlinkDeployment/name` or `Pod -l app=x,component=y`.

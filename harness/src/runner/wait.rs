@@ -26,22 +26,14 @@ pub(crate) async fn run(
     wait: &Wait,
     deadline: &Deadline,
 ) -> Result<Vec<String>, Failure> {
-    let target = Target {
-        api_version: wait.api_version.clone(),
-        kind: wait.kind.clone(),
-        name: wait.name.as_deref().map(|n| ctx.expand(n)).transpose()?,
-        labels: wait
-            .labels
-            .iter()
-            .flatten()
-            .map(|(k, v)| Ok((k.clone(), ctx.expand(v)?)))
-            .collect::<Result<_, Failure>>()?,
-        namespace: wait
-            .namespace
-            .as_deref()
-            .map(|n| ctx.expand(n))
-            .transpose()?,
-    };
+    let target = Target::expanded(
+        ctx,
+        &wait.api_version,
+        &wait.kind,
+        wait.name.as_deref(),
+        wait.labels.as_ref(),
+        wait.namespace.as_deref(),
+    )?;
     let condition = match &wait.condition {
         WaitFor::JsonPath {
             path,
