@@ -650,19 +650,87 @@ mod tests {
         WriteOptions::from_query(&Query::parse(Some(query))).unwrap()
     }
 
+    /// Creates `obj` from a request body at time zero, with `query`'s options.
+    fn create_at_zero(
+        cluster: &mut Cluster,
+        rt: &ResourceType,
+        namespace: &str,
+        obj: Value,
+        query: &str,
+    ) -> Result<Written, ApiError> {
+        create(
+            cluster,
+            rt,
+            namespace,
+            obj,
+            &opts(query),
+            SimTime(0),
+            &Origin::Body,
+        )
+    }
+
+    /// Patches the main resource at time zero, with `query`'s options.
+    fn patch_at_zero(
+        cluster: &mut Cluster,
+        rt: &ResourceType,
+        key: &ObjectKey,
+        content_type: &str,
+        body: &[u8],
+        query: &str,
+    ) -> Result<Written, ApiError> {
+        patch(
+            cluster,
+            rt,
+            key,
+            content_type,
+            body,
+            Target::MAIN,
+            &opts(query),
+            SimTime(0),
+        )
+    }
+
+    /// Replaces `target` of the object from a request body at time zero.
+    fn update_at_zero(
+        cluster: &mut Cluster,
+        rt: &ResourceType,
+        key: &ObjectKey,
+        obj: Value,
+        target: Target,
+    ) -> Result<Written, ApiError> {
+        update(
+            cluster,
+            rt,
+            key,
+            obj,
+            target,
+            &opts(""),
+            SimTime(0),
+            &Origin::Body,
+        )
+    }
+
+    /// Deletes the object with `options` (`DeleteOptions` or null) at time zero.
+    fn delete_at_zero(
+        cluster: &mut Cluster,
+        rt: &ResourceType,
+        key: &ObjectKey,
+        options: &Value,
+    ) -> Result<Written, ApiError> {
+        delete(cluster, rt, key, options, &opts(""), SimTime(0))
+    }
+
     #[test]
     fn unknown_fields_follow_the_validation_directive() {
         let (mut cluster, rt) = widget_cluster();
         let obj = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
                          "spec": {"size": 1, "shape": "round"}});
-        let err = create(
+        let err = create_at_zero(
             &mut cluster,
             &rt,
             "default",
             obj.clone(),
-            &opts("fieldValidation=Strict"),
-            SimTime(0),
-            &Origin::Body,
+            "fieldValidation=Strict",
         )
         .unwrap_err();
         assert_eq!(err.code, 400);
@@ -670,16 +738,7 @@ mod tests {
             err.message,
             "Widget in version \"v1\" cannot be handled as a Widget: strict decoding error: unknown field \"spec.shape\""
         );
-        let written = create(
-            &mut cluster,
-            &rt,
-            "default",
-            obj,
-            &opts(""),
-            SimTime(0),
-            &Origin::Body,
-        )
-        .unwrap();
+        let written = create_at_zero(&mut cluster, &rt, "default", obj, "").unwrap();
         assert_eq!(written.warnings, ["unknown field \"spec.shape\""]);
         assert!(
             written.object["spec"].get("shape").is_none(),
@@ -688,15 +747,13 @@ mod tests {
         assert_eq!(written.status, 201);
 
         let key = ObjectKey::new(&rt, "default", "w");
-        let err = patch(
+        let err = patch_at_zero(
             &mut cluster,
             &rt,
             &key,
             "application/merge-patch+json",
             br#"{"spec":{"shape":"x"}}"#,
-            Target::MAIN,
-            &opts("fieldValidation=Strict"),
-            SimTime(0),
+            "fieldValidation=Strict",
         )
         .unwrap_err();
         assert_eq!(err.code, 422);
@@ -718,16 +775,7 @@ mod tests {
     fn schema_errors_are_422_and_dry_run_stores_nothing() {
         let (mut cluster, rt) = widget_cluster();
         let obj = json!({"metadata": {"name": "w"}, "spec": {"color": "green"}});
-        let err = create(
-            &mut cluster,
-            &rt,
-            "default",
-            obj,
-            &opts(""),
-            SimTime(0),
-            &Origin::Body,
-        )
-        .unwrap_err();
+        let err = create_at_zero(&mut cluster, &rt, "default", obj, "").unwrap_err();
         assert_eq!(err.code, 422);
         assert_eq!(
             err.message,
@@ -736,16 +784,7 @@ mod tests {
         let rv = cluster.store.resource_version();
         let obj =
             json!({"metadata": {"name": "w"}, "spec": {"color": "red"}, "status": {"phase": "x"}});
-        let written = create(
-            &mut cluster,
-            &rt,
-            "default",
-            obj,
-            &opts("dryRun=All"),
-            SimTime(0),
-            &Origin::Body,
-        )
-        .unwrap();
+        let written = create_at_zero(&mut cluster, &rt, "default", obj, "dryRun=All").unwrap();
         assert_eq!(written.object["metadata"]["name"], "w");
         assert!(
             written.object.get("status").is_none(),
@@ -757,26 +796,21 @@ mod tests {
     #[test]
     fn custom_resources_need_a_resource_version_on_put() {
         let (mut cluster, rt) = widget_cluster();
-        create(
+        create_at_zero(
             &mut cluster,
             &rt,
             "default",
             json!({"metadata": {"name": "w"}, "spec": {}}),
-            &opts(""),
-            SimTime(0),
-            &Origin::Body,
+            "",
         )
         .unwrap();
         let key = ObjectKey::new(&rt, "default", "w");
-        let err = update(
+        let err = update_at_zero(
             &mut cluster,
             &rt,
             &key,
             json!({"metadata": {"name": "w"}, "spec": {"size": 2}}),
             Target::MAIN,
-            &opts(""),
-            SimTime(0),
-            &Origin::Body,
         )
         .unwrap_err();
         assert_eq!(
@@ -784,15 +818,12 @@ mod tests {
             "Widget.example.com \"w\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"
         );
         let rv = cluster.store.get(&key).unwrap()["metadata"]["resourceVersion"].clone();
-        let status = update(
+        let status = update_at_zero(
             &mut cluster,
             &rt,
             &key,
             json!({"metadata": {"name": "w", "resourceVersion": rv}, "status": {"phase": 3}}),
             Target::STATUS,
-            &opts(""),
-            SimTime(0),
-            &Origin::Body,
         )
         .unwrap_err();
         assert_eq!(status.code, 422, "status writes are validated too");
@@ -826,16 +857,7 @@ mod tests {
         let (mut cluster, rt) = widget_cluster();
         cluster.add_webhook(Box::new(DenyBig));
         let big = json!({"metadata": {"name": "w"}, "spec": {"size": 11}});
-        let err = create(
-            &mut cluster,
-            &rt,
-            "default",
-            big,
-            &opts(""),
-            SimTime(0),
-            &Origin::Body,
-        )
-        .unwrap_err();
+        let err = create_at_zero(&mut cluster, &rt, "default", big, "").unwrap_err();
         assert_eq!(
             (err.code, err.message.as_str()),
             (
@@ -846,17 +868,9 @@ mod tests {
         let bad_and_big =
             json!({"metadata": {"name": "w"}, "spec": {"size": 11, "color": "green"}});
         assert_eq!(
-            create(
-                &mut cluster,
-                &rt,
-                "default",
-                bad_and_big,
-                &opts(""),
-                SimTime(0),
-                &Origin::Body
-            )
-            .unwrap_err()
-            .code,
+            create_at_zero(&mut cluster, &rt, "default", bad_and_big, "")
+                .unwrap_err()
+                .code,
             422
         );
     }
@@ -864,90 +878,76 @@ mod tests {
     #[test]
     fn patches_by_type() {
         let (mut cluster, rt) = widget_cluster();
-        create(
+        create_at_zero(
             &mut cluster,
             &rt,
             "default",
             json!({"metadata": {"name": "w"}, "spec": {"size": 1}}),
-            &opts(""),
-            SimTime(0),
-            &Origin::Body,
+            "",
         )
         .unwrap();
         let key = ObjectKey::new(&rt, "default", "w");
-        let w = patch(
+        let w = patch_at_zero(
             &mut cluster,
             &rt,
             &key,
             "application/json-patch+json",
             br#"[{"op":"replace","path":"/spec/size","value":5}]"#,
-            Target::MAIN,
-            &opts(""),
-            SimTime(0),
+            "",
         )
         .unwrap();
         assert_eq!(w.object["spec"]["size"], 5);
         assert_eq!(w.object["metadata"]["generation"], 2);
-        let err = patch(
+        let err = patch_at_zero(
             &mut cluster,
             &rt,
             &key,
             "application/strategic-merge-patch+json",
             b"{}",
-            Target::MAIN,
-            &opts(""),
-            SimTime(0),
+            "",
         )
         .unwrap_err();
         assert_eq!(err.code, 415);
-        let err = patch(
+        let err = patch_at_zero(
             &mut cluster,
             &rt,
             &key,
             "application/json-patch+json",
             br#"[{"op":"remove","path":"/spec/nope"}]"#,
-            Target::MAIN,
-            &opts(""),
-            SimTime(0),
+            "",
         )
         .unwrap_err();
         assert_eq!(err.code, 422);
-        let err = patch(
+        let err = patch_at_zero(
             &mut cluster,
             &rt,
             &key,
             "application/merge-patch+json",
             br#"{"metadata":{"resourceVersion":"1"}}"#,
-            Target::MAIN,
-            &opts(""),
-            SimTime(0),
+            "",
         )
         .unwrap_err();
         assert_eq!(
             err.code, 409,
             "a resourceVersion in a patch is a precondition"
         );
-        let err = patch(
+        let err = patch_at_zero(
             &mut cluster,
             &rt,
             &key,
             "application/apply-patch+yaml",
             b"spec: {size: 2}",
-            Target::MAIN,
-            &opts(""),
-            SimTime(0),
+            "",
         )
         .unwrap_err();
         assert_eq!(err.code, 422, "apply needs a field manager");
-        let created = patch(
+        let created = patch_at_zero(
             &mut cluster,
             &rt,
             &ObjectKey::new(&rt, "default", "new"),
             "application/apply-patch+yaml",
             b"apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: new}\nspec: {size: 3}\n",
-            Target::MAIN,
-            &opts("fieldManager=test"),
-            SimTime(0),
+            "fieldManager=test",
         )
         .unwrap();
         assert_eq!(
@@ -964,33 +964,27 @@ mod tests {
             .get("", "v1", "namespaces")
             .unwrap()
             .clone();
-        let err = delete(
+        let err = delete_at_zero(
             &mut cluster,
             &ns,
             &ObjectKey::new(&ns, "", "default"),
             &Value::Null,
-            &opts(""),
-            SimTime(0),
         )
         .unwrap_err();
         assert_eq!(err.code, 403);
-        create(
+        create_at_zero(
             &mut cluster,
             &ns,
             "",
             json!({"metadata": {"name": "t"}, "spec": {"finalizers": ["kubernetes"]}}),
-            &opts(""),
-            SimTime(0),
-            &Origin::Body,
+            "",
         )
         .unwrap();
-        let gone = delete(
+        let gone = delete_at_zero(
             &mut cluster,
             &ns,
             &ObjectKey::new(&ns, "", "t"),
             &Value::Null,
-            &opts(""),
-            SimTime(0),
         )
         .unwrap();
         assert_eq!(gone.object["status"]["phase"], "Terminating");
@@ -999,27 +993,23 @@ mod tests {
             .get("", "v1", "configmaps")
             .unwrap()
             .clone();
-        let err = create(
+        let err = create_at_zero(
             &mut cluster,
             &cm,
             "t",
             json!({"metadata": {"name": "c"}}),
-            &opts(""),
-            SimTime(0),
-            &Origin::Body,
+            "",
         )
         .unwrap_err();
         assert_eq!(
             err.message,
             "configmaps \"c\" is forbidden: unable to create new content in namespace t because it is being terminated"
         );
-        let err = delete(
+        let err = delete_at_zero(
             &mut cluster,
             &ns,
             &ObjectKey::new(&ns, "", "t"),
             &json!({"preconditions": {"uid": "nope"}}),
-            &opts(""),
-            SimTime(0),
         )
         .unwrap_err();
         assert_eq!(err.code, 409);
