@@ -75,11 +75,7 @@ pub fn emit(
     component: Component,
 ) {
     let name = event_name(resource, type_, reason, message, component);
-    let record = EventRecord::named(type_, reason, message.to_string(), component.as_str(), name);
-    if let Err(err) = events::record(ctx, resource, &record) {
-        // The operator ignores event write failures rather than failing the reconcile.
-        tracing::debug!(resource = meta::name(resource), reason, %err, "event not recorded");
-    }
+    record_named(ctx, resource, type_, reason, message, component, name);
 }
 
 /// Emits an event only if none with the same key exists (`createIfNotExists`).
@@ -96,8 +92,22 @@ pub fn emit_once(
     if events::exists(ctx, meta::namespace(resource), &name) {
         return;
     }
+    record_named(ctx, resource, type_, reason, message, component, name);
+}
+
+/// Records the event `name` about `resource` (creating it or counting a repeat).
+fn record_named(
+    ctx: &mut Ctx<'_>,
+    resource: &Value,
+    type_: EventType,
+    reason: &str,
+    message: &str,
+    component: Component,
+    name: String,
+) {
     let record = EventRecord::named(type_, reason, message.to_string(), component.as_str(), name);
     if let Err(err) = events::record(ctx, resource, &record) {
+        // The operator ignores event write failures rather than failing the reconcile.
         tracing::debug!(resource = meta::name(resource), reason, %err, "event not recorded");
     }
 }
