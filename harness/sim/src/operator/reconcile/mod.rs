@@ -331,6 +331,25 @@ impl<'a, 'c> Reconciler<'a, 'c> {
             .cloned()
     }
 
+    /// Whether the observed job has ended globally (FAILED, CANCELED or
+    /// FINISHED).
+    fn job_ended(&self) -> bool {
+        self.status
+            .job_status
+            .state
+            .is_some_and(FlinkJobState::is_globally_terminal)
+    }
+
+    /// Records that the JobManager Deployment is gone: `MISSING`, and
+    /// `job_state` unless the job has ended globally (an ended job keeps its
+    /// terminal state).
+    fn mark_jobmanager_missing(&mut self, job_state: FlinkJobState) {
+        self.status.job_manager_deployment_status = JmDeploymentStatus::Missing;
+        if !self.job_ended() {
+            self.status.job_status.state = Some(job_state);
+        }
+    }
+
     // ---- spec reconciliation -------------------------------------------
 
     fn reconcile_spec(&mut self) {
@@ -806,15 +825,7 @@ impl<'a, 'c> Reconciler<'a, 'c> {
             _ => String::new(),
         };
         // updateStatusAfterClusterDeletion.
-        self.status.job_manager_deployment_status = JmDeploymentStatus::Missing;
-        if !self
-            .status
-            .job_status
-            .state
-            .is_some_and(FlinkJobState::is_globally_terminal)
-        {
-            self.status.job_status.state = Some(FlinkJobState::Finished);
-        }
+        self.mark_jobmanager_missing(FlinkJobState::Finished);
         self.write_status();
         let deadline = self.ctx.now.plus(self.config.timings.cleanup_timeout);
         self.tracked.blocked = Some(Blocked::ClusterGone {
@@ -933,7 +944,7 @@ impl<'a, 'c> Reconciler<'a, 'c> {
     /// current upgrade mode and the observed job state.
     fn job_upgrade(&self) -> JobUpgrade {
         let state = self.status.job_status.state;
-        let terminal = state.is_some_and(FlinkJobState::is_globally_terminal);
+        let terminal = self.job_ended();
         let mode = self.spec.upgrade_mode();
         if mode == UpgradeMode::Stateless {
             let suspend = if terminal {
@@ -1020,8 +1031,7 @@ impl<'a, 'c> Reconciler<'a, 'c> {
     /// Recovery of a lost JobManager Deployment, and the terminal-job TTL.
     fn reconcile_other_changes(&mut self, recorded: &FlinkDeploymentSpec) {
         let config = self.effective_config(recorded);
-        let state = self.status.job_status.state;
-        let terminal = state.is_some_and(FlinkJobState::is_globally_terminal);
+        let terminal = self.job_ended();
         let should_run = recorded.job_state() == JobState::Running && !terminal;
         let recovery = config.flag("kubernetes.operator.jm-deployment-recovery.enabled", true);
         let jm_missing = self.status.job_manager_deployment_status == JmDeploymentStatus::Missing;

@@ -85,15 +85,7 @@ impl Reconciler<'_, '_> {
                 if suspended_app {
                     return;
                 }
-                self.status.job_manager_deployment_status = JmDeploymentStatus::Missing;
-                if !self
-                    .status
-                    .job_status
-                    .state
-                    .is_some_and(FlinkJobState::is_globally_terminal)
-                {
-                    self.status.job_status.state = Some(FlinkJobState::Reconciling);
-                }
+                self.mark_jobmanager_missing(FlinkJobState::Reconciling);
                 if !matches!(
                     previous,
                     JmDeploymentStatus::Missing | JmDeploymentStatus::Error
