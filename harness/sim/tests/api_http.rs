@@ -239,13 +239,9 @@ async fn crud_answers_with_kubernetes_status_objects() {
     assert!(rv > 1);
 
     let dry = client
-        .request(
-            "POST",
+        .post(
             &format!("{CONFIGMAPS}?dryRun=All"),
-            &[("content-type", "application/json")],
-            json!({"metadata": {"name": "dry"}})
-                .to_string()
-                .into_bytes(),
+            &json!({"metadata": {"name": "dry"}}),
         )
         .await;
     assert_eq!(dry.status, 201);
@@ -256,10 +252,10 @@ async fn crud_answers_with_kubernetes_status_objects() {
     );
 
     let yaml = client
-        .request(
+        .send_body(
             "POST",
             CONFIGMAPS,
-            &[("content-type", "application/yaml")],
+            "application/yaml",
             b"metadata:\n  name: from-yaml\n".to_vec(),
         )
         .await;
@@ -279,10 +275,10 @@ async fn crud_answers_with_kubernetes_status_objects() {
         406
     );
     let protobuf = client
-        .request(
+        .send_body(
             "POST",
             CONFIGMAPS,
-            &[("content-type", "application/vnd.kubernetes.protobuf")],
+            "application/vnd.kubernetes.protobuf",
             b"k8s\0".to_vec(),
         )
         .await;
@@ -343,12 +339,7 @@ async fn custom_resources_are_validated_pruned_and_webhook_free_on_status() {
 
     let body = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"color": "red", "shape": "round"}});
     let strict = client
-        .request(
-            "POST",
-            &format!("{WIDGETS}?fieldValidation=Strict"),
-            &[("content-type", "application/json")],
-            body.to_string().into_bytes(),
-        )
+        .post(&format!("{WIDGETS}?fieldValidation=Strict"), &body)
         .await;
     assert_eq!(strict.status, 400);
     assert_eq!(

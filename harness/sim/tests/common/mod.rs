@@ -203,34 +203,41 @@ impl Client {
             .await
     }
 
+    /// Sends `body` of `content_type` with `method` (POST, PUT, PATCH).
+    pub async fn send_body(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Response {
+        self.request(method, path, &[("content-type", content_type)], body)
+            .await
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> Response {
-        self.request(
+        self.send_body(
             "POST",
             path,
-            &[("content-type", "application/json")],
+            "application/json",
             body.to_string().into_bytes(),
         )
         .await
     }
 
     pub async fn put(&self, path: &str, body: &Value) -> Response {
-        self.request(
+        self.send_body(
             "PUT",
             path,
-            &[("content-type", "application/json")],
+            "application/json",
             body.to_string().into_bytes(),
         )
         .await
     }
 
     pub async fn patch(&self, path: &str, content_type: &str, body: &str) -> Response {
-        self.request(
-            "PATCH",
-            path,
-            &[("content-type", content_type)],
-            body.as_bytes().to_vec(),
-        )
-        .await
+        self.send_body("PATCH", path, content_type, body.as_bytes().to_vec())
+            .await
     }
 
     pub async fn delete(&self, path: &str) -> Response {
