@@ -110,6 +110,14 @@ impl Sim {
             .clone()
     }
 
+    fn rt_by_resource(&self, group: &str, plural: &str) -> ResourceType {
+        self.cluster
+            .registry
+            .by_group_resource(group, plural)
+            .unwrap_or_else(|| panic!("{plural} not served"))
+            .clone()
+    }
+
     /// Creates `obj` in `namespace` as `kubectl create` would (webhooks
     /// included), then steps the cluster.
     pub fn create(&mut self, namespace: &str, obj: Value) -> Result<Arc<Value>, ApiError> {
@@ -137,12 +145,7 @@ impl Sim {
         name: &str,
         edit: impl FnOnce(&mut Value),
     ) -> Result<Arc<Value>, ApiError> {
-        let rt = self
-            .cluster
-            .registry
-            .by_group_resource(group, plural)
-            .expect("kind served")
-            .clone();
+        let rt = self.rt_by_resource(group, plural);
         let key = ObjectKey::new(&rt, namespace, name);
         let old = self
             .cluster
@@ -164,12 +167,7 @@ impl Sim {
 
     /// Deletes an object as `kubectl delete` would, then steps the cluster.
     pub fn delete(&mut self, group: &str, plural: &str, namespace: &str, name: &str) {
-        let rt = self
-            .cluster
-            .registry
-            .by_group_resource(group, plural)
-            .expect("kind served")
-            .clone();
+        let rt = self.rt_by_resource(group, plural);
         self.cluster
             .store
             .delete(&rt, &ObjectKey::new(&rt, namespace, name), self.now)
