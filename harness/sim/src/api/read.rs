@@ -274,7 +274,17 @@ mod tests {
                 .create(&cm, "default", obj, SimTime(0), &mut cluster.rng)
                 .unwrap();
         }
-        let names = |reply: Reply| -> (Vec<String>, Value) {
+        // One JSON list call at time zero: the names on the page and the list metadata.
+        let page_of = |sel: &Selection, query: &Query| -> (Vec<String>, Value) {
+            let reply = list(
+                &cluster.store,
+                &cm,
+                sel,
+                &Representation::Json,
+                query,
+                SimTime(0),
+            )
+            .unwrap();
             let super::super::reply::Body::Json(body) = reply.body else {
                 panic!("json")
             };
@@ -292,48 +302,18 @@ mod tests {
             &Query::parse(Some("labelSelector=app%3Dx")),
         )
         .unwrap();
-        let (items, _) = names(
-            list(
-                &cluster.store,
-                &cm,
-                &sel,
-                &Representation::Json,
-                &Query::default(),
-                SimTime(0),
-            )
-            .unwrap(),
-        );
+        let (items, _) = page_of(&sel, &Query::default());
         assert_eq!(items, ["a", "c"]);
 
         let all = Selection::from_query(&cm, None, &Query::default()).unwrap();
-        let (page, meta) = names(
-            list(
-                &cluster.store,
-                &cm,
-                &all,
-                &Representation::Json,
-                &Query::parse(Some("limit=2")),
-                SimTime(0),
-            )
-            .unwrap(),
-        );
+        let (page, meta) = page_of(&all, &Query::parse(Some("limit=2")));
         assert_eq!(page, ["a", "b"]);
         assert_eq!(meta["remainingItemCount"], 1);
         let next = Query::parse(Some(&format!(
             "limit=2&continue={}",
             meta["continue"].as_str().unwrap()
         )));
-        let (page, meta) = names(
-            list(
-                &cluster.store,
-                &cm,
-                &all,
-                &Representation::Json,
-                &next,
-                SimTime(0),
-            )
-            .unwrap(),
-        );
+        let (page, meta) = page_of(&all, &next);
         assert_eq!(page, ["c"]);
         assert!(meta.get("continue").is_none());
 
