@@ -362,6 +362,10 @@ fn malformed(what: &str) -> ApiError {
 }
 
 impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8]) -> Reader<'a> {
+        Reader { bytes, pos: 0 }
+    }
+
     fn varint(&mut self) -> Result<u64, ApiError> {
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
@@ -412,7 +416,7 @@ fn text(bytes: &[u8]) -> Result<String, ApiError> {
 
 /// `{1: key, 2: value}` of a map entry.
 fn map_entry(bytes: &[u8]) -> Result<(String, &[u8]), ApiError> {
-    let mut reader = Reader { bytes, pos: 0 };
+    let mut reader = Reader::new(bytes);
     let (mut key, mut value) = (String::new(), &[][..]);
     while let Some((number, wire)) = reader.next()? {
         match (number, wire) {
@@ -434,7 +438,7 @@ fn value(kind: Kind, wire: Wire<'_>, repeated: bool) -> Result<Option<Value>, Ap
         (OptBool, Wire::Varint(v)) => Some(json!(v != 0)),
         (Msg(name), Wire::Bytes(b)) => Some(message(name, b)?),
         (Time, Wire::Bytes(b)) => {
-            let mut reader = Reader { bytes: b, pos: 0 };
+            let mut reader = Reader::new(b);
             let mut seconds = 0i64;
             while let Some((number, wire)) = reader.next()? {
                 if let (1, Wire::Varint(v)) = (number, wire) {
@@ -444,7 +448,7 @@ fn value(kind: Kind, wire: Wire<'_>, repeated: bool) -> Result<Option<Value>, Ap
             (seconds != 0).then(|| json!(SimTime(seconds * 1000).rfc3339()))
         }
         (IntOrString, Wire::Bytes(b)) => {
-            let mut reader = Reader { bytes: b, pos: 0 };
+            let mut reader = Reader::new(b);
             let (mut is_string, mut int, mut string) = (false, 0i64, String::new());
             while let Some((number, wire)) = reader.next()? {
                 match (number, wire) {
@@ -464,7 +468,7 @@ fn value(kind: Kind, wire: Wire<'_>, repeated: bool) -> Result<Option<Value>, Ap
 fn message(name: &str, bytes: &[u8]) -> Result<Value, ApiError> {
     let fields = schema(name).ok_or_else(|| malformed(&format!("no schema for {name}")))?;
     let mut out = Map::new();
-    let mut reader = Reader { bytes, pos: 0 };
+    let mut reader = Reader::new(bytes);
     while let Some((number, wire)) = reader.next()? {
         // Fields outside the table (and every status) are skipped.
         let Some(field) = fields.iter().find(|f| f.number == number) else {
@@ -507,7 +511,7 @@ fn message(name: &str, bytes: &[u8]) -> Result<Value, ApiError> {
 
 /// Field 1 of a message as a string (a `resource.Quantity`).
 fn map_entry_string(bytes: &[u8]) -> Result<String, ApiError> {
-    let mut reader = Reader { bytes, pos: 0 };
+    let mut reader = Reader::new(bytes);
     while let Some((number, wire)) = reader.next()? {
         if let (1, Wire::Bytes(b)) = (number, wire) {
             return text(b);
@@ -523,18 +527,12 @@ pub(crate) fn decode(body: &[u8]) -> Result<Value, ApiError> {
     let envelope = body
         .strip_prefix(b"k8s\0")
         .ok_or_else(|| malformed("missing the k8s envelope"))?;
-    let mut reader = Reader {
-        bytes: envelope,
-        pos: 0,
-    };
+    let mut reader = Reader::new(envelope);
     let (mut api_version, mut kind, mut raw) = (String::new(), String::new(), &[][..]);
     while let Some((number, wire)) = reader.next()? {
         match (number, wire) {
             (1, Wire::Bytes(type_meta)) => {
-                let mut meta = Reader {
-                    bytes: type_meta,
-                    pos: 0,
-                };
+                let mut meta = Reader::new(type_meta);
                 while let Some((n, w)) = meta.next()? {
                     match (n, w) {
                         (1, Wire::Bytes(b)) => api_version = text(b)?,
