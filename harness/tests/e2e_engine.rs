@@ -41,19 +41,7 @@ fn every_verb_passes_on_the_simulator() {
         .find(|s| s["name"] == "capture the patched color")
         .expect("capture step");
     assert_eq!(captured["notes"][0], "captured color = \"green\"");
-    // `sleep: 30s` costs 30 s of cluster time but a fraction of a second at speed 100.
-    let sleep = all
-        .iter()
-        .find(|s| s["verb"] == "sleep")
-        .expect("sleep step");
-    assert!(
-        sleep["durations"]["clusterMs"].as_u64().unwrap_or(0) >= 30_000,
-        "{sleep}"
-    );
-    assert!(
-        sleep["durations"]["realMs"].as_u64().unwrap_or(u64::MAX) < 5_000,
-        "{sleep}"
-    );
+    assert_slept_on_cluster_time(all);
     let cleanup = &report["scenarios"][0]["cleanup"];
     assert_eq!(cleanup["result"], "deleted", "{cleanup}");
 }
@@ -253,19 +241,7 @@ async fn the_kubeconfig_backend_learns_a_simulators_clock() {
     assert_eq!(report["backend"]["backend"], "kubeconfig");
     assert_eq!(report["backend"]["virtualTime"], true);
     assert_eq!(report["backend"]["speed"], 200.0);
-    let sleep = steps(&report, "all-verbs")
-        .iter()
-        .find(|s| s["verb"] == "sleep")
-        .cloned()
-        .expect("sleep step");
-    assert!(
-        sleep["durations"]["clusterMs"].as_u64().unwrap_or(0) >= 30_000,
-        "{sleep}"
-    );
-    assert!(
-        sleep["durations"]["realMs"].as_u64().unwrap_or(u64::MAX) < 5_000,
-        "{sleep}"
-    );
+    assert_slept_on_cluster_time(steps(&report, "all-verbs"));
     drop(sim);
 }
 
@@ -306,4 +282,22 @@ fn a_relative_report_dir_still_gives_exec_a_usable_kubeconfig() {
         0,
     );
     assert!(dir.path().join("reports/report.json").exists());
+}
+
+/// The `sleep: 30s` step among all-verbs.yaml's `steps` cost 30 s of
+/// cluster time but, at the simulator's speed, a fraction of that in real
+/// time.
+fn assert_slept_on_cluster_time(steps: &[serde_json::Value]) {
+    let sleep = steps
+        .iter()
+        .find(|s| s["verb"] == "sleep")
+        .expect("sleep step");
+    assert!(
+        sleep["durations"]["clusterMs"].as_u64().unwrap_or(0) >= 30_000,
+        "{sleep}"
+    );
+    assert!(
+        sleep["durations"]["realMs"].as_u64().unwrap_or(u64::MAX) < 5_000,
+        "{sleep}"
+    );
 }
