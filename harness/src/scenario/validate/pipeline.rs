@@ -134,13 +134,13 @@ impl Checker<'_> {
         if let Some(url) = &verify.metrics_url {
             self.template(&path.key("metricsUrl"), url);
         }
-        if let Some(keys) = &verify.key_templates {
-            if let Err(err) = keys.parse() {
-                self.error(
-                    &path.key("keyTemplates"),
-                    format!("invalid key template: {err}"),
-                );
-            }
+        if let Some(keys) = &verify.key_templates
+            && let Err(err) = keys.parse()
+        {
+            self.error(
+                &path.key("keyTemplates"),
+                format!("invalid key template: {err}"),
+            );
         }
     }
 
