@@ -150,6 +150,16 @@ impl Store {
         self.objects.get(key)
     }
 
+    /// The object at `key`, or the API server's 404 for it.
+    pub fn get_existing(
+        &self,
+        rt: &ResourceType,
+        key: &ObjectKey,
+    ) -> Result<&Arc<Value>, ApiError> {
+        self.get(key)
+            .ok_or_else(|| ApiError::not_found(rt, &key.name))
+    }
+
     /// Objects of one kind, in `namespace` or in all namespaces, ordered by
     /// namespace and name.
     pub fn list<'a>(
@@ -392,9 +402,7 @@ impl Store {
         new: Value,
         subresource: Subresource,
     ) -> Result<PreparedUpdate, ApiError> {
-        let Some(old) = self.objects.get(key).cloned() else {
-            return Err(ApiError::not_found(rt, &key.name));
-        };
+        let old = self.get_existing(rt, key)?.clone();
         let Value::Object(mut new_map) = new else {
             return Err(ApiError::bad_request(
                 "the request body must be a JSON object".into(),
@@ -550,9 +558,7 @@ impl Store {
         key: &ObjectKey,
         now: SimTime,
     ) -> Result<(Deletion, bool), ApiError> {
-        let Some(old) = self.objects.get(key).cloned() else {
-            return Err(ApiError::not_found(rt, &key.name));
-        };
+        let old = self.get_existing(rt, key)?.clone();
         if !holds_deletion(rt, &old) {
             return Ok((Deletion::Deleted(old), true));
         }

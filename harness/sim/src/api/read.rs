@@ -144,9 +144,7 @@ pub(crate) fn get(
     query: &Query,
     now: SimTime,
 ) -> Result<Reply, ApiError> {
-    let obj = store
-        .get(key)
-        .ok_or_else(|| ApiError::not_found(rt, &key.name))?;
+    let obj = store.get_existing(rt, key)?;
     Ok(Reply::ok(render_object(
         rt,
         obj,

@@ -102,10 +102,7 @@ pub(crate) fn get(
     path: &str,
 ) -> Result<Value, ApiError> {
     let spec = spec_or_404(rt, path)?;
-    let obj = cluster
-        .store
-        .get(key)
-        .ok_or_else(|| ApiError::not_found(rt, &key.name))?;
+    let obj = cluster.store.get_existing(rt, key)?;
     Ok(scale_of(&spec, obj))
 }
 
@@ -121,11 +118,7 @@ pub(crate) fn put(
     path: &str,
 ) -> Result<Written, ApiError> {
     let spec = spec_or_404(rt, path)?;
-    let current = cluster
-        .store
-        .get(key)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(rt, &key.name))?;
+    let current = cluster.store.get_existing(rt, key)?.clone();
     let replicas = scale["spec"]["replicas"].as_i64().unwrap_or(0);
     if replicas < 0 {
         return Err(ApiError {

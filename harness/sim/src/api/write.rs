@@ -351,11 +351,7 @@ pub(crate) fn update(
     now: SimTime,
     origin: &Origin,
 ) -> Result<Written, ApiError> {
-    let old = cluster
-        .store
-        .get(key)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(rt, &key.name))?;
+    let old = cluster.store.get_existing(rt, key)?.clone();
     check_type_meta(rt, &obj)?;
     if !obj["metadata"].is_object() {
         obj["metadata"] = json!({});
@@ -527,11 +523,7 @@ pub(crate) fn delete(
     opts: &WriteOptions,
     now: SimTime,
 ) -> Result<Written, ApiError> {
-    let current = cluster
-        .store
-        .get(key)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(rt, &key.name))?;
+    let current = cluster.store.get_existing(rt, key)?.clone();
     let preconditions = &options["preconditions"];
     for (field, label) in [("uid", "UID"), ("resourceVersion", "ResourceVersion")] {
         if let Some(expected) = preconditions[field].as_str() {
@@ -592,11 +584,7 @@ pub(crate) fn finalize_namespace(
     opts: &WriteOptions,
     now: SimTime,
 ) -> Result<Written, ApiError> {
-    let current = cluster
-        .store
-        .get(key)
-        .cloned()
-        .ok_or_else(|| ApiError::not_found(rt, &key.name))?;
+    let current = cluster.store.get_existing(rt, key)?.clone();
     let mut updated = (*current).clone();
     updated["spec"]["finalizers"] = body["spec"]["finalizers"].clone();
     if updated["spec"]["finalizers"].is_null() {

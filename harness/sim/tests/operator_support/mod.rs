@@ -147,12 +147,7 @@ impl Sim {
     ) -> Result<Arc<Value>, ApiError> {
         let rt = self.rt_by_resource(group, plural);
         let key = ObjectKey::new(&rt, namespace, name);
-        let old = self
-            .cluster
-            .store
-            .get(&key)
-            .ok_or_else(|| ApiError::not_found(&rt, name))?
-            .clone();
+        let old = self.cluster.store.get_existing(&rt, &key)?.clone();
         let mut new = (*old).clone();
         edit(&mut new);
         self.cluster
