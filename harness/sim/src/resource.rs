@@ -322,15 +322,22 @@ struct Builtin {
     in_all: bool,
 }
 
+/// A built-in kind lives in a namespace.
+const NAMESPACED: u8 = 1;
+/// A built-in kind has a `/status` subresource.
+const STATUS: u8 = 1 << 1;
+/// A built-in kind is in the `all` category (`kubectl get all`).
+const IN_ALL: u8 = 1 << 2;
+
+/// One row of [`BUILTINS`]; `traits` is a set of [`NAMESPACED`], [`STATUS`]
+/// and [`IN_ALL`], so each row names the traits it has.
 const fn builtin(
     group: &'static str,
     version: &'static str,
     kind: &'static str,
     plural: &'static str,
     short_names: &'static [&'static str],
-    namespaced: bool,
-    status: bool,
-    in_all: bool,
+    traits: u8,
 ) -> Builtin {
     Builtin {
         group,
@@ -338,57 +345,49 @@ const fn builtin(
         kind,
         plural,
         short_names,
-        namespaced,
-        status,
-        in_all,
+        namespaced: traits & NAMESPACED != 0,
+        status: traits & STATUS != 0,
+        in_all: traits & IN_ALL != 0,
     }
 }
 
 const BUILTINS: &[Builtin] = &[
+    builtin("", "v1", "Namespace", "namespaces", &["ns"], STATUS),
+    builtin("", "v1", "Node", "nodes", &["no"], STATUS),
     builtin(
         "",
         "v1",
-        "Namespace",
-        "namespaces",
-        &["ns"],
-        false,
-        true,
-        false,
+        "Pod",
+        "pods",
+        &["po"],
+        NAMESPACED | STATUS | IN_ALL,
     ),
-    builtin("", "v1", "Node", "nodes", &["no"], false, true, false),
-    builtin("", "v1", "Pod", "pods", &["po"], true, true, true),
-    builtin("", "v1", "Service", "services", &["svc"], true, true, true),
     builtin(
         "",
         "v1",
-        "ConfigMap",
-        "configmaps",
-        &["cm"],
-        true,
-        false,
-        false,
+        "Service",
+        "services",
+        &["svc"],
+        NAMESPACED | STATUS | IN_ALL,
     ),
-    builtin("", "v1", "Secret", "secrets", &[], true, false, false),
+    builtin("", "v1", "ConfigMap", "configmaps", &["cm"], NAMESPACED),
+    builtin("", "v1", "Secret", "secrets", &[], NAMESPACED),
     builtin(
         "",
         "v1",
         "ServiceAccount",
         "serviceaccounts",
         &["sa"],
-        true,
-        false,
-        false,
+        NAMESPACED,
     ),
-    builtin("", "v1", "Event", "events", &["ev"], true, false, false),
+    builtin("", "v1", "Event", "events", &["ev"], NAMESPACED),
     builtin(
         "",
         "v1",
         "PersistentVolumeClaim",
         "persistentvolumeclaims",
         &["pvc"],
-        true,
-        true,
-        false,
+        NAMESPACED | STATUS,
     ),
     builtin(
         "apps",
@@ -396,9 +395,7 @@ const BUILTINS: &[Builtin] = &[
         "Deployment",
         "deployments",
         &["deploy"],
-        true,
-        true,
-        true,
+        NAMESPACED | STATUS | IN_ALL,
     ),
     builtin(
         "apps",
@@ -406,20 +403,23 @@ const BUILTINS: &[Builtin] = &[
         "ReplicaSet",
         "replicasets",
         &["rs"],
-        true,
-        true,
-        true,
+        NAMESPACED | STATUS | IN_ALL,
     ),
-    builtin("batch", "v1", "Job", "jobs", &[], true, true, true),
+    builtin(
+        "batch",
+        "v1",
+        "Job",
+        "jobs",
+        &[],
+        NAMESPACED | STATUS | IN_ALL,
+    ),
     builtin(
         "batch",
         "v1",
         "CronJob",
         "cronjobs",
         &["cj"],
-        true,
-        true,
-        true,
+        NAMESPACED | STATUS | IN_ALL,
     ),
     builtin(
         "autoscaling",
@@ -427,9 +427,7 @@ const BUILTINS: &[Builtin] = &[
         "HorizontalPodAutoscaler",
         "horizontalpodautoscalers",
         &["hpa"],
-        true,
-        true,
-        true,
+        NAMESPACED | STATUS | IN_ALL,
     ),
     builtin(
         "coordination.k8s.io",
@@ -437,9 +435,7 @@ const BUILTINS: &[Builtin] = &[
         "Lease",
         "leases",
         &[],
-        true,
-        false,
-        false,
+        NAMESPACED,
     ),
     builtin(
         "rbac.authorization.k8s.io",
@@ -447,9 +443,7 @@ const BUILTINS: &[Builtin] = &[
         "Role",
         "roles",
         &[],
-        true,
-        false,
-        false,
+        NAMESPACED,
     ),
     builtin(
         "rbac.authorization.k8s.io",
@@ -457,9 +451,7 @@ const BUILTINS: &[Builtin] = &[
         "RoleBinding",
         "rolebindings",
         &[],
-        true,
-        false,
-        false,
+        NAMESPACED,
     ),
     builtin(
         "rbac.authorization.k8s.io",
@@ -467,9 +459,7 @@ const BUILTINS: &[Builtin] = &[
         "ClusterRole",
         "clusterroles",
         &[],
-        false,
-        false,
-        false,
+        0,
     ),
     builtin(
         "rbac.authorization.k8s.io",
@@ -477,9 +467,7 @@ const BUILTINS: &[Builtin] = &[
         "ClusterRoleBinding",
         "clusterrolebindings",
         &[],
-        false,
-        false,
-        false,
+        0,
     ),
     builtin(
         "apiextensions.k8s.io",
@@ -487,8 +475,6 @@ const BUILTINS: &[Builtin] = &[
         "CustomResourceDefinition",
         "customresourcedefinitions",
         &["crd", "crds"],
-        false,
-        true,
-        false,
+        STATUS,
     ),
 ];
