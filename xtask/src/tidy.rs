@@ -168,12 +168,12 @@ fn dependencies(manifest: &str) -> Vec<String> {
             in_deps = line == "[dependencies]";
             continue;
         }
-        if in_deps {
-            if let Some((name, _)) = line.split_once(['=', '.']) {
-                if !name.trim().is_empty() && !name.starts_with('#') {
-                    deps.push(name.trim().to_string());
-                }
-            }
+        if in_deps
+            && let Some((name, _)) = line.split_once(['=', '.'])
+            && !name.trim().is_empty()
+            && !name.starts_with('#')
+        {
+            deps.push(name.trim().to_string());
         }
     }
     deps
