@@ -18,7 +18,9 @@ const HELP: &str = "\
 cargo xtask <task> [args]
 
 Tasks:
-  setup              install system prerequisites (redis-server) if missing
+  setup              install what the tests need if missing: redis-server (apt-get)
+                     and the local Kafka broker nisshi (cargo install, ~17 min once;
+                     HARNESS_NO_LOCAL_BROKER=1 skips it)
   e2e [ARGS...]      run scenarios (default: every scenarios/*.yaml on the simulator);
                      ARGS go to `harness e2e`, e.g. scenarios/x.yaml --cluster kubeconfig
   test [ARGS...]     run the whole test suite (after setup); ARGS go to `cargo test`
@@ -32,9 +34,9 @@ fn main() -> ExitCode {
     let task = args.next();
     let rest: Vec<String> = args.collect();
     let result = match task.as_deref() {
-        Some("setup") => setup::run(),
+        Some("setup") => setup::run_all(),
         Some("e2e") => setup::run().and_then(|()| e2e(&rest)),
-        Some("test") => setup::run().and_then(|()| test(&rest)),
+        Some("test") => setup::run_all().and_then(|()| test(&rest)),
         Some("bench") => setup::run().and_then(|()| bench::run(&rest)),
         Some("-h" | "--help" | "help") | None => {
             print!("{HELP}");
