@@ -184,8 +184,6 @@ fn required(action: &Action) -> Vec<Capability> {
     }
 }
 
-/// The step's name, or a summary of what it does (unexpanded, so names are
-/// stable across runs and namespaces).
 /// Appends a skipped report for each leaf of `steps`, numbered from
 /// `prefix` the way [`Executor::run_steps`] numbers them when they run.
 pub(crate) fn skip_steps(steps: &[Step], prefix: &str, reason: &str, out: &mut Vec<StepReport>) {
@@ -215,6 +213,8 @@ fn skip_step(step: &Step, id: &str, reason: &str, out: &mut Vec<StepReport>) {
     });
 }
 
+/// The step's name, or a summary of what it does (unexpanded, so names are
+/// stable across runs and namespaces).
 pub(crate) fn step_name(step: &Step) -> String {
     if let Some(name) = &step.name {
         return name.clone();
