@@ -19,7 +19,7 @@ cargo xtask <task> [args]
 
 Tasks:
   setup              install what the tests need if missing: redis-server (apt-get)
-                     and the local Kafka broker nisshi (cargo install, ~17 min once;
+                     and the local Kafka broker nisshi (cargo install, ~10 min once;
                      HARNESS_NO_LOCAL_BROKER=1 skips it)
   e2e [ARGS...]      run scenarios (default: every scenarios/*.yaml on the simulator);
                      ARGS go to `harness e2e`, e.g. scenarios/x.yaml --cluster kubeconfig

@@ -9,7 +9,7 @@
 //! The `local` Kafka provider's broker (`nisshi`, a Kafka-compatible broker from
 //! crates.io) is built with `cargo install` when missing, for `setup` and `test`
 //! only: the broker-restart reliability test needs it, and nothing `e2e` or
-//! `bench` runs does. The build takes about 17 minutes on 2 cores, once per
+//! `bench` runs does. The build takes about 10 minutes on 2 cores, once per
 //! machine; `HARNESS_NO_LOCAL_BROKER=1` skips it, and the tests of that provider
 //! then skip, saying why. `kubectl` is only reported: the kubectl tests skip,
 //! saying why, where none is found.
@@ -82,7 +82,7 @@ fn ensure_local_broker() -> anyhow::Result<()> {
         BrokerPlan::Install => {
             eprintln!(
                 "xtask: the local Kafka provider's broker (nisshi) is missing; building it \
-                 with cargo install, once per machine (about 17 minutes on 2 cores; \
+                 with cargo install, once per machine (about 10 minutes on 2 cores; \
                  {NO_BROKER_ENV}=1 skips it and those tests)"
             );
             process::run(process::cargo().args(BROKER_INSTALL))?;

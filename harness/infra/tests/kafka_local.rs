@@ -1,6 +1,7 @@
 //! The `local` Kafka provider against a real broker binary (`nisshi` or
-//! `tansu` on PATH). Skipped, with the reason printed, where none is installed:
-//! building one takes ~17 minutes, so it is not in CI's cold path.
+//! `tansu` on PATH). `cargo xtask test` builds nisshi where it is missing
+//! (about 10 minutes, once per machine, unless `HARNESS_NO_LOCAL_BROKER=1`);
+//! where there is still none, these tests skip and print why.
 
 mod common;
 

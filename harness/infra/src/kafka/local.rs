@@ -30,7 +30,7 @@ pub const BROKER_PROGRAMS: [&str; 2] = ["nisshi", "tansu"];
 
 /// How to install a broker when none is on PATH.
 pub const INSTALL_HINT: &str = "install one with `cargo install nisshi@0.6.0 --locked --features dynostore,libsql` \
-     (it takes about 17 minutes to build; libsql gives it storage that survives restarts)";
+     (it takes about 10 minutes to build on 2 cores; libsql gives it storage that survives restarts)";
 
 /// The first of [`BROKER_PROGRAMS`] on PATH, if any (tests of this provider
 /// skip, saying why, where this is `None`).
