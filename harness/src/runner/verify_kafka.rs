@@ -90,13 +90,7 @@ pub(crate) async fn dead_letters(bootstrap: &str, topic: &str) -> Result<Vec<Let
         let metadata = consumer
             .fetch_metadata(Some(&topic), REQUEST_TIMEOUT)
             .map_err(|err| format!("could not read the metadata of {topic}: {err}"))?;
-        let partitions: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .filter(|t| t.name() == topic)
-            .flat_map(|t| t.partitions())
-            .map(|p| p.id())
-            .collect();
+        let partitions = harness_infra::kafka::partition_ids(&metadata, &topic);
         if partitions.is_empty() {
             return Err(format!("dead-letter topic {topic} does not exist"));
         }

@@ -217,15 +217,24 @@ pub async fn retention_loss(bootstrap: &str, topic: &str) -> Result<Vec<(i32, i6
 pub async fn partition_count(bootstrap: &str, topic: &str) -> Result<i32> {
     let topic_owned = topic.to_owned();
     with_topic_metadata(bootstrap, topic, move |_, metadata| {
-        let count = metadata
-            .topics()
-            .iter()
-            .filter(|t| t.name() == topic_owned)
-            .map(|t| t.partitions().len())
-            .sum::<usize>();
+        let count = partition_ids(metadata, &topic_owned).len();
         Ok(i32::try_from(count).unwrap_or(i32::MAX))
     })
     .await
+}
+
+/// The partition ids of `topic` in `metadata`, ascending (empty when the
+/// topic does not exist).
+pub fn partition_ids(metadata: &Metadata, topic: &str) -> Vec<i32> {
+    let mut ids: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic)
+        .flat_map(|t| t.partitions())
+        .map(|p| p.id())
+        .collect();
+    ids.sort_unstable();
+    ids
 }
 
 /// Fetches `topic`'s metadata off the async workers and hands it, with the

@@ -142,14 +142,7 @@ impl KafkaSource {
         let metadata = consumer
             .fetch_metadata(Some(topic), METADATA_TIMEOUT)
             .map_err(|source| Error::kafka(format!("fetch metadata of {topic}"), source))?;
-        let mut partitions: Vec<SplitId> = metadata
-            .topics()
-            .iter()
-            .filter(|t| t.name() == topic)
-            .flat_map(|t| t.partitions())
-            .map(|p| p.id())
-            .collect();
-        partitions.sort_unstable();
+        let partitions: Vec<SplitId> = harness_infra::kafka::partition_ids(&metadata, topic);
         if partitions.is_empty() {
             return Err(Error::TopicMissing {
                 topic: topic.to_owned(),
