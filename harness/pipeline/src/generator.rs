@@ -441,9 +441,8 @@ fn digits(mut value: u32) -> usize {
     count
 }
 
-/// Appends `value` in decimal, left-padded with zeros to `width`.
-fn push_padded(out: &mut String, value: u32, width: usize) {
-    let mut buf = [b'0'; 10];
+/// The decimal digits of `value`, written at the end of `buf`.
+fn decimal_digits(value: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut rest = value;
     let mut idx = buf.len();
     loop {
@@ -454,31 +453,26 @@ fn push_padded(out: &mut String, value: u32, width: usize) {
             break;
         }
     }
-    for _ in (buf.len() - idx)..width {
+    &buf[idx..]
+}
+
+/// Appends `value` in decimal, left-padded with zeros to `width`.
+fn push_padded(out: &mut String, value: u32, width: usize) {
+    let mut buf = [0u8; 20];
+    let digits = decimal_digits(u64::from(value), &mut buf);
+    for _ in digits.len()..width {
         out.push('0');
     }
-    for &byte in &buf[idx..] {
-        out.push(char::from(byte));
-    }
+    out.extend(digits.iter().copied().map(char::from));
 }
 
 /// Appends a non-negative or negative integer in decimal.
 fn push_int(out: &mut Vec<u8>, value: i64) {
-    let mut buf = [0u8; 20];
-    let mut rest = value.unsigned_abs();
-    let mut idx = buf.len();
-    loop {
-        idx -= 1;
-        buf[idx] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
     if value < 0 {
         out.push(b'-');
     }
-    out.extend_from_slice(&buf[idx..]);
+    let mut buf = [0u8; 20];
+    out.extend_from_slice(decimal_digits(value.unsigned_abs(), &mut buf));
 }
 
 struct Fields<'a> {
@@ -570,4 +564,23 @@ fn write_malformed(out: &mut Vec<u8>, fields: &Fields<'_>, kind: MalformedKind) 
         }
     };
     out.extend_from_slice(text.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_are_written_as_format_writes_them() {
+        for value in [0, 7, -7, 10, -1_000, 1_730_800_000_000, i64::MAX, i64::MIN] {
+            let mut out = Vec::new();
+            push_int(&mut out, value);
+            assert_eq!(String::from_utf8(out).unwrap(), value.to_string());
+        }
+        for (value, width) in [(0, 3), (42, 5), (12_345, 3), (u32::MAX, 12)] {
+            let mut out = String::new();
+            push_padded(&mut out, value, width);
+            assert_eq!(out, format!("{value:0width$}"));
+        }
+    }
 }
