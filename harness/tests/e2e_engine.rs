@@ -284,6 +284,46 @@ fn a_relative_report_dir_still_gives_exec_a_usable_kubeconfig() {
     assert!(dir.path().join("reports/report.json").exists());
 }
 
+#[test]
+fn a_step_that_prints_the_token_is_redacted_everywhere() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = run(
+        e2e(dir.path()).arg(test_scenario("leaky-exec.yaml")),
+        Duration::from_secs(60),
+        1,
+    );
+    let kubeconfig_path = dir.path().join("sim/kubeconfig");
+    let kubeconfig = std::fs::read_to_string(&kubeconfig_path).expect("the run's kubeconfig");
+    let token = kubeconfig
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("token:"))
+        .map(|t| t.trim().trim_matches('"').to_owned())
+        .expect("a bearer token in the kubeconfig");
+    assert!(token.len() >= 16, "a real token, not {token:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // The failing step's output is shown, with the token replaced.
+    assert!(stdout.contains("<redacted>"), "{stdout}");
+    assert!(!stdout.contains(&token), "the console shows the token");
+    assert!(!String::from_utf8_lossy(&output.stderr).contains(&token));
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.path().to_path_buf()];
+    while let Some(next) = dirs.pop() {
+        for entry in std::fs::read_dir(next).expect("readable").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path != kubeconfig_path {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.iter().any(|f| f.ends_with("report.json")));
+    for file in files {
+        let text = String::from_utf8_lossy(&std::fs::read(&file).expect("readable")).into_owned();
+        assert!(!text.contains(&token), "{} holds the token", file.display());
+    }
+}
+
 /// The `sleep: 30s` step among all-verbs.yaml's `steps` cost 30 s of
 /// cluster time but, at the simulator's speed, a fraction of that in real
 /// time.

@@ -107,7 +107,10 @@ pub async fn run(scenarios: &[Scenario], cluster: &Cluster, config: &RunConfig) 
             run_scenario(scenario, cluster, &kinds, config).await
         };
         if config.progress {
-            print!("{}", report_table::scenario_footer(&result));
+            // Like the report files, the console is redacted: a step's output
+            // (an `exec` that prints its kubeconfig, say) may hold a token.
+            let footer = report_table::scenario_footer(&result);
+            print!("{}", report::redact(&footer, &result.secrets));
         }
         report.scenarios.push(result);
     }
@@ -174,9 +177,11 @@ async fn run_scenario(
         secrets,
     };
     let progress = config.progress;
+    let console_secrets = ctx.secrets.clone();
     let print = move |step: &StepReport| {
         if progress {
-            print!("{}", report_table::step_row(step));
+            let row = report_table::step_row(step);
+            print!("{}", report::redact(&row, &console_secrets));
         }
     };
     let mut executor = Executor {
