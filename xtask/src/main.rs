@@ -48,7 +48,13 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("xtask: {err:#}");
-            ExitCode::FAILURE
+            // A child's own exit code passes through (1 failed, 2 invalid
+            // input for `harness e2e`); anything else is 1.
+            err.downcast_ref::<process::Failed>()
+                .and_then(process::Failed::code)
+                .and_then(|code| u8::try_from(code).ok())
+                .filter(|code| *code != 0)
+                .map_or(ExitCode::FAILURE, ExitCode::from)
         }
     }
 }
@@ -74,8 +80,41 @@ fn e2e(args: &[String]) -> anyhow::Result<()> {
     {
         cmd.arg("--report-dir").arg(root.join("target/e2e"));
     }
-    cmd.args(args);
+    // cargo runs from the workspace root; paths the user typed are relative
+    // to where they typed them.
+    let cwd = std::env::current_dir()?;
+    cmd.args(from_user_dir(args, &cwd));
     process::run(&mut cmd)
+}
+
+/// `harness e2e`'s flags whose value is a path.
+const PATH_FLAGS: &[&str] = &["--report-dir", "--kubeconfig"];
+
+/// `args` with every path made absolute against `cwd`: the values of
+/// [`PATH_FLAGS`] (`--flag value` and `--flag=value`), and positional
+/// arguments naming something that exists under `cwd`.
+fn from_user_dir(args: &[String], cwd: &std::path::Path) -> Vec<String> {
+    let absolute = |path: &str| cwd.join(path).to_string_lossy().into_owned();
+    let mut out = Vec::with_capacity(args.len());
+    let mut path_value_next = false;
+    for arg in args {
+        if std::mem::take(&mut path_value_next) {
+            out.push(absolute(arg));
+        } else if PATH_FLAGS.contains(&arg.as_str()) {
+            path_value_next = true;
+            out.push(arg.clone());
+        } else if let Some((flag, value)) = arg
+            .split_once('=')
+            .filter(|(flag, _)| PATH_FLAGS.contains(flag))
+        {
+            out.push(format!("{flag}={}", absolute(value)));
+        } else if !arg.starts_with('-') && cwd.join(arg).exists() {
+            out.push(absolute(arg));
+        } else {
+            out.push(arg.clone());
+        }
+    }
+    out
 }
 
 /// `cargo xtask test`: the whole workspace's tests, exactly what CI runs.
@@ -83,4 +122,38 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     let mut cmd = process::cargo();
     cmd.args(["test", "--workspace", "--locked"]).args(args);
     process::run(&mut cmd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_typed_in_a_subdirectory_are_made_absolute() {
+        let cwd = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let args: Vec<String> = [
+            "src/main.rs",
+            "--report-dir",
+            "out",
+            "--kubeconfig=kc",
+            "--speed",
+            "50",
+            "not-a-file.yaml",
+        ]
+        .map(String::from)
+        .to_vec();
+        let under = |p: &str| cwd.join(p).to_string_lossy().into_owned();
+        assert_eq!(
+            from_user_dir(&args, cwd),
+            vec![
+                under("src/main.rs"),
+                "--report-dir".to_owned(),
+                under("out"),
+                format!("--kubeconfig={}", under("kc")),
+                "--speed".to_owned(),
+                "50".to_owned(),
+                "not-a-file.yaml".to_owned(),
+            ]
+        );
+    }
 }

@@ -3,10 +3,10 @@
 
 use std::{
     path::PathBuf,
-    process::{Command, Stdio},
+    process::{Command, ExitStatus, Stdio},
 };
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 /// The workspace root (the parent of this crate's directory).
 pub(crate) fn project_root() -> PathBuf {
@@ -24,14 +24,42 @@ pub(crate) fn cargo() -> Command {
     cmd
 }
 
-/// Runs `cmd` with inherited stdio; fails if it does not exit 0.
+/// A command that ran and exited unsuccessfully; `main` exits with its code,
+/// so `cargo xtask e2e` keeps `harness e2e`'s distinction between a failing
+/// scenario (1) and invalid input (2).
+#[derive(Debug)]
+pub(crate) struct Failed {
+    command: String,
+    status: ExitStatus,
+}
+
+impl Failed {
+    /// The child's exit code, where it exited rather than being killed.
+    pub(crate) fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}` failed ({})", self.command, self.status)
+    }
+}
+
+impl std::error::Error for Failed {}
+
+/// Runs `cmd` with inherited stdio; fails with [`Failed`] if it does not exit 0.
 pub(crate) fn run(cmd: &mut Command) -> anyhow::Result<()> {
     eprintln!("$ {}", render(cmd));
     let status = cmd
         .status()
         .with_context(|| format!("could not start `{}`", render(cmd)))?;
     if !status.success() {
-        bail!("`{}` failed ({status})", render(cmd));
+        return Err(Failed {
+            command: render(cmd),
+            status,
+        }
+        .into());
     }
     Ok(())
 }
