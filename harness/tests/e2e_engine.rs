@@ -207,7 +207,7 @@ fn backends_that_cannot_run_say_so() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
-            "the k3d backend is not yet supported; see ROADMAP.md",
+            "the k3d backend is not yet supported (",
         ));
     e2e(dir.path())
         .args(["--cluster", "kubeconfig"])

@@ -1,6 +1,6 @@
 //! The `k3d` backend: the boundary only, for now.
 //!
-//! The plan (ROADMAP.md, "Real clusters"): `k3d cluster create`, the
+//! The plan (the roadmap's "Real clusters" item): `k3d cluster create`, the
 //! cert-manager manifest, `helm install` of the operator chart with pinned
 //! versions, wait for the webhook, then hand the kubeconfig to the same
 //! runner. Until then this variant fails with a clear message instead of
@@ -13,6 +13,6 @@ use super::{BackendConfig, Cluster, ClusterError};
 pub fn start(_config: &BackendConfig) -> Result<Cluster, ClusterError> {
     Err(ClusterError::Unsupported {
         backend: "k3d",
-        hint: "\"Real clusters\"; meanwhile create the cluster yourself and pass --cluster kubeconfig --kubeconfig PATH",
+        hint: "planned with the real-cluster work; meanwhile create the cluster yourself and pass --cluster kubeconfig --kubeconfig PATH",
     })
 }

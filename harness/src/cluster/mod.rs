@@ -195,7 +195,7 @@ pub enum ClusterError {
         source: kube::Error,
     },
     /// A backend that is designed but not built yet.
-    #[error("the {backend} backend is not yet supported; see ROADMAP.md ({hint})")]
+    #[error("the {backend} backend is not yet supported ({hint})")]
     Unsupported {
         /// The backend.
         backend: &'static str,

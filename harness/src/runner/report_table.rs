@@ -91,9 +91,9 @@ fn fit(text: &str, width: usize) -> String {
 /// The scenario's result line, diagnostics location and cleanup warnings.
 pub fn scenario_footer(scenario: &ScenarioReport) -> String {
     let mut out = format!(
-        "  => {} ({} steps: {} passed, {} failed, {} skipped; real {}, cluster {})\n",
+        "  => {} ({}: {} passed, {} failed, {} skipped; real {}, cluster {})\n",
         scenario.outcome.as_str(),
-        scenario.steps.len(),
+        counted(scenario.steps.len(), "step"),
         scenario.steps_with(Outcome::Pass),
         scenario.steps_with(Outcome::Fail),
         scenario.steps_with(Outcome::Skip),
@@ -116,17 +116,26 @@ pub fn scenario_footer(scenario: &ScenarioReport) -> String {
     out
 }
 
+/// `1 step`, `2 steps`.
+fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// The run's result line.
 pub fn run_footer(report: &RunReport) -> String {
     let totals = &report.totals;
     format!(
-        "\n{}: {} scenarios ({} passed, {} failed, {} skipped), {} steps ({} passed, {} failed, {} skipped); real {}, cluster {}\n",
+        "\n{}: {} ({} passed, {} failed, {} skipped), {} ({} passed, {} failed, {} skipped); real {}, cluster {}\n",
         report.outcome.as_str().to_uppercase(),
-        totals.scenarios,
+        counted(totals.scenarios, "scenario"),
         totals.scenarios_passed,
         totals.scenarios_failed,
         totals.scenarios_skipped,
-        totals.steps,
+        counted(totals.steps, "step"),
         totals.steps_passed,
         totals.steps_failed,
         totals.steps_skipped,
@@ -176,5 +185,12 @@ mod tests {
     fn long_names_are_cut() {
         assert_eq!(fit("abcdef", 5), "ab...");
         assert_eq!(fit("abc", 5), "abc");
+    }
+
+    #[test]
+    fn counts_agree_with_their_noun() {
+        assert_eq!(counted(1, "step"), "1 step");
+        assert_eq!(counted(0, "scenario"), "0 scenarios");
+        assert_eq!(counted(45, "step"), "45 steps");
     }
 }

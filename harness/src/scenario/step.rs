@@ -170,7 +170,7 @@ impl Visitor<'_> for StepKey {
             Ok(key.to_owned())
         } else if PLANNED_VERBS.contains(&key) {
             Err(E::custom(format!(
-                "verb \"{key}\" is on the roadmap but not supported yet (see ROADMAP.md)"
+                "verb \"{key}\" is on the roadmap but not supported yet"
             )))
         } else {
             Err(E::unknown_field(key, ALL_KEYS))
