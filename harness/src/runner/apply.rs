@@ -73,7 +73,10 @@ async fn attempt(
         body["metadata"]["namespace"] = Value::String(ctx.namespace.clone());
     }
     let name = target.name.clone().unwrap_or_default();
-    let result = match create(ctx, &api, &body, apply.field_validation).await {
+    // Unset means Strict, as `kubectl apply` defaults to: a misspelt field in
+    // a rehearsal manifest must fail here, not be pruned silently.
+    let validation = apply.field_validation.unwrap_or(FieldValidation::Strict);
+    let result = match create(ctx, &api, &body, Some(validation)).await {
         Err(err)
             if objects::status_of(&err)
                 .is_some_and(|s| s.code == 409 && s.reason == "AlreadyExists") =>
@@ -83,7 +86,7 @@ async fn attempt(
                 metadata.remove("resourceVersion");
             }
             let params = PatchParams {
-                field_validation: apply.field_validation.map(validation_directive),
+                field_validation: Some(validation_directive(validation)),
                 ..PatchParams::default()
             };
             api.patch(&name, &params, &Patch::Merge(&body))

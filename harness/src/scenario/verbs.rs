@@ -53,8 +53,8 @@ pub struct Apply {
     /// (e.g. `${namespace}` for a manifest written for another namespace).
     #[serde(default)]
     pub namespace: Option<String>,
-    /// How the server treats unknown fields (`Strict` rejects them, as
-    /// `kubectl apply --validate=strict` does); the server's default if unset.
+    /// How the server treats unknown fields: `Strict` (the default, as for
+    /// `kubectl apply`) rejects them, `Warn` and `Ignore` prune them.
     #[serde(default, rename = "fieldValidation")]
     pub field_validation: Option<FieldValidation>,
     /// The API must reject every object this way.
