@@ -49,6 +49,7 @@ pub async fn connect(config: &BackendConfig) -> Result<Cluster, ClusterError> {
         clock,
         capabilities,
         secrets: connection.secrets,
+        job_tasks: None,
         _sim: None,
     })
 }

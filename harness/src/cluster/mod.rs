@@ -7,7 +7,7 @@
 //! and the backend's [`Capabilities`]. A verb that needs a capability the
 //! backend lacks is skipped with a reason, never passed silently.
 
-use std::{collections::BTreeSet, path::PathBuf};
+use std::{collections::BTreeSet, path::PathBuf, time::Duration};
 
 use kube::{Client, config::Kubeconfig};
 
@@ -121,6 +121,8 @@ pub struct Cluster {
     pub info: BackendInfo,
     /// Credential strings from the kubeconfig, redacted from every report.
     secrets: Vec<String>,
+    /// The in-process pipeline jobs' tasks (`sim` backend only).
+    job_tasks: Option<pipeline_job::JobTasks>,
     /// Keeps the in-process simulator alive; dropping the cluster stops it.
     _sim: Option<harness_sim::api::SimHandle>,
 }
@@ -140,6 +142,16 @@ impl Cluster {
     /// anything written out.
     pub fn secrets(&self) -> &[String] {
         &self.secrets
+    }
+
+    /// Waits (at most `timeout`, real time) for the in-process pipeline jobs
+    /// to end; false if some are still running. Immediate on backends that
+    /// run none.
+    pub async fn jobs_settled(&self, timeout: Duration) -> bool {
+        match &self.job_tasks {
+            Some(tasks) => tasks.settled(timeout).await,
+            None => true,
+        }
     }
 }
 

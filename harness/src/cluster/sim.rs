@@ -64,6 +64,7 @@ pub async fn start(config: &BackendConfig) -> Result<Cluster, ClusterError> {
         DataRoot::new(&data_root),
         config.speed,
     ));
+    let job_tasks = jobs.tasks();
     let (cluster, _flink) = simulated_cluster(config.seed, origin, operator, jobs)
         .map_err(ClusterError::SimInstallFailed)?;
     let sim_config = SimConfig {
@@ -94,6 +95,7 @@ pub async fn start(config: &BackendConfig) -> Result<Cluster, ClusterError> {
             seed: Some(config.seed),
         },
         secrets: connection.secrets,
+        job_tasks: Some(job_tasks),
         _sim: Some(handle),
     })
 }

@@ -63,6 +63,11 @@ use crate::{
     scenario::{Scenario, model::API_VERSION, template::Vars},
 };
 
+/// How long, in real time, a scenario waits for its pipeline jobs to end
+/// once its namespace is deleted (a cancel takes milliseconds; this only
+/// bounds a stuck one).
+const JOBS_SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How to run.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -205,8 +210,17 @@ async fn run_scenario(
         )
         .await,
     );
-    // After the cleanup: jobs in the namespace are cancelled before their Kafka and Redis go.
+    // After the cleanup: jobs in the namespace are cancelled before their
+    // Kafka and Redis go, and their tasks have ended (unless the namespace
+    // was kept, and its jobs with it).
     if let Some(running) = running_infra {
+        let deleted = result
+            .cleanup
+            .as_ref()
+            .is_some_and(|c| c.result == "deleted");
+        if deleted && !cluster.jobs_settled(JOBS_SETTLE_TIMEOUT).await {
+            tracing::warn!("pipeline jobs still running after their namespace was deleted");
+        }
         infra::stop(running).await;
     }
     result.durations = Elapsed {

@@ -29,7 +29,10 @@
 pub mod settings;
 mod supervisor;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, PoisonError},
+    time::Duration,
+};
 
 use harness_sim::{
     clock::SimTime,
@@ -65,6 +68,34 @@ struct Context {
     speed: f64,
     /// [`REAL_POLL`] in virtual time.
     poll: Duration,
+    tasks: JobTasks,
+}
+
+/// The jobs' tasks, so a scenario can wait for its jobs to end (after its
+/// namespace is deleted they are being cancelled) before it stops the Kafka
+/// and Redis they use: a source torn down under a live consumer only logs
+/// errors, but they are noise in a passing run.
+#[derive(Clone, Default)]
+pub struct JobTasks(Arc<std::sync::Mutex<tokio::task::JoinSet<()>>>);
+
+impl JobTasks {
+    fn spawn(&self, runtime: &Handle, task: impl Future<Output = ()> + Send + 'static) {
+        let mut tasks = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        // Finished tasks are reaped here, so the set holds live ones only.
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn_on(task, runtime);
+    }
+
+    /// Waits until every job task started so far has ended, or `timeout`
+    /// (real time) passed; returns whether they all ended.
+    pub async fn settled(&self, timeout: Duration) -> bool {
+        let mut tasks = std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
+        tokio::time::timeout(timeout, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await
+        .is_ok()
+    }
 }
 
 impl PipelineJobs {
@@ -89,8 +120,14 @@ impl PipelineJobs {
                 root,
                 speed,
                 poll,
+                tasks: JobTasks::default(),
             }),
         }
+    }
+
+    /// The jobs' tasks, to wait for.
+    pub fn tasks(&self) -> JobTasks {
+        self.context.tasks.clone()
     }
 }
 
@@ -168,9 +205,10 @@ impl PipelineJob {
             root: self.context.root.clone(),
             status: Arc::clone(&self.status),
         };
-        self.context
-            .runtime
-            .spawn(supervisor::supervise(plan, job, receiver));
+        self.context.tasks.spawn(
+            &self.context.runtime,
+            supervisor::supervise(plan, job, receiver),
+        );
         self.commands = Some(sender);
     }
 

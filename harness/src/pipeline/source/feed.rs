@@ -65,7 +65,9 @@ impl KafkaFeed {
         let (batch_tx, batches) = sync_channel::<Batch>(BATCHES_IN_FLIGHT);
         // One more than can be in flight, so returning a buffer never blocks.
         let (recycle, recycled) = sync_channel::<Batch>(BATCHES_IN_FLIGHT + 2);
-        let stop = Arc::new(AtomicBool::new(false));
+        // The source's own closing flag: once the feed stops, errors from a
+        // broker going away are expected, not an outage.
+        let stop = source.closing();
         let thread_stop = Arc::clone(&stop);
         std::thread::Builder::new()
             .name("pipeline-kafka".into())

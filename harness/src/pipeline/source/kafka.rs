@@ -83,6 +83,8 @@ pub(crate) struct KafkaSource {
     continuity: OffsetContinuity,
     /// Counters.
     shared: Arc<Shared>,
+    /// Shared with the consumer's context; see [`KafkaSource::closing`].
+    closing: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for KafkaSource {
@@ -99,6 +101,9 @@ struct SourceContext {
     shared: Arc<Shared>,
     /// Whether an error was seen since records last flowed.
     in_outage: AtomicBool,
+    /// Set once the source is being shut down: a broker that goes away now
+    /// (a scenario stopping its Kafka after its job) is no outage to warn of.
+    closing: Arc<AtomicBool>,
 }
 
 impl ClientContext for SourceContext {
@@ -114,6 +119,10 @@ impl ClientContext for SourceContext {
 
     fn error(&self, error: KafkaError, reason: &str) {
         self.shared.kafka_errors.fetch_add(1, Relaxed);
+        if self.closing.load(Relaxed) {
+            tracing::debug!(%error, reason, "kafka error while the source closes");
+            return;
+        }
         if !self.in_outage.swap(true, Relaxed) {
             tracing::warn!(%error, reason, "kafka is not reachable; librdkafka keeps reconnecting and the source keeps polling");
         }
@@ -132,9 +141,11 @@ impl KafkaSource {
         bounded: bool,
         shared: Arc<Shared>,
     ) -> Result<Self> {
+        let closing = Arc::new(AtomicBool::new(false));
         let context = SourceContext {
             shared: Arc::clone(&shared),
             in_outage: AtomicBool::new(false),
+            closing: Arc::clone(&closing),
         };
         let consumer: BaseConsumer<SourceContext> = kafka_consumer_config(bootstrap)
             .create_with_context(context)
@@ -190,7 +201,14 @@ impl KafkaSource {
             position,
             continuity,
             shared,
+            closing,
         })
+    }
+
+    /// The flag that, once set, tells the source it is shutting down: the
+    /// feed's stop flag, so Kafka errors after it are logged at debug only.
+    pub(crate) fn closing(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.closing)
     }
 
     /// The assigned partitions.
