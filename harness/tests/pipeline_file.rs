@@ -74,6 +74,44 @@ async fn file_source_matches_the_oracle_with_malformed_and_late_events() -> anyh
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_of_another_type_stops_the_run_naming_it() -> anyhow::Result<()> {
+    // Retrying cannot fix WRONGTYPE: the run must end with the key named,
+    // not resend its batch for ever without checkpointing.
+    let redis = redis().await?;
+    let data = dataset(9, 3_000, 0.0, 0.0, 4.0);
+    let (key, _) = data
+        .expected
+        .redis
+        .iter()
+        .find(|(_, value)| matches!(value, harness_pipeline::RedisValue::Hash(_)))
+        .expect("the dataset writes a user-features hash");
+    let mut connection = ::redis::Client::open(redis.url().expose())?
+        .get_multiplexed_async_connection()
+        .await?;
+    let () = ::redis::cmd("SET")
+        .arg(key)
+        .arg("not a hash")
+        .query_async(&mut connection)
+        .await?;
+    let dir = tempfile::tempdir()?;
+    let events = data.write_file(dir.path())?;
+    let pipeline = Pipeline::start(config(
+        SourceSpec::File { path: events },
+        redis.url(),
+        &dir.path().join("state"),
+    ))
+    .await?;
+    let result = tokio::time::timeout(Duration::from_secs(30), pipeline.finished()).await?;
+    let err = result.expect_err("the run must fail");
+    assert!(
+        matches!(&err, harness::pipeline::Error::RedisRefused { key: refused, .. } if refused == key),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains(key), "{err}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_of_nothing_but_garbage_is_counted_not_fatal() -> anyhow::Result<()> {
     let redis = redis().await?;
     let dir = tempfile::tempdir()?;

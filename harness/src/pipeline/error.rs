@@ -44,12 +44,25 @@ pub enum Error {
         bootstrap: String,
     },
     /// A Redis operation failed where retrying is not the answer.
-    #[error("failed to {step} on redis {url}")]
+    #[error("failed to {step} redis {url}")]
     Redis {
         /// `connect`, `scan keys`, ...
         step: &'static str,
         /// The URL, password redacted.
         url: String,
+        /// redis-rs's error.
+        #[source]
+        source: redis::RedisError,
+    },
+    /// Redis refused a write in a way retrying cannot fix (a key of another
+    /// type, a missing ACL permission, out of memory): the run stops rather
+    /// than resend the batch for ever without checkpointing.
+    #[error("redis {url} refused the write to {key}")]
+    RedisRefused {
+        /// The URL, password redacted.
+        url: String,
+        /// The key of the first refused command.
+        key: String,
         /// redis-rs's error.
         #[source]
         source: redis::RedisError,

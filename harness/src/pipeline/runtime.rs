@@ -335,8 +335,10 @@ impl Pipeline {
         if let Some(http) = self.http.take() {
             http.shutdown().await;
         }
-        let exit = exit?;
+        // A sink that ended on its own (Redis refused a write) is why the
+        // engine stopped, so its error comes first.
         sink_result?;
+        let exit = exit?;
         let progress = self.shared.progress();
         let exit = match exit {
             EngineExit::Finished => Exit::Finished,

@@ -14,7 +14,10 @@
 //! the writes are absolute, so repeating them is harmless, and retrying the
 //! whole round trip keeps each key's writes in order. While the sink retries,
 //! its bounded inbox fills and the engine thread blocks on it: backpressure
-//! reaches the source, which simply stops polling.
+//! reaches the source, which simply stops polling. An error retrying cannot
+//! fix (redis-rs's `RetryMethod::NoRetry`: a key of another type, a missing
+//! ACL permission, out of memory) ends the run with the key named instead;
+//! resending the batch for ever would only stall checkpoints.
 //!
 //! Checkpoint and savepoint barriers travel in the same inbox as the writes
 //! (as Flink's barriers travel with the records). Coalescing stops at a
@@ -180,7 +183,8 @@ impl RedisWriter {
 
     /// Executes `writes` in order, in as few round trips as the caps allow
     /// (see [`round_trip_len`]), each retried until it succeeds. Returns
-    /// early only when the pipeline is aborted.
+    /// early when the pipeline is aborted, or with [`Error::RedisRefused`]
+    /// when Redis refuses a write for good.
     pub async fn execute(&mut self, writes: &[RedisWrite]) -> Result<()> {
         let mut rest = writes;
         while !rest.is_empty() {
@@ -209,6 +213,15 @@ impl RedisWriter {
                     }
                     return Ok(());
                 }
+                Err(err) if matches!(err.retry_method(), redis::RetryMethod::NoRetry) => {
+                    let key = refused_key(chunk, &err).to_owned();
+                    tracing::error!(redis = %self.url, %key, error = %err, "redis refused a write; stopping");
+                    return Err(Error::RedisRefused {
+                        url: self.url.redacted(),
+                        key,
+                        source: err,
+                    });
+                }
                 Err(err) => {
                     if self.shared.aborted() {
                         return Err(Error::Stopped);
@@ -233,6 +246,31 @@ impl RedisWriter {
 /// [`MAX_BYTES_PER_ROUND_TRIP`], and at least one however large.
 pub fn round_trip_len(writes: &[RedisWrite]) -> usize {
     batching::next_round_trip(writes).0
+}
+
+/// The key of the write holding the first command `err` names (by its
+/// index in the round trip, as [`add_commands`] laid the commands out).
+fn refused_key<'a>(chunk: &'a [RedisWrite], err: &redis::RedisError) -> &'a str {
+    let index = err
+        .clone()
+        .into_server_errors()
+        .and_then(|errors| errors.first().map(|(index, _)| *index))
+        .unwrap_or(0);
+    let mut first_command = 0;
+    for write in chunk {
+        let (key, commands) = match write {
+            RedisWrite::Hash { key, .. } => (key, 1),
+            RedisWrite::ReplaceZset { key, members, .. } if members.is_empty() => (key, 1),
+            RedisWrite::ReplaceZset { key, .. } => (key, 5),
+        };
+        if index < first_command + commands {
+            return key;
+        }
+        first_command += commands;
+    }
+    chunk.first().map_or("", |write| match write {
+        RedisWrite::Hash { key, .. } | RedisWrite::ReplaceZset { key, .. } => key,
+    })
 }
 
 fn add_commands(pipe: &mut redis::Pipeline, write: &RedisWrite) {
