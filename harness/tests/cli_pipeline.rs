@@ -227,7 +227,16 @@ fn load_refuses_to_start_a_kafka_that_would_die_with_it() {
 }
 
 #[test]
-fn infra_up_serves_until_interrupted_and_leaves_nothing_behind() -> anyhow::Result<()> {
+fn infra_up_serves_until_interrupted_or_terminated_and_leaves_nothing_behind() -> anyhow::Result<()>
+{
+    // Ctrl-C, then what `kill`, `timeout` and supervisors send.
+    for signal in ["-INT", "-TERM"] {
+        infra_up_until(signal)?;
+    }
+    Ok(())
+}
+
+fn infra_up_until(signal: &str) -> anyhow::Result<()> {
     let binary = assert_cmd::cargo::cargo_bin("harness");
     let mut child = StdCommand::new(binary)
         .args(["infra", "up", "--topic", "user_behaviors:2"])
@@ -251,9 +260,8 @@ fn infra_up_serves_until_interrupted_and_leaves_nothing_behind() -> anyhow::Resu
         "redis is not serving at {redis_addr}"
     );
 
-    // Ctrl-C.
     let status = StdCommand::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()?;
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -261,13 +269,16 @@ fn infra_up_serves_until_interrupted_and_leaves_nothing_behind() -> anyhow::Resu
         if let Some(exit) = child.try_wait()? {
             break exit;
         }
-        assert!(Instant::now() < deadline, "infra up did not stop on SIGINT");
+        assert!(
+            Instant::now() < deadline,
+            "infra up did not stop on {signal}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(exit.success(), "{exit:?}");
     assert!(
         std::net::TcpStream::connect(&redis_addr).is_err(),
-        "redis-server outlived infra up"
+        "redis-server outlived infra up ({signal})"
     );
     Ok(())
 }

@@ -86,3 +86,32 @@ pub fn init_logging(cli: &Cli) {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
+
+/// SIGINT (Ctrl-C) or SIGTERM (what `kill`, `timeout` and supervisors send):
+/// either ends a foreground command the same clean way, so the processes it
+/// started (redis-server, a broker) stop with it instead of outliving it.
+pub(crate) struct Termination {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Termination {
+    /// Handles both signals from now on: registering before anything is
+    /// printed means a signal sent right after the output is never missed.
+    pub(crate) fn listen() -> anyhow::Result<Termination> {
+        use anyhow::Context as _;
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Termination {
+            interrupt: signal(SignalKind::interrupt()).context("could not listen for SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("could not listen for SIGTERM")?,
+        })
+    }
+
+    /// Resolves at the first of the two signals.
+    pub(crate) async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+}

@@ -243,7 +243,7 @@ pub fn pipeline(cmd: PipelineCommand) -> anyhow::Result<ExitCode> {
     config.bounded = args.bounded;
     config.engine = args.keys.engine_config()?;
     runtime()?.block_on(async {
-        let mut interrupted = interrupt()?;
+        let mut interrupted = super::Termination::listen()?;
         let pipeline = Pipeline::start(config).await?;
         if let Some(addr) = pipeline.metrics_addr() {
             println!("metrics: http://{addr}/metrics");
@@ -251,7 +251,7 @@ pub fn pipeline(cmd: PipelineCommand) -> anyhow::Result<ExitCode> {
         let summary = tokio::select! {
             summary = pipeline.finished() => summary?,
             _ = interrupted.recv() => {
-                // Ctrl-C is a crash, as for a killed TaskManager: the last
+                // Ctrl-C or SIGTERM is a crash, as for a killed TaskManager: the last
                 // checkpoint is where `--restore` resumes. Use POST /stop for
                 // a graceful stop with a savepoint.
                 eprintln!("interrupted: stopped without a final checkpoint");
@@ -378,12 +378,12 @@ pub fn infra(cmd: InfraCommand) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     runtime()?.block_on(async {
-        let mut interrupted = interrupt()?;
+        let mut interrupted = super::Termination::listen()?;
         let infra = spec.start().await?;
         for endpoint in infra.endpoints() {
             println!("{endpoint}");
         }
-        eprintln!("running; press Ctrl-C to stop");
+        eprintln!("running; press Ctrl-C (or send SIGTERM) to stop");
         interrupted.recv().await;
         drop(infra);
         eprintln!("stopped");
@@ -395,13 +395,6 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     SpecDuration::parse(text)
         .map(SpecDuration::std)
         .map_err(|err| err.to_string())
-}
-
-/// SIGINT (Ctrl-C), handled from now on: registering before anything is
-/// printed means a signal sent right after the output is never missed.
-fn interrupt() -> anyhow::Result<tokio::signal::unix::Signal> {
-    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .context("failed to handle Ctrl-C")
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

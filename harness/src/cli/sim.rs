@@ -54,6 +54,7 @@ fn serve_until_signalled(kubeconfig: PathBuf, speed: f64, seed: u64) -> anyhow::
         .build()
         .context("could not start the async runtime")?;
     runtime.block_on(async {
+        let mut termination = super::Termination::listen()?;
         // The virtual clock starts at the wall-clock time, so timestamps look
         // current to kubectl at speed 1.
         let origin = VirtualClock::starting_now(1.0).now();
@@ -75,29 +76,10 @@ fn serve_until_signalled(kubeconfig: PathBuf, speed: f64, seed: u64) -> anyhow::
         )?;
         stdout.flush()?;
         drop(stdout);
-        wait_for_termination().await?;
+        termination.recv().await;
         handle.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn wait_for_termination() -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut terminate =
-            signal(SignalKind::terminate()).context("could not listen for SIGTERM")?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result.context("could not listen for SIGINT")?,
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("could not listen for Ctrl-C")?;
-    Ok(())
 }
 
 #[cfg(test)]
