@@ -72,8 +72,18 @@ pub struct LoadReport {
     pub retention_loss: Vec<(i32, i64)>,
 }
 
-/// How often the rate pacer and the progress bookkeeping run.
+/// The most events between two looks at the clock when pacing: at high
+/// rates the pacer runs about once per millisecond of schedule, at low rates
+/// before every event.
 const PACE_EVERY: u64 = 256;
+
+/// How many events go between two calls to [`pace`] at `rate` events/s:
+/// about a millisecond's worth, at least one, at most [`PACE_EVERY`].
+fn pace_every(rate: Option<f64>) -> u64 {
+    rate.filter(|rate| *rate > 0.0).map_or(PACE_EVERY, |rate| {
+        (rate / 1_000.0).clamp(1.0, PACE_EVERY as f64) as u64
+    })
+}
 
 /// Generates `config.count` events into the target. The generating loop runs
 /// on a blocking thread.
@@ -116,16 +126,19 @@ fn generate(
     let mut report = LoadReport::default();
     let mut payload = Vec::with_capacity(256);
     let mut key = String::new();
+    let every = pace_every(config.rate);
     let mut next = |report: &mut LoadReport, payload: &mut Vec<u8>, key: &mut String| {
+        // Event k is due k/rate seconds after the start: wait for it before
+        // generating it, so a short run is paced too.
+        if report.events.is_multiple_of(every) {
+            pace(config.rate, started, report.events);
+        }
         match generator.next_into(payload, key) {
             GeneratedKind::Valid => report.valid += 1,
             GeneratedKind::Late => report.late += 1,
             GeneratedKind::Malformed(_) => report.malformed += 1,
         }
         report.events += 1;
-        if report.events.is_multiple_of(PACE_EVERY) {
-            pace(config.rate, started, report.events);
-        }
     };
     match &config.target {
         LoadTarget::Kafka {
@@ -280,6 +293,35 @@ mod tests {
         assert_eq!(report.valid + report.late + report.malformed, 2000);
         assert!(report.malformed > 0 && report.late > 0, "{report:?}");
         assert_eq!(contents[0].iter().filter(|&&b| b == b'\n').count(), 2000);
+        Ok(())
+    }
+
+    #[test]
+    fn the_pacer_looks_at_the_clock_about_every_millisecond() {
+        assert_eq!(pace_every(None), PACE_EVERY);
+        assert_eq!(pace_every(Some(10.0)), 1);
+        assert_eq!(pace_every(Some(50_000.0)), 50);
+        assert_eq!(pace_every(Some(10_000_000.0)), PACE_EVERY);
+    }
+
+    #[tokio::test]
+    async fn a_short_run_is_paced_too() -> anyhow::Result<()> {
+        // 30 events at 300/s: the last is due 29/300 s after the first. Only
+        // a lower bound: the pacer sleeps until each event is due.
+        let dir = tempfile::tempdir()?;
+        let config = LoadConfig {
+            generator: GeneratorConfig::default(),
+            count: 30,
+            rate: Some(300.0),
+            target: LoadTarget::File(dir.path().join("paced.jsonl")),
+        };
+        let report = load(&config).await?;
+        assert_eq!(report.events, 30);
+        assert!(
+            report.elapsed >= Duration::from_secs_f64(29.0 / 300.0),
+            "{:?}",
+            report.elapsed
+        );
         Ok(())
     }
 }
