@@ -3,7 +3,8 @@
 //! slots register and the runtime consumes, RUNNING, stop-with-savepoint to a
 //! real savepoint on disk, a restored job that continues from it, offsets
 //! committed to the consumer group, FAILED with the cause when Kafka is
-//! unreachable, and unmarked jobs left to the model.
+//! unreachable or Redis refuses a running job's writes, and unmarked jobs
+//! left to the model.
 
 mod pipeline_common;
 
@@ -268,6 +269,58 @@ async fn an_unreachable_kafka_fails_the_job_with_the_cause() -> anyhow::Result<(
     assert!(
         job.stop_with_savepoint("file:///flink-data/savepoints", false, T)
             .is_err()
+    );
+    assert!(job.cancel(T).is_err(), "a failed job is terminal");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_job_fails_with_the_cause_when_redis_refuses_its_writes() -> anyhow::Result<()> {
+    let redis = redis().await?;
+    let kafka = kafka(TOPIC, 1).await?;
+    // Two hours of event time, so user-feature windows fire while it runs.
+    let data = dataset(17, 3000, 0.0, 0.0, 0.4);
+    // Every user-features key already holds a string: HSET gets WRONGTYPE.
+    let mut connection = ::redis::Client::open(redis.url().expose())?
+        .get_multiplexed_async_connection()
+        .await?;
+    for (key, value) in data.expected.redis.iter() {
+        if matches!(value, harness_pipeline::RedisValue::Hash(_)) {
+            let () = ::redis::cmd("SET")
+                .arg(key)
+                .arg("not a hash")
+                .query_async(&mut connection)
+                .await?;
+        }
+    }
+    produce(&kafka, TOPIC, 1, &data, 0..3000)?;
+    let root = tempfile::tempdir()?;
+    let factory = factory(root.path());
+    let mut job = submit(
+        &factory,
+        "66666666666666666666666666666666",
+        &conf(kafka.bootstrap_servers(), redis.url()),
+        &marked(),
+        None,
+    );
+    until_state(&mut job, FlinkJobState::Running).await?;
+    // Nobody asks it to stop: the failure must surface by itself. A running
+    // job asks for no wake-up (the operator observes it on its own schedule).
+    let deadline = std::time::Instant::now() + WAIT;
+    while job.state() == FlinkJobState::Running {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "still RUNNING after {WAIT:?} of refused writes"
+        );
+        job.advance(T, READY);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(job.state(), FlinkJobState::Failed);
+    let cause = job.failure_cause().unwrap_or_default();
+    assert!(
+        cause.starts_with("the feature pipeline failed: redis ")
+            && cause.contains("refused the write to user:profile:"),
+        "{cause}"
     );
     assert!(job.cancel(T).is_err(), "a failed job is terminal");
     Ok(())

@@ -190,6 +190,8 @@ pub struct Pipeline {
     engine_thread: Option<JoinHandle<()>>,
     /// The engine thread's result, sent just before it exits.
     engine_done: Option<oneshot::Receiver<Result<EngineExit>>>,
+    /// That result, once [`Pipeline::ended`] received it.
+    engine_exit: Option<Result<EngineExit>>,
     /// The sink task; it ends when the engine thread drops its inbox.
     sink: Option<tokio::task::JoinHandle<Result<()>>>,
     /// The HTTP endpoint, if any.
@@ -287,6 +289,7 @@ impl Pipeline {
             control,
             engine_thread: Some(engine_thread),
             engine_done: Some(done_rx),
+            engine_exit: None,
             sink: Some(sink),
             http,
         })
@@ -316,13 +319,11 @@ impl Pipeline {
         self.finished().await
     }
 
-    /// Waits until the run ends: a bounded input is complete, or a stop was
-    /// requested (e.g. `POST /stop`).
+    /// Waits until the run ends (a bounded input is complete, a stop was
+    /// requested, e.g. `POST /stop`, or Redis refused a write) and says how.
     pub async fn finished(mut self) -> Result<RunSummary> {
-        let done = self.engine_done.take().ok_or(Error::Stopped)?;
-        let exit = done.await.map_err(|_| Error::Panicked {
-            which: "engine thread",
-        })?;
+        self.ended().await;
+        let exit = self.engine_exit.take().ok_or(Error::Stopped)?;
         // The engine thread has reported; it only closes its Kafka clients
         // now and ends on its own, so it is not joined (`crash` joins).
         drop(self.engine_thread.take());
@@ -348,6 +349,20 @@ impl Pipeline {
             EngineExit::Aborted => return Err(Error::Stopped),
         };
         Ok(RunSummary { exit, progress })
+    }
+
+    /// Waits until the run has ended, by itself (a bounded input is
+    /// complete, or Redis refused a write for good) or on request; after it,
+    /// [`Pipeline::finished`] returns at once with how. Cancel-safe, so a
+    /// supervisor can wait on it beside its own requests.
+    pub async fn ended(&mut self) {
+        if let Some(done) = &mut self.engine_done {
+            let exit = done.await.unwrap_or(Err(Error::Panicked {
+                which: "engine thread",
+            }));
+            self.engine_done = None;
+            self.engine_exit = Some(exit);
+        }
     }
 
     /// Stops at once without a final checkpoint, as a crash would, and waits

@@ -11,8 +11,9 @@
 //! As a JobManager sees it: the job is CREATED until its TaskManagers have
 //! registered and the runtime is consuming, then RUNNING; FAILED with the
 //! cause if it cannot start (a missing setting, Kafka or Redis unreachable,
-//! a savepoint that does not restore); stop-with-savepoint completes when the
-//! runtime's savepoint is on disk; cancel stops it without one.
+//! a savepoint that does not restore) or if Redis refuses its writes later;
+//! stop-with-savepoint completes when the runtime's savepoint is on disk;
+//! cancel stops it without one.
 //!
 //! The simulator calls [`JobModel`] methods under its cluster lock, so they
 //! never block: work goes to the task in [`supervisor`] and the methods read
@@ -20,11 +21,13 @@
 //! asks the simulator to look again soon (a few real milliseconds), because
 //! the task cannot wake the simulator's driver itself.
 //!
-//! Fidelity: a job that fails after it started (e.g. its Redis dies for
-//! good) is noticed only when it is next asked to stop: the runtime retries
-//! Kafka and Redis errors by itself, and it has no way to report a later
-//! failure. A failed stop-with-savepoint leaves the job FAILED (in Flink the
-//! job would keep running).
+//! Fidelity: the runtime retries Kafka and Redis outages by itself, as
+//! Flink's restarts would; a write Redis refuses for good (a key of another
+//! type, a missing ACL permission) fails the job at once with the cause,
+//! where Flink would first exhaust its restart strategy. The operator sees
+//! FAILED at its next observation, since a running job asks for no wake-up.
+//! A failed stop-with-savepoint leaves the job FAILED (in Flink the job
+//! would keep running).
 
 pub mod settings;
 mod supervisor;

@@ -133,8 +133,8 @@ pub(super) struct Job {
     pub(super) status: SharedStatus,
 }
 
-/// Runs the job until it stops, is cancelled, fails, or its JobManager (the
-/// command sender) goes away.
+/// Runs the job until it stops, is cancelled, fails (at start or later), or
+/// its JobManager (the command sender) goes away.
 pub(super) async fn supervise(
     plan: JobPlan,
     job: Job,
@@ -147,7 +147,7 @@ pub(super) async fn supervise(
         );
         return;
     }
-    let pipeline = match Pipeline::start(plan.config.clone()).await {
+    let mut pipeline = match Pipeline::start(plan.config.clone()).await {
         Ok(pipeline) => pipeline,
         Err(err) => {
             fail(
@@ -182,6 +182,10 @@ pub(super) async fn supervise(
                 }
                 return;
             }
+            () = pipeline.ended() => {
+                ended_by_itself(pipeline, &job).await;
+                return;
+            }
             _ = tick.tick() => {
                 let checkpoint = pipeline.progress().last_checkpoint;
                 if let Some(path) = checkpoint.filter(|path| seen.as_ref() != Some(path)) {
@@ -191,6 +195,28 @@ pub(super) async fn supervise(
                 }
             }
         }
+    }
+}
+
+/// The run ended without a request from the JobManager: Redis refused a
+/// write for good (FAILED with the cause, as Flink reports a job whose
+/// restarts are exhausted), or it was stopped through its own HTTP endpoint
+/// (`POST /stop`: FINISHED with that savepoint, as after `flink stop`).
+async fn ended_by_itself(pipeline: Pipeline, job: &Job) {
+    match pipeline.finished().await {
+        Ok(summary) => {
+            let mut status = lock(&job.status);
+            if let Exit::Stopped { savepoint } = &summary.exit
+                && let Some(location) = job.root.uri(savepoint)
+            {
+                status.latest = Some(location);
+            }
+            status.phase = Phase::Finished;
+        }
+        Err(err) => fail(
+            &job.status,
+            format!("the feature pipeline failed: {}", error_chain(&err)),
+        ),
     }
 }
 
