@@ -93,8 +93,9 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// An empty cluster with the built-in kinds and the namespaces every
-    /// cluster has (`default`, `kube-system`, `kube-public`, `kube-node-lease`).
+    /// An empty cluster with the built-in kinds, the namespaces every
+    /// cluster has (`default`, `kube-system`, `kube-public`, `kube-node-lease`)
+    /// and the bootstrap RBAC policy ([`crate::rbac::bootstrap_policy`]).
     pub fn new(seed: u64, now: SimTime) -> Cluster {
         let mut cluster = Cluster {
             registry: Registry::with_builtins(),
@@ -118,6 +119,17 @@ impl Cluster {
                 .store
                 .create(&ns, "", obj, now, &mut cluster.rng)
                 .expect("fresh store accepts built-in namespaces");
+        }
+        for (plural, obj) in crate::rbac::bootstrap_policy() {
+            let rt = cluster
+                .registry
+                .get("rbac.authorization.k8s.io", "v1", plural)
+                .expect("RBAC kinds are built in")
+                .clone();
+            cluster
+                .store
+                .create(&rt, "", obj, now, &mut cluster.rng)
+                .expect("fresh store accepts the bootstrap policy");
         }
         cluster
     }

@@ -14,6 +14,7 @@
 //! - [`resource`]: the kinds served (built-ins and CRDs).
 //! - [`store`]: objects, resourceVersions, finalizers, change history.
 //! - [`cluster`]: the store plus controllers and admission, stepped by time.
+//! - [`rbac`]: who may do what (roles, bindings, the bootstrap policy).
 //! - [`api`]: the HTTP edge: routing, discovery, CRUD, watch, patch, tables.
 //!
 //! Start reading at [`cluster::Cluster`], then [`api`].
@@ -30,6 +31,7 @@ pub mod error;
 pub mod kubeconfig;
 pub mod operator;
 pub mod patch;
+pub mod rbac;
 pub mod resource;
 pub mod rng;
 pub mod schema;

@@ -628,14 +628,25 @@ fn without(map: &Map<String, Value>, keys: &[&str]) -> Map<String, Value> {
         .collect()
 }
 
-/// The API server's name rules: DNS-1123 labels for namespaces, DNS-1123
-/// subdomains for everything else. Returns the 422 message when invalid.
+/// The API server's name rules: DNS-1123 labels for namespaces, path
+/// segments for RBAC objects, DNS-1123 subdomains for everything else.
+/// Returns the 422 message when invalid.
 fn invalid_name(rt: &ResourceType, name: &str) -> Option<String> {
     // Core v1 Events skip name validation for backwards compatibility, as in
     // the API server; the Flink operator names its events
     // `JobManagerDeployment.<hash>`.
     if rt.group.is_empty() && rt.plural == "events" {
         return None;
+    }
+    // RBAC objects only need to be a path segment (`system:basic-user`).
+    if rt.group == "rbac.authorization.k8s.io" {
+        return match name {
+            "." | ".." => Some(format!("Invalid value: \"{name}\": may not be '{name}'")),
+            _ => ['/', '%']
+                .into_iter()
+                .find(|c| name.contains(*c))
+                .map(|c| format!("Invalid value: \"{name}\": may not contain '{c}'")),
+        };
     }
     let label_ok = |s: &str| {
         !s.is_empty()

@@ -6,7 +6,7 @@ use http::Method;
 use serde_json::{Value, json};
 
 use super::{
-    discovery, openapi, read,
+    auth, discovery, openapi, read,
     reply::Reply,
     request::{ApiRequest, Representation, negotiate},
     route::{self, ResourcePath, Route},
@@ -16,7 +16,8 @@ use super::{
     write::{self, Origin, Target, WriteOptions, Written},
 };
 use crate::{
-    clock::SimTime, cluster::Cluster, error::ApiError, resource::ResourceType, store::ObjectKey,
+    clock::SimTime, cluster::Cluster, error::ApiError, rbac::UserInfo, resource::ResourceType,
+    store::ObjectKey,
 };
 
 /// What the server should send.
@@ -39,9 +40,16 @@ impl From<ApiError> for Outcome {
     }
 }
 
-/// Handles one authenticated request.
-pub(crate) fn handle(shared: &Shared, req: &ApiRequest) -> Outcome {
+/// Handles one request: `user` is who it authenticated as (`None` only for
+/// the open health checks), and RBAC decides first whether they may.
+pub(crate) fn handle(shared: &Shared, req: &ApiRequest, user: Option<&UserInfo>) -> Outcome {
     let route = route::parse(&req.path);
+    if let Some(user) = user {
+        let attributes = auth::attributes(&route, req);
+        if !auth::allowed(shared, user, &attributes) {
+            return auth::forbidden(&attributes, user).into();
+        }
+    }
     // `/openapi/v2` and the health checks have their own media types.
     let negotiated = match route {
         Route::OpenApiV2 | Route::Health => Some(Representation::Json),
@@ -98,6 +106,15 @@ pub(crate) fn handle(shared: &Shared, req: &ApiRequest) -> Outcome {
         Route::OpenApiV3 { group, version } => shared
             .with_cluster(|c, _| openapi::v3_document(&c.registry, &group, &version, &req.path))
             .into(),
+        Route::Resource(path) if auth::is_token_request(&path, &req.method) => {
+            auth::token_request(shared, &path, req).map_or_else(Outcome::from, Outcome::from)
+        }
+        Route::Resource(path) if auth::is_access_review(&path, &req.method) => match user {
+            Some(user) => {
+                auth::access_review(shared, user, req).map_or_else(Outcome::from, Outcome::from)
+            }
+            None => ApiError::unauthorized().into(),
+        },
         Route::Resource(path) => shared.with_cluster(|cluster, now| {
             resource(cluster, now, req, &path, &repr).unwrap_or_else(Outcome::from)
         }),

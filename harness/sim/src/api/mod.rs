@@ -27,6 +27,7 @@
 //! "speed": <virtual seconds per real second>}`, so a client that only has
 //! the kubeconfig can convert between cluster time and real time.
 
+mod auth;
 mod discovery;
 mod driver;
 mod handlers;
@@ -162,12 +163,17 @@ pub enum ServeError {
     Tls(#[source] TlsError),
 }
 
-/// 32 random bytes from the OS, hex-encoded. Never logged.
-fn random_token() -> std::io::Result<String> {
+/// 32 random bytes from the OS.
+fn random_bytes() -> std::io::Result<[u8; 32]> {
     use std::io::Read;
     let mut bytes = [0u8; 32];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(bytes)
+}
+
+/// 32 random bytes from the OS, hex-encoded. Never logged.
+fn random_token() -> std::io::Result<String> {
+    Ok(random_bytes()?.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// A fresh private directory for the kubeconfig.

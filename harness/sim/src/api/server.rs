@@ -1,6 +1,6 @@
 //! The HTTPS (HTTP/1.1 over TLS) server: accepts connections on the
 //! loopback listener, completes the TLS handshake, authenticates each
-//! request by bearer token, reads its body and turns handler outcomes into
+//! request by bearer token (see `auth.rs`), reads its body and turns handler outcomes into
 //! responses (streaming ones for watches).
 //!
 //! `/healthz`, `/livez` and `/readyz` are open, as on a real API server;
@@ -18,6 +18,7 @@ use tokio::{net::TcpListener, sync::watch, task::JoinSet};
 use tokio_rustls::TlsAcceptor;
 
 use super::{
+    auth,
     handlers::{self, Outcome},
     reply::{self, Body, Reply},
     request::{ApiRequest, Query},
@@ -79,23 +80,23 @@ pub(crate) async fn accept_loop(
     connections.shutdown().await;
 }
 
-fn bearer_token(req: &Request<Incoming>) -> Option<&str> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
 async fn respond(
     shared: Arc<Shared>,
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let open = route::parse(&path) == Route::Health;
-    if !open && !bearer_token(&req).is_some_and(|t| shared.token_matches(t)) {
-        tracing::debug!(%method, %path, status = 401, "unauthenticated request");
-        return Ok(reply_response(Reply::error(&ApiError::unauthorized())));
-    }
+    let user = if route::parse(&path) == Route::Health {
+        None
+    } else {
+        match auth::authenticate(&shared, req.headers()) {
+            Ok(user) => Some(user),
+            Err(err) => {
+                tracing::debug!(%method, %path, status = err.code, "request not authenticated");
+                return Ok(reply_response(Reply::error(&err)));
+            }
+        }
+    };
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -132,7 +133,7 @@ async fn respond(
         content_type: header_text(header::CONTENT_TYPE),
         body,
     };
-    match handlers::handle(&shared, &api_req) {
+    match handlers::handle(&shared, &api_req, user.as_ref()) {
         Outcome::Reply(reply) => {
             tracing::debug!(%method, %path, status = reply.status, "request");
             Ok(reply_response(reply))

@@ -20,8 +20,10 @@ use crate::{
 pub(crate) struct Shared {
     cluster: Mutex<Cluster>,
     pub(crate) clock: VirtualClock,
-    /// The bearer token clients must present. Never logged.
+    /// The admin's bearer token. Never logged.
     token: String,
+    /// Service-account tokens issued by `TokenRequest`. Never logged.
+    pub(crate) issued_tokens: super::auth::IssuedTokens,
     /// The store's latest resourceVersion; watch streams wait on it.
     revision: watch::Sender<u64>,
     /// Wakes the driver to step controllers after a write.
@@ -35,6 +37,7 @@ impl Shared {
             cluster: Mutex::new(cluster),
             clock,
             token,
+            issued_tokens: Default::default(),
             revision,
             wake_driver: Notify::new(),
         })
@@ -61,7 +64,7 @@ impl Shared {
         result
     }
 
-    /// Whether `presented` is the bearer token, compared in constant time.
+    /// Whether `presented` is the admin's bearer token, compared in constant time.
     pub(crate) fn token_matches(&self, presented: &str) -> bool {
         let (a, b) = (presented.as_bytes(), self.token.as_bytes());
         a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
