@@ -8,7 +8,8 @@
 //! everything without looking at any role, as the API server's privileged
 //! group is. [`bootstrap_policy`] is the part of a real cluster's default
 //! policy the simulator seeds: `cluster-admin`, `system:basic-user` (every
-//! authenticated user may ask what it may do) and `system:discovery`.
+//! authenticated user may ask what it may do, `kubectl auth can-i`, and who
+//! it is, `kubectl auth whoami`) and `system:discovery`.
 //!
 //! Differences from the real authorizer: ClusterRole aggregation
 //! (`aggregationRule`) is not evaluated, and there is no `escalate`/`bind`
@@ -38,13 +39,22 @@ impl UserInfo {
     /// service-account name also gets its service-account groups, as the
     /// API server gives them to a token or an impersonated name.
     pub fn new(name: &str, groups: impl IntoIterator<Item = String>) -> UserInfo {
-        let mut all: Vec<String> = groups.into_iter().collect();
-        if let Some((namespace, _)) = service_account_of(name) {
-            all.push("system:serviceaccounts".to_owned());
-            all.push(format!("system:serviceaccounts:{namespace}"));
+        let mut all: Vec<String> = Vec::new();
+        let implied = service_account_of(name).map(|(namespace, _)| {
+            [
+                "system:serviceaccounts".to_owned(),
+                format!("system:serviceaccounts:{namespace}"),
+            ]
+        });
+        for group in groups
+            .into_iter()
+            .chain(implied.into_iter().flatten())
+            .chain([AUTHENTICATED.to_owned()])
+        {
+            if !all.contains(&group) {
+                all.push(group);
+            }
         }
-        all.push(AUTHENTICATED.to_owned());
-        all.dedup();
         UserInfo {
             name: name.to_owned(),
             groups: all,
@@ -303,11 +313,18 @@ pub fn bootstrap_policy() -> Vec<(&'static str, Value)> {
             "clusterroles",
             role(
                 "system:basic-user",
-                json!([{
-                    "apiGroups": ["authorization.k8s.io"],
-                    "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
-                    "verbs": ["create"],
-                }]),
+                json!([
+                    {
+                        "apiGroups": ["authorization.k8s.io"],
+                        "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
+                        "verbs": ["create"],
+                    },
+                    {
+                        "apiGroups": ["authentication.k8s.io"],
+                        "resources": ["selfsubjectreviews"],
+                        "verbs": ["create"],
+                    },
+                ]),
             ),
         ),
         (
@@ -335,4 +352,95 @@ pub fn bootstrap_policy() -> Vec<(&'static str, Value)> {
             binding("system:discovery", AUTHENTICATED),
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resource(verb: &str, group: &str, resource: &str, sub: Option<&str>) -> Attributes {
+        Attributes::Resource {
+            verb: verb.to_owned(),
+            group: group.to_owned(),
+            resource: resource.to_owned(),
+            subresource: sub.map(str::to_owned),
+            namespace: Some("ns".to_owned()),
+            name: Some("x".to_owned()),
+        }
+    }
+
+    #[test]
+    fn rules_match_as_the_rbac_authorizer_matches_them() {
+        let scale = json!({"apiGroups": ["apps"], "resources": ["*/scale"], "verbs": ["get"]});
+        assert!(rule_allows(
+            &scale,
+            &resource("get", "apps", "deployments", Some("scale"))
+        ));
+        assert!(!rule_allows(
+            &scale,
+            &resource("get", "apps", "deployments", None)
+        ));
+        let pods = json!({"apiGroups": [""], "resources": ["pods"], "verbs": ["*"]});
+        assert!(rule_allows(
+            &pods,
+            &resource("deletecollection", "", "pods", None)
+        ));
+        assert!(
+            !rule_allows(&pods, &resource("get", "", "pods", Some("log"))),
+            "pods does not cover pods/log"
+        );
+        assert!(!rule_allows(&pods, &resource("get", "apps", "pods", None)));
+        let named = json!({"apiGroups": ["*"], "resources": ["configmaps"], "verbs": ["get"], "resourceNames": ["x"]});
+        assert!(rule_allows(
+            &named,
+            &resource("get", "", "configmaps", None)
+        ));
+        let mut unnamed = resource("get", "", "configmaps", None);
+        if let Attributes::Resource { name, .. } = &mut unnamed {
+            *name = None;
+        }
+        assert!(
+            !rule_allows(&named, &unnamed),
+            "resourceNames never allow a list"
+        );
+        let discovery = json!({"nonResourceURLs": ["/apis/*", "/version"], "verbs": ["get"]});
+        let path = |p: &str| Attributes::NonResource {
+            verb: "get".to_owned(),
+            path: p.to_owned(),
+        };
+        assert!(rule_allows(&discovery, &path("/apis/apps/v1")));
+        assert!(rule_allows(&discovery, &path("/version")));
+        assert!(!rule_allows(&discovery, &path("/version/x")));
+        assert!(
+            !rule_allows(&discovery, &resource("get", "", "pods", None)),
+            "URL rules are not resource rules"
+        );
+    }
+
+    #[test]
+    fn service_account_names_and_groups() {
+        assert_eq!(
+            service_account_of("system:serviceaccount:flink:flink"),
+            Some(("flink", "flink"))
+        );
+        for not_one in [
+            "system:serviceaccount:flink",
+            "system:serviceaccount::x",
+            "jane",
+            "system:serviceaccount:a:b:c",
+        ] {
+            assert_eq!(service_account_of(not_one), None, "{not_one}");
+        }
+        let user = UserInfo::service_account("flink", "flink");
+        assert_eq!(
+            user.groups,
+            [
+                "system:serviceaccounts",
+                "system:serviceaccounts:flink",
+                AUTHENTICATED
+            ]
+        );
+        assert!(!user.is_master());
+        assert!(UserInfo::new("admin", [MASTERS.to_owned()]).is_master());
+    }
 }

@@ -889,3 +889,92 @@ async fn typed_generators_send_protobuf_and_store_what_they_render() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_accounts_tokens_auth_can_i_and_whoami() {
+    let Some((_sim, kubectl)) = setup().await else {
+        return;
+    };
+    let rbac = "\
+apiVersion: v1
+kind: Namespace
+metadata: {name: flink}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: flink, namespace: flink}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: flink, namespace: flink}
+rules:
+- apiGroups: ['']
+  resources: [pods, configmaps]
+  verbs: ['*']
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: flink-role-binding, namespace: flink}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: flink}
+subjects:
+- {kind: ServiceAccount, name: flink, namespace: flink}
+";
+    let run = kubectl.apply(rbac).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let sa = "system:serviceaccount:flink:flink";
+    let can_i = |namespace: &'static str| {
+        let kubectl = &kubectl;
+        async move {
+            kubectl
+                .run(&[
+                    "auth", "can-i", "create", "pods", "-n", namespace, "--as", sa,
+                ])
+                .await
+        }
+    };
+    let yes = can_i("flink").await;
+    assert_eq!(
+        (yes.code, yes.stdout.trim()),
+        (Some(0), "yes"),
+        "{}",
+        yes.stderr
+    );
+    let no = can_i("default").await;
+    assert_eq!(
+        (no.code, no.stdout.trim()),
+        (Some(1), "no"),
+        "{}",
+        no.stderr
+    );
+
+    let whoami = kubectl.ok(&["auth", "whoami", "--as", sa]).await;
+    assert!(
+        table_rows(&whoami).contains(&vec!["Username".to_owned(), sa.to_owned()]),
+        "{whoami}"
+    );
+    assert!(whoami.contains("system:serviceaccounts:flink"), "{whoami}");
+
+    let token = kubectl
+        .ok(&["create", "token", "flink", "-n", "flink"])
+        .await;
+    let token = token.trim();
+    assert_eq!(token.split('.').count(), 3, "a JWT-shaped token: {token}");
+    let listed = kubectl
+        .run(&["get", "pods", "-n", "flink", "--token", token])
+        .await;
+    assert_eq!(
+        (listed.code, listed.stderr.trim()),
+        (Some(0), "No resources found in flink namespace.")
+    );
+    let denied = kubectl
+        .run(&["get", "pods", "-n", "default", "--token", token])
+        .await;
+    assert_eq!(
+        (denied.code, denied.stderr.trim()),
+        (
+            Some(1),
+            "Error from server (Forbidden): pods is forbidden: User \"system:serviceaccount:flink:flink\" \
+             cannot list resource \"pods\" in API group \"\" in the namespace \"default\""
+        )
+    );
+}

@@ -91,3 +91,50 @@ fn the_helm_release_namespace_and_operator_pod_exist() {
     assert_eq!(statuses.len(), 2, "operator and webhook containers");
     assert!(statuses.iter().all(|c| c["ready"] == true), "{statuses:?}");
 }
+
+#[test]
+fn the_charts_rbac_lets_each_service_account_do_its_job_and_no_more() {
+    use harness_sim::rbac::{Attributes, UserInfo, authorize};
+    let sim = Sim::standard();
+    let can = |user: &UserInfo, verb: &str, group: &str, resource: &str, namespace: &str| {
+        let (resource, subresource) = match resource.split_once('/') {
+            Some((r, s)) => (r, Some(s.to_owned())),
+            None => (resource, None),
+        };
+        let attributes = Attributes::Resource {
+            verb: verb.to_owned(),
+            group: group.to_owned(),
+            resource: resource.to_owned(),
+            subresource,
+            namespace: Some(namespace.to_owned()),
+            name: None,
+        };
+        authorize(&sim.cluster.store, user, &attributes)
+    };
+    let operator = UserInfo::service_account("flink-operator-system", "flink-operator");
+    let job = UserInfo::service_account("flink-operator-system", "flink");
+    // The operator (a ClusterRoleBinding) reconciles everywhere.
+    for namespace in ["flink-operator-system", "team-a"] {
+        assert!(can(
+            &operator,
+            "update",
+            "flink.apache.org",
+            "flinkdeployments/status",
+            namespace
+        ));
+        assert!(can(&operator, "create", "apps", "deployments", namespace));
+        assert!(can(&operator, "delete", "", "pods", namespace));
+    }
+    assert!(!can(
+        &operator,
+        "create",
+        "rbac.authorization.k8s.io",
+        "roles",
+        "team-a"
+    ));
+    // The JobManager's account (a RoleBinding) manages TaskManager pods in
+    // its own namespace only: a job moved to another namespace needs its own.
+    assert!(can(&job, "create", "", "pods", "flink-operator-system"));
+    assert!(!can(&job, "create", "", "pods", "team-a"));
+    assert!(!can(&job, "get", "", "secrets", "flink-operator-system"));
+}

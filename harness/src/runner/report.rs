@@ -280,9 +280,11 @@ impl RunReport {
     }
 }
 
-/// Replaces every secret in `text` with `<redacted>`. Every report writer
-/// calls this last, so a token that slipped into an error message or a
-/// command's output still never reaches a file.
+/// Replaces every secret in `text`, and every JWT (a service-account token
+/// from `kubectl create token`, on a real cluster or the simulator), with
+/// `<redacted>`. Every report writer calls this last, so a token that
+/// slipped into an error message or a command's output still never reaches
+/// a file.
 pub fn redact(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_owned();
     for secret in secrets.iter().filter(|s| !s.is_empty()) {
@@ -290,6 +292,35 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
             out = out.replace(secret.as_str(), "<redacted>");
         }
     }
+    redact_jwts(&out)
+}
+
+/// Replaces each `eyJ…​.…​.…` (three base64url segments, the first a JSON
+/// header) with `<redacted>`.
+fn redact_jwts(text: &str) -> String {
+    let is_b64 = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("eyJ") {
+        let preceded = rest[..start].chars().next_back().is_some_and(is_b64);
+        let candidate = &rest[start..];
+        let end = candidate
+            .find(|c: char| !(is_b64(c) || c == '.'))
+            .unwrap_or(candidate.len());
+        // A full stop after the token ends a sentence, not a segment.
+        let token = candidate[..end].trim_end_matches('.');
+        let end = token.len();
+        let segments: Vec<&str> = token.split('.').collect();
+        let jwt = !preceded && segments.len() == 3 && segments.iter().all(|s| !s.is_empty());
+        out.push_str(&rest[..start]);
+        out.push_str(if jwt { "<redacted>" } else { token });
+        rest = &candidate[end..];
+        if token.is_empty() {
+            // Unreachable ("eyJ" is base64url), but never loop without progress.
+            break;
+        }
+    }
+    out.push_str(rest);
     out
 }
 
@@ -317,5 +348,18 @@ mod tests {
             "a <redacted> b <redacted>"
         );
         assert_eq!(redact("nothing here", &secrets), "nothing here");
+    }
+
+    #[test]
+    fn redaction_removes_jwts_it_was_not_told_about() {
+        let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl-_x";
+        assert_eq!(
+            redact(&format!("token: {jwt}\nBearer {jwt}."), &[]),
+            "token: <redacted>\nBearer <redacted>."
+        );
+        // Base64 JSON that is not a token, and a word that merely contains eyJ.
+        for kept in ["eyJhbGciOiJIUzI1NiJ9", "a.eyJx.y", "keyJam.b.c", "eyJ..x"] {
+            assert_eq!(redact(kept, &[]), kept);
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Who is asking, and may they: bearer-token authentication, impersonation,
-//! service-account tokens, the authorization of every request and
-//! `SelfSubjectAccessReview` (what `kubectl auth can-i` asks).
+//! service-account tokens, the authorization of every request,
+//! `SelfSubjectAccessReview` (what `kubectl auth can-i` asks) and
+//! `SelfSubjectReview` (`kubectl auth whoami`).
 //!
 //! Two kinds of token are accepted. The kubeconfig's token is the cluster
 //! admin (`kubernetes-admin` in `system:masters`, as a kind or k3d admin
@@ -191,6 +192,30 @@ pub(crate) fn is_access_review(path: &ResourcePath, method: &Method) -> bool {
         && path.plural == "selfsubjectaccessreviews"
         && path.namespace.is_none()
         && path.name.is_none()
+}
+
+/// `POST /apis/authentication.k8s.io/v1/selfsubjectreviews` (`kubectl auth whoami`).
+pub(crate) fn is_self_review(path: &ResourcePath, method: &Method) -> bool {
+    method == Method::POST
+        && path.group == "authentication.k8s.io"
+        && path.version == "v1"
+        && path.plural == "selfsubjectreviews"
+        && path.namespace.is_none()
+        && path.name.is_none()
+}
+
+/// Who the requester is, after impersonation. The request body carries
+/// nothing but the kind, so it is not read (kubectl sends it as protobuf).
+pub(crate) fn self_review(user: &UserInfo) -> Reply {
+    Reply::json(
+        201,
+        json!({
+            "kind": "SelfSubjectReview",
+            "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"creationTimestamp": null},
+            "status": {"userInfo": {"username": user.name, "groups": user.groups}},
+        }),
+    )
 }
 
 /// Issues a token for the ServiceAccount the path names.

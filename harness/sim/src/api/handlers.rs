@@ -109,6 +109,10 @@ pub(crate) fn handle(shared: &Shared, req: &ApiRequest, user: Option<&UserInfo>)
         Route::Resource(path) if auth::is_token_request(&path, &req.method) => {
             auth::token_request(shared, &path, req).map_or_else(Outcome::from, Outcome::from)
         }
+        Route::Resource(path) if auth::is_self_review(&path, &req.method) => match user {
+            Some(user) => auth::self_review(user).into(),
+            None => ApiError::unauthorized().into(),
+        },
         Route::Resource(path) if auth::is_access_review(&path, &req.method) => match user {
             Some(user) => {
                 auth::access_review(shared, user, req).map_or_else(Outcome::from, Outcome::from)

@@ -18,7 +18,10 @@
 //! - `/openapi/v2` and `/openapi/v3`, as much as kubectl needs, see `openapi.rs`;
 //! - CRUD, patch, watch, `status`, `scale` and namespace `finalize` on every
 //!   registered kind, see `handlers.rs`, `read.rs`, `write.rs`, `watch.rs`,
-//!   `scale.rs`.
+//!   `scale.rs`;
+//! - service-account tokens (`serviceaccounts/{name}/token`) and
+//!   `SelfSubjectAccessReview`, with every request authorized by RBAC, see
+//!   `auth.rs`.
 //!
 //! # The clock endpoint
 //!

@@ -3,8 +3,8 @@
 //! client-go sends built-in kinds from its generated clientsets as
 //! `application/vnd.kubernetes.protobuf` and never falls back to JSON, so
 //! `kubectl create namespace|configmap|secret|serviceaccount|deployment|
-//! service|job|cronjob|role|clusterrole|rolebinding|clusterrolebinding` would
-//! fail against a JSON-only server. This module decodes those bodies: the
+//! service|job|cronjob|role|clusterrole|rolebinding|clusterrolebinding|token`
+//! and `kubectl auth can-i` would fail against a JSON-only server. This module decodes those bodies: the
 //! `k8s\0` envelope (`runtime.Unknown`), then the object with a table of the
 //! fields the generators emit ([`SCHEMAS`]), into the JSON the generators
 //! would have sent (`kubectl create ... --dry-run=client -o json`).
@@ -318,6 +318,55 @@ pub(crate) const SCHEMAS: &[(&str, &[Field])] = &[
             one(3, "name", Str),
         ],
     ),
+    // `kubectl auth can-i` and `kubectl create token`.
+    (
+        "SelfSubjectAccessReview",
+        &[META, one(2, "spec", Msg("SelfSubjectAccessReviewSpec"))],
+    ),
+    (
+        "SelfSubjectAccessReviewSpec",
+        &[
+            one(1, "resourceAttributes", Msg("ResourceAttributes")),
+            one(2, "nonResourceAttributes", Msg("NonResourceAttributes")),
+        ],
+    ),
+    (
+        "ResourceAttributes",
+        &[
+            one(1, "namespace", Str),
+            one(2, "verb", Str),
+            one(3, "group", Str),
+            one(4, "version", Str),
+            one(5, "resource", Str),
+            one(6, "subresource", Str),
+            one(7, "name", Str),
+        ],
+    ),
+    (
+        "NonResourceAttributes",
+        &[one(1, "path", Str), one(2, "verb", Str)],
+    ),
+    (
+        "TokenRequest",
+        &[META, one(2, "spec", Msg("TokenRequestSpec"))],
+    ),
+    (
+        "TokenRequestSpec",
+        &[
+            many(1, "audiences", Str),
+            one(3, "boundObjectRef", Msg("BoundObjectReference")),
+            one(4, "expirationSeconds", OptInt),
+        ],
+    ),
+    (
+        "BoundObjectReference",
+        &[
+            one(1, "kind", Str),
+            one(2, "apiVersion", Str),
+            one(3, "name", Str),
+            one(4, "uid", Str),
+        ],
+    ),
 ];
 
 /// The kinds a body may carry (the rest of [`SCHEMAS`] are nested messages).
@@ -334,6 +383,8 @@ const ROOTS: &[&str] = &[
     "ClusterRole",
     "RoleBinding",
     "ClusterRoleBinding",
+    "SelfSubjectAccessReview",
+    "TokenRequest",
 ];
 
 fn schema(name: &str) -> Option<&'static [Field]> {
