@@ -1,7 +1,7 @@
 //! The HTTPS (HTTP/1.1 over TLS) server: accepts connections on the
 //! loopback listener, completes the TLS handshake, authenticates each
-//! request by bearer token (see `auth.rs`), reads its body and turns handler outcomes into
-//! responses (streaming ones for watches).
+//! request by bearer token (see `auth.rs`), reads its body and turns
+//! handler outcomes into responses (streaming ones for watches).
 //!
 //! `/healthz`, `/livez` and `/readyz` are open, as on a real API server;
 //! everything else, `/version` included, needs the token. Logs name the
