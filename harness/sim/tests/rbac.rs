@@ -293,24 +293,24 @@ async fn only_the_admin_may_impersonate_and_tokens_need_a_service_account() {
             .contains("less than 10 minutes"),
         "{short}"
     );
-    let resp = admin
-        .post(
-            "/api/v1/namespaces/flink/serviceaccounts/nobody/token",
-            &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}}),
-        )
-        .await;
+    let token_of = |client: &Client, account: &str| {
+        let (client, path) = (
+            client.clone(),
+            format!("/api/v1/namespaces/flink/serviceaccounts/{account}/token"),
+        );
+        async move {
+            let body = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}});
+            client.post(&path, &body).await
+        }
+    };
+    let resp = token_of(&admin, "nobody").await;
     assert_eq!(resp.status, 404);
     assert_eq!(
         resp.json()["message"],
         "serviceaccounts \"nobody\" not found"
     );
     // Without a grant, a service account cannot mint tokens either.
-    let resp = sa
-        .post(
-            "/api/v1/namespaces/flink/serviceaccounts/flink/token",
-            &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}}),
-        )
-        .await;
+    let resp = token_of(&sa, "flink").await;
     assert_eq!(resp.status, 403);
     assert_eq!(
         resp.json()["message"],

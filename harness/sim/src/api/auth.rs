@@ -176,32 +176,41 @@ pub(crate) fn allowed(shared: &Shared, user: &UserInfo, attributes: &Attributes)
         || shared.with_cluster(|cluster, _| rbac::authorize(&cluster.store, user, attributes))
 }
 
-/// `POST .../serviceaccounts/{name}/token`.
-pub(crate) fn is_token_request(path: &ResourcePath, method: &Method) -> bool {
-    method == Method::POST
-        && path.group.is_empty()
-        && path.plural == "serviceaccounts"
-        && path.subresource.as_deref() == Some("token")
+/// The requests answered here rather than by the object store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AuthEndpoint {
+    /// `POST .../serviceaccounts/{name}/token` (`kubectl create token`).
+    TokenRequest,
+    /// `POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews`
+    /// (`kubectl auth can-i`).
+    AccessReview,
+    /// `POST /apis/authentication.k8s.io/v1/selfsubjectreviews`
+    /// (`kubectl auth whoami`).
+    SelfReview,
 }
 
-/// `POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews`.
-pub(crate) fn is_access_review(path: &ResourcePath, method: &Method) -> bool {
-    method == Method::POST
-        && path.group == "authorization.k8s.io"
-        && path.version == "v1"
-        && path.plural == "selfsubjectaccessreviews"
-        && path.namespace.is_none()
-        && path.name.is_none()
-}
-
-/// `POST /apis/authentication.k8s.io/v1/selfsubjectreviews` (`kubectl auth whoami`).
-pub(crate) fn is_self_review(path: &ResourcePath, method: &Method) -> bool {
-    method == Method::POST
-        && path.group == "authentication.k8s.io"
-        && path.version == "v1"
-        && path.plural == "selfsubjectreviews"
-        && path.namespace.is_none()
-        && path.name.is_none()
+/// Which of the [`AuthEndpoint`]s `path` asks for, if any.
+pub(crate) fn endpoint(path: &ResourcePath, method: &Method) -> Option<AuthEndpoint> {
+    if method != Method::POST {
+        return None;
+    }
+    let cluster_collection = path.namespace.is_none() && path.name.is_none();
+    match (
+        path.group.as_str(),
+        path.version.as_str(),
+        path.plural.as_str(),
+    ) {
+        ("", "v1", "serviceaccounts") if path.subresource.as_deref() == Some("token") => {
+            Some(AuthEndpoint::TokenRequest)
+        }
+        ("authorization.k8s.io", "v1", "selfsubjectaccessreviews") if cluster_collection => {
+            Some(AuthEndpoint::AccessReview)
+        }
+        ("authentication.k8s.io", "v1", "selfsubjectreviews") if cluster_collection => {
+            Some(AuthEndpoint::SelfReview)
+        }
+        _ => None,
+    }
 }
 
 /// Who the requester is, after impersonation. The request body carries

@@ -6,7 +6,8 @@ use http::Method;
 use serde_json::{Value, json};
 
 use super::{
-    auth, discovery, openapi, read,
+    auth::{self, AuthEndpoint},
+    discovery, openapi, read,
     reply::Reply,
     request::{ApiRequest, Representation, negotiate},
     route::{self, ResourcePath, Route},
@@ -106,22 +107,19 @@ pub(crate) fn handle(shared: &Shared, req: &ApiRequest, user: Option<&UserInfo>)
         Route::OpenApiV3 { group, version } => shared
             .with_cluster(|c, _| openapi::v3_document(&c.registry, &group, &version, &req.path))
             .into(),
-        Route::Resource(path) if auth::is_token_request(&path, &req.method) => {
-            auth::token_request(shared, &path, req).map_or_else(Outcome::from, Outcome::from)
-        }
-        Route::Resource(path) if auth::is_self_review(&path, &req.method) => match user {
-            Some(user) => auth::self_review(user).into(),
-            None => ApiError::unauthorized().into(),
-        },
-        Route::Resource(path) if auth::is_access_review(&path, &req.method) => match user {
-            Some(user) => {
+        Route::Resource(path) => match (auth::endpoint(&path, &req.method), user) {
+            (Some(AuthEndpoint::TokenRequest), _) => {
+                auth::token_request(shared, &path, req).map_or_else(Outcome::from, Outcome::from)
+            }
+            (Some(AuthEndpoint::SelfReview), Some(user)) => auth::self_review(user).into(),
+            (Some(AuthEndpoint::AccessReview), Some(user)) => {
                 auth::access_review(shared, user, req).map_or_else(Outcome::from, Outcome::from)
             }
-            None => ApiError::unauthorized().into(),
+            (Some(_), None) => ApiError::unauthorized().into(),
+            (None, _) => shared.with_cluster(|cluster, now| {
+                resource(cluster, now, req, &path, &repr).unwrap_or_else(Outcome::from)
+            }),
         },
-        Route::Resource(path) => shared.with_cluster(|cluster, now| {
-            resource(cluster, now, req, &path, &repr).unwrap_or_else(Outcome::from)
-        }),
         Route::Unknown => ApiError::no_route(&req.path).into(),
     }
 }
