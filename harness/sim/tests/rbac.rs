@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 const SA_USER: &str = "system:serviceaccount:flink:flink";
 
 /// Namespace `flink`, ServiceAccount `flink` and a Role like the Flink
-/// operator chart's `flink` role (pods, configmaps read-only), bound to it.
+/// operator chart's `flink` role (pods; one ConfigMap and the namespace
+/// read-only), bound to it.
 async fn flink_service_account(admin: &Client) {
     let created = [
         (
@@ -31,6 +32,7 @@ async fn flink_service_account(admin: &Client) {
                 "rules": [
                     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "create", "delete"]},
                     {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"], "resourceNames": ["flink-config"]},
+                    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]},
                 ],
             }),
         ),
@@ -119,6 +121,8 @@ async fn a_service_account_may_do_what_its_role_allows_and_nothing_else() {
         sa.post("/api/v1/namespaces/flink/pods", &pod).await.status,
         201
     );
+    // A namespace is in itself: the RoleBinding in `flink` lets it read `flink`.
+    assert_eq!(get(&sa, "/api/v1/namespaces/flink").await.0, 200);
     // Discovery is open to every authenticated identity.
     assert_eq!(get(&sa, "/api").await.0, 200);
     assert_eq!(get(&sa, "/version").await.0, 200);
@@ -141,6 +145,12 @@ async fn a_service_account_may_do_what_its_role_allows_and_nothing_else() {
             "/api/v1/namespaces",
             format!(
                 "namespaces is forbidden: User \"{SA_USER}\" cannot list resource \"namespaces\" in API group \"\" at the cluster scope"
+            ),
+        ),
+        (
+            "/api/v1/namespaces/default",
+            format!(
+                "namespaces \"default\" is forbidden: User \"{SA_USER}\" cannot get resource \"namespaces\" in API group \"\" in the namespace \"default\""
             ),
         ),
         (

@@ -153,12 +153,18 @@ pub(crate) fn attributes(route: &Route, req: &ApiRequest) -> Attributes {
         Method::DELETE => "deletecollection",
         _ => "unknown",
     };
+    // A namespace is in itself: `/api/v1/namespaces/{ns}` is in `ns`, so a
+    // RoleBinding there may grant reading it.
+    let namespace = match (&path.namespace, path.group.as_str(), path.plural.as_str()) {
+        (None, "", "namespaces") => path.name.clone(),
+        _ => path.namespace.clone(),
+    };
     Attributes::Resource {
         verb: verb.to_owned(),
         group: path.group.clone(),
         resource: path.plural.clone(),
         subresource: path.subresource.clone(),
-        namespace: path.namespace.clone(),
+        namespace,
         name: path.name.clone(),
     }
 }
