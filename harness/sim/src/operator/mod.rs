@@ -57,6 +57,12 @@
 //!   but trigger nothing), ingress, standalone mode (deployed as native), the
 //!   autoscaler, and JobManager ERROR from pod failures (the kubelet does not
 //!   produce them yet; the observer has the seam).
+//! - The operator, its webhook and the JobManagers act inside the simulator,
+//!   not through the API, so RBAC (enforced on API requests) does not apply
+//!   to them: a FlinkDeployment whose `serviceAccount` does not exist, or
+//!   may not create pods, still gets its TaskManagers, where a real
+//!   JobManager's pod requests would be refused. `kubectl auth can-i --as
+//!   system:serviceaccount:<ns>:<sa>` checks that account's rights.
 //! - The operator re-reads the status from the store on every pass instead
 //!   of keeping an in-memory status cache, so an external status edit is
 //!   picked up at once (the real one needs an operator restart).
