@@ -126,9 +126,7 @@ async fn oracle_run_and_verify_agree_and_a_tampered_redis_is_caught() -> anyhow:
         );
 
     // Tamper: change one field, delete one key, add a stray key.
-    let mut connection = redis::Client::open(url.as_str())?
-        .get_multiplexed_async_connection()
-        .await?;
+    let mut connection = pipeline_common::connect(redis.url()).await?;
     let users: Vec<String> = redis::cmd("KEYS")
         .arg("user:profile:*")
         .query_async(&mut connection)

@@ -8,7 +8,7 @@ mod pipeline_common;
 use std::time::Duration;
 
 use harness::pipeline::{Exit, Pipeline, SourceSpec, checkpoints, dead_letters::DEAD_LETTER_FILE};
-use pipeline_common::{assert_redis_matches, config, dataset, flush, redis};
+use pipeline_common::{assert_redis_matches, config, dataset, flush, occupy_with_strings, redis};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_source_matches_the_oracle_with_malformed_and_late_events() -> anyhow::Result<()> {
@@ -85,14 +85,7 @@ async fn a_key_of_another_type_stops_the_run_naming_it() -> anyhow::Result<()> {
         .iter()
         .find(|(_, value)| matches!(value, harness_pipeline::RedisValue::Hash(_)))
         .expect("the dataset writes a user-features hash");
-    let mut connection = ::redis::Client::open(redis.url().expose())?
-        .get_multiplexed_async_connection()
-        .await?;
-    let () = ::redis::cmd("SET")
-        .arg(key)
-        .arg("not a hash")
-        .query_async(&mut connection)
-        .await?;
+    occupy_with_strings(redis.url(), [key]).await?;
     let dir = tempfile::tempdir()?;
     let events = data.write_file(dir.path())?;
     let pipeline = Pipeline::start(config(

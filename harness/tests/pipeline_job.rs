@@ -24,7 +24,9 @@ use harness_sim::{
         status::FlinkJobState,
     },
 };
-use pipeline_common::{assert_redis_matches, dataset, eventually, kafka, produce, redis};
+use pipeline_common::{
+    assert_redis_matches, dataset, eventually, kafka, occupy_with_strings, produce, redis,
+};
 use rdkafka::{
     Offset, TopicPartitionList,
     consumer::{BaseConsumer, Consumer},
@@ -281,18 +283,13 @@ async fn a_running_job_fails_with_the_cause_when_redis_refuses_its_writes() -> a
     // Two hours of event time, so user-feature windows fire while it runs.
     let data = dataset(17, 3000, 0.0, 0.0, 0.4);
     // Every user-features key already holds a string: HSET gets WRONGTYPE.
-    let mut connection = ::redis::Client::open(redis.url().expose())?
-        .get_multiplexed_async_connection()
-        .await?;
-    for (key, value) in data.expected.redis.iter() {
-        if matches!(value, harness_pipeline::RedisValue::Hash(_)) {
-            let () = ::redis::cmd("SET")
-                .arg(key)
-                .arg("not a hash")
-                .query_async(&mut connection)
-                .await?;
-        }
-    }
+    let hashes = data
+        .expected
+        .redis
+        .iter()
+        .filter(|(_, value)| matches!(value, harness_pipeline::RedisValue::Hash(_)))
+        .map(|(key, _)| key);
+    occupy_with_strings(redis.url(), hashes).await?;
     produce(&kafka, TOPIC, 1, &data, 0..3000)?;
     let root = tempfile::tempdir()?;
     let factory = factory(root.path());
@@ -306,15 +303,15 @@ async fn a_running_job_fails_with_the_cause_when_redis_refuses_its_writes() -> a
     until_state(&mut job, FlinkJobState::Running).await?;
     // Nobody asks it to stop: the failure must surface by itself. A running
     // job asks for no wake-up (the operator observes it on its own schedule).
-    let deadline = std::time::Instant::now() + WAIT;
-    while job.state() == FlinkJobState::Running {
-        anyhow::ensure!(
-            std::time::Instant::now() < deadline,
-            "still RUNNING after {WAIT:?} of refused writes"
-        );
-        job.advance(T, READY);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(
+        "the job to leave RUNNING after refused writes",
+        WAIT,
+        || {
+            let left = job.state() != FlinkJobState::Running;
+            async move { left }
+        },
+    )
+    .await?;
     assert_eq!(job.state(), FlinkJobState::Failed);
     let cause = job.failure_cause().unwrap_or_default();
     assert!(

@@ -147,13 +147,11 @@ async fn a_reader_never_sees_a_half_written_hot_list() -> anyhow::Result<()> {
     let redis = pipeline_common::redis().await?;
     let mut writer = RedisWriter::connect(redis.url()).await?;
     writer.execute(&[hot(1000, 7200)]).await?;
-    let url = redis.url().expose().to_owned();
+    let url = redis.url().clone();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let reader_stop = std::sync::Arc::clone(&stop);
     let reader = tokio::spawn(async move {
-        let mut connection = redis::Client::open(url)?
-            .get_multiplexed_async_connection()
-            .await?;
+        let mut connection = pipeline_common::connect(&url).await?;
         let mut seen = std::collections::BTreeSet::new();
         while !reader_stop.load(std::sync::atomic::Ordering::Relaxed) {
             let cardinality: u64 = redis::cmd("ZCARD")

@@ -247,11 +247,34 @@ pub async fn assert_redis_matches(url: &RedisUrl, expected: &RunOutput) -> anyho
     Ok(())
 }
 
+/// A connection to the Redis at `url`, for a test to read or tamper with it.
+pub async fn connect(url: &RedisUrl) -> anyhow::Result<redis::aio::MultiplexedConnection> {
+    Ok(redis::Client::open(url.expose())?
+        .get_multiplexed_async_connection()
+        .await?)
+}
+
 /// Empties Redis between runs that share it.
 pub async fn flush(url: &RedisUrl) -> anyhow::Result<()> {
-    let mut connection = redis::Client::open(url.expose())?
-        .get_multiplexed_async_connection()
+    let () = redis::cmd("FLUSHALL")
+        .query_async(&mut connect(url).await?)
         .await?;
-    let () = redis::cmd("FLUSHALL").query_async(&mut connection).await?;
+    Ok(())
+}
+
+/// Makes each of `keys` a plain string, so the pipeline's HSET to it gets
+/// WRONGTYPE: a write Redis refuses for good.
+pub async fn occupy_with_strings<'k>(
+    url: &RedisUrl,
+    keys: impl IntoIterator<Item = &'k str>,
+) -> anyhow::Result<()> {
+    let mut connection = connect(url).await?;
+    for key in keys {
+        let () = redis::cmd("SET")
+            .arg(key)
+            .arg("not a hash")
+            .query_async(&mut connection)
+            .await?;
+    }
     Ok(())
 }
