@@ -314,11 +314,8 @@ fn redact_jwts(text: &str) -> String {
         let jwt = !preceded && segments.len() == 3 && segments.iter().all(|s| !s.is_empty());
         out.push_str(&rest[..start]);
         out.push_str(if jwt { "<redacted>" } else { token });
+        // At least "eyJ" is consumed, so the loop always advances.
         rest = &candidate[end..];
-        if token.is_empty() {
-            // Unreachable ("eyJ" is base64url), but never loop without progress.
-            break;
-        }
     }
     out.push_str(rest);
     out
