@@ -921,3 +921,51 @@ async fn the_driver_steps_controllers_on_writes_and_timers() {
     assert!(via_handle > 1);
     sim.shutdown().await;
 }
+
+/// Panics when a ConfigMap named `boom` exists: a stand-in for a controller
+/// bug that a request can trigger.
+struct PanicsOnBoom;
+
+impl Controller for PanicsOnBoom {
+    fn name(&self) -> &'static str {
+        "panics-on-boom"
+    }
+
+    fn reconcile(&mut self, ctx: &mut Ctx<'_>) -> Option<SimTime> {
+        let rt = ctx.registry.get("", "v1", "configmaps").unwrap().clone();
+        if ctx
+            .store
+            .get(&ObjectKey::new(&rt, "default", "boom"))
+            .is_some()
+        {
+            panic!("boom is not allowed");
+        }
+        None
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_controller_makes_every_request_a_500_naming_it() {
+    let mut cluster = Cluster::new(7, ORIGIN);
+    cluster.add_controller(Box::new(PanicsOnBoom));
+    let sim = start_cluster(cluster, 1.0).await;
+    let client = Client::new(&sim);
+    assert_eq!(client.get("/readyz").await.status, 200);
+    let created = client
+        .post(CONFIGMAPS, &json!({"metadata": {"name": "boom"}}))
+        .await;
+    assert_eq!(created.status, 201);
+    let failed = eventually(WAIT, "requests to fail once the driver stopped", || async {
+        let resp = client.get(CONFIGMAPS).await;
+        (resp.status == 500).then(|| resp.json())
+    })
+    .await;
+    assert_eq!(failed["reason"], "InternalError");
+    let message = failed["message"].as_str().unwrap();
+    assert!(
+        message.contains("controllers stopped") && message.contains("boom is not allowed"),
+        "{message}"
+    );
+    assert_eq!(client.get("/readyz").await.status, 500);
+    sim.shutdown().await;
+}

@@ -7,7 +7,12 @@
 //! everything else, `/version` included, needs the token. Logs name the
 //! method, path and status, never headers.
 
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use std::{
+    convert::Infallible,
+    panic::{self, AssertUnwindSafe},
+    sync::Arc,
+    time::Duration,
+};
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
@@ -23,7 +28,7 @@ use super::{
     reply::{self, Body, Reply},
     request::{ApiRequest, Query},
     route::{self, Route},
-    state::Shared,
+    state::{Shared, panic_message},
     watch as watch_stream,
 };
 use crate::error::ApiError;
@@ -97,6 +102,10 @@ async fn respond(
             }
         }
     };
+    if let Some(failure) = shared.controllers_failure() {
+        let err = ApiError::internal(format!("Internal error occurred: {failure}"));
+        return Ok(reply_response(Reply::error(&err)));
+    }
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -133,7 +142,19 @@ async fn respond(
         content_type: header_text(header::CONTENT_TYPE),
         body,
     };
-    match handlers::handle(&shared, &api_req, user.as_ref()) {
+    // A handler that panics is a simulator bug; the client gets a 500
+    // Status, as the API server's panic filter gives, not a dropped connection.
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        handlers::handle(&shared, &api_req, user.as_ref())
+    }))
+    .unwrap_or_else(|payload| {
+        let message = panic_message(payload.as_ref());
+        tracing::error!(%method, %path, %message, "request handler panicked");
+        Outcome::Reply(Reply::error(&ApiError::internal(format!(
+            "Internal error occurred: the simulator failed on this request: {message}"
+        ))))
+    });
+    match outcome {
         Outcome::Reply(reply) => {
             tracing::debug!(%method, %path, status = reply.status, "request");
             Ok(reply_response(reply))

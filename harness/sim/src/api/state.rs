@@ -6,7 +6,10 @@
 //! version is published on a `tokio::sync::watch` channel (waking watch
 //! streams) and the driver is notified (so controllers react at once).
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::{
+    any::Any,
+    sync::{Arc, Mutex, OnceLock, PoisonError},
+};
 
 use tokio::sync::{Notify, watch};
 
@@ -28,6 +31,10 @@ pub(crate) struct Shared {
     revision: watch::Sender<u64>,
     /// Wakes the driver to step controllers after a write.
     wake_driver: Notify,
+    /// Set when a controller panicked and the driver stopped: from then on
+    /// every request is answered with this as a 500, since a cluster whose
+    /// controllers no longer run would otherwise look healthy and stall.
+    controllers_failure: OnceLock<String>,
 }
 
 impl Shared {
@@ -40,6 +47,7 @@ impl Shared {
             issued_tokens: Default::default(),
             revision,
             wake_driver: Notify::new(),
+            controllers_failure: OnceLock::new(),
         })
     }
 
@@ -75,8 +83,28 @@ impl Shared {
         self.revision.subscribe()
     }
 
+    /// Records that the controllers stopped, with the panic's message.
+    pub(crate) fn controllers_stopped(&self, message: String) {
+        tracing::error!(%message, "a simulator controller panicked; the simulator answers 500 from now on");
+        let _ = self.controllers_failure.set(message);
+    }
+
+    /// Why the controllers stopped, if they did.
+    pub(crate) fn controllers_failure(&self) -> Option<&str> {
+        self.controllers_failure.get().map(String::as_str)
+    }
+
     /// Resolves when a write asked the driver to step the controllers.
     pub(crate) async fn driver_woken(&self) {
         self.wake_driver.notified().await;
     }
+}
+
+/// The text of a caught panic's payload.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|text| text.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
 }

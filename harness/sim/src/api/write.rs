@@ -230,8 +230,37 @@ fn admit(
     Ok(warnings)
 }
 
+/// Rejects a body (or a patch result) that cannot decode into an object: a
+/// JSON value other than an object, or a `metadata` that is not one. The API
+/// server refuses these while decoding, with 400; writing through them would
+/// otherwise index into a string.
+fn check_decodable(obj: &Value) -> Result<(), ApiError> {
+    let kind_of = |value: &Value| match value {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    if !obj.is_object() {
+        return Err(ApiError::bad_request(format!(
+            "the object is a JSON {}, not an object with apiVersion, kind and metadata",
+            kind_of(obj)
+        )));
+    }
+    match &obj["metadata"] {
+        Value::Null | Value::Object(_) => Ok(()),
+        other => Err(ApiError::bad_request(format!(
+            "metadata is a JSON {}, not an ObjectMeta object",
+            kind_of(other)
+        ))),
+    }
+}
+
 /// Checks `apiVersion`/`kind` in a body against the URL's kind.
 fn check_type_meta(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
+    check_decodable(obj)?;
     if let Some(api_version) = obj["apiVersion"].as_str().filter(|v| !v.is_empty()) {
         let same_group = api_version.rsplit_once('/').map_or("", |(g, _)| g) == rt.group;
         if !same_group {
@@ -434,7 +463,7 @@ pub(crate) fn apply_patch(
         _ => serde_json::from_slice(body)
             .map_err(|err| ApiError::bad_request(format!("error decoding patch: {err}")))?,
     };
-    match patch_type {
+    let patched = match patch_type {
         PatchType::Merge => {
             let mut patched = current.clone();
             patch::merge_patch(&mut patched, &document);
@@ -452,7 +481,9 @@ pub(crate) fn apply_patch(
             Ok(patched)
         }
         PatchType::Apply => patch::strategic_merge_patch(current, &document).map_err(patch_failure),
-    }
+    }?;
+    check_decodable(&patched)?;
+    Ok(patched)
 }
 
 /// PATCH of the main resource or `/status`.
@@ -941,6 +972,54 @@ mod tests {
         assert_eq!(
             (created.status, created.object["spec"]["size"].as_i64()),
             (201, Some(3))
+        );
+    }
+
+    #[test]
+    fn patches_that_leave_no_object_are_400_and_change_nothing() {
+        let (mut cluster, rt) = widget_cluster();
+        create_at_zero(
+            &mut cluster,
+            &rt,
+            "default",
+            json!({"metadata": {"name": "w"}, "spec": {"size": 1}}),
+            "",
+        )
+        .unwrap();
+        let key = ObjectKey::new(&rt, "default", "w");
+        let stored_before = cluster.store.get(&key).cloned();
+        for (content_type, body, query) in [
+            ("application/merge-patch+json", &br#""x""#[..], ""),
+            ("application/merge-patch+json", br#"{"metadata": "x"}"#, ""),
+            (
+                "application/json-patch+json",
+                br#"[{"op":"replace","path":"","value":1}]"#,
+                "",
+            ),
+            (
+                "application/apply-patch+yaml",
+                b"metadata: x",
+                "fieldManager=test",
+            ),
+        ] {
+            let err = patch_at_zero(&mut cluster, &rt, &key, content_type, body, query)
+                .expect_err(content_type);
+            assert_eq!(err.code, 400, "{content_type}: {}", err.message);
+        }
+        assert_eq!(cluster.store.get(&key).cloned(), stored_before);
+        let err = patch_at_zero(
+            &mut cluster,
+            &rt,
+            &ObjectKey::new(&rt, "default", "new"),
+            "application/apply-patch+yaml",
+            b"metadata: x",
+            "fieldManager=test",
+        )
+        .unwrap_err();
+        assert!(
+            err.message.contains("metadata is a JSON string"),
+            "{}",
+            err.message
         );
     }
 
