@@ -14,9 +14,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub struct SimTime(pub i64);
 
 impl SimTime {
-    /// This time plus a virtual duration.
+    /// This time plus a virtual duration, saturating at the end of time
+    /// (a user can configure an absurd interval; it must not wrap or panic).
     pub fn plus(self, duration: Duration) -> SimTime {
-        SimTime(self.0 + duration.as_millis() as i64)
+        let millis = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+        SimTime(self.0.saturating_add(millis))
     }
 
     /// The virtual duration from `earlier` to `self`, zero if `earlier` is later.
@@ -160,14 +162,20 @@ impl VirtualClock {
 
     /// How long to wait in real time until virtual time reaches `at`.
     pub fn real_until(&self, at: SimTime) -> Duration {
-        let virtual_ms = (at.0 - self.now().0).max(0) as f64;
-        Duration::from_secs_f64(virtual_ms / 1000.0 / self.speed)
+        let virtual_ms = at.0.saturating_sub(self.now().0).max(0) as f64;
+        real_secs(virtual_ms / 1000.0 / self.speed)
     }
 
     /// The real duration that corresponds to a virtual one.
     pub fn to_real(&self, virtual_duration: Duration) -> Duration {
-        Duration::from_secs_f64(virtual_duration.as_secs_f64() / self.speed)
+        real_secs(virtual_duration.as_secs_f64() / self.speed)
     }
+}
+
+/// Seconds as a `Duration`, saturating instead of panicking when a huge
+/// virtual duration at a slow speed exceeds what a `Duration` holds.
+fn real_secs(secs: f64) -> Duration {
+    Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
 }
 
 #[cfg(test)]

@@ -407,7 +407,9 @@ struct EngineLoop {
     control: std_mpsc::Receiver<Control>,
     shared: Arc<Shared>,
     checkpoint_interval: Duration,
-    next_checkpoint: Instant,
+    /// When the next periodic checkpoint is due; `None` when the interval
+    /// reaches past what the clock can represent, i.e. never.
+    next_checkpoint: Option<Instant>,
     /// Reused output buffer.
     outputs: Vec<Output>,
     /// Writes of the current batch.
@@ -475,7 +477,7 @@ impl EngineLoop {
             control,
             shared,
             checkpoint_interval: config.checkpoint_interval,
-            next_checkpoint: Instant::now() + config.checkpoint_interval,
+            next_checkpoint: Instant::now().checked_add(config.checkpoint_interval),
             outputs: Vec::new(),
             writes: Vec::new(),
         })
@@ -513,9 +515,12 @@ impl EngineLoop {
                 self.barrier(BarrierKind::Checkpoint, None)?;
                 return Ok(EngineExit::Finished);
             }
-            if Instant::now() >= self.next_checkpoint {
+            if self
+                .next_checkpoint
+                .is_some_and(|due| Instant::now() >= due)
+            {
                 self.barrier(BarrierKind::Checkpoint, None)?;
-                self.next_checkpoint = Instant::now() + self.checkpoint_interval;
+                self.next_checkpoint = Instant::now().checked_add(self.checkpoint_interval);
             }
         }
     }

@@ -89,8 +89,12 @@ impl Duration {
                 .ok_or_else(|| DurationError::Overflow(text.to_owned()))?;
             rest = after_unit;
         }
-        let secs = u64::try_from(total_nanos / 1_000_000_000)
-            .map_err(|_| DurationError::Overflow(text.to_owned()))?;
+        // Go's limit (an int64 of nanoseconds, about 292 years), which also
+        // keeps every conversion of the duration to the cluster's clock finite.
+        if total_nanos > i64::MAX as u128 {
+            return Err(DurationError::Overflow(text.to_owned()));
+        }
+        let secs = (total_nanos / 1_000_000_000) as u64;
         Ok(Duration(StdDuration::new(
             secs,
             (total_nanos % 1_000_000_000) as u32,
@@ -259,6 +263,15 @@ mod tests {
         );
         assert!(matches!(
             Duration::parse("99999999999999999999999h"),
+            Err(DurationError::Overflow(_))
+        ));
+        // Go's bound: 2562047h47m16.854775807s is the largest duration.
+        assert_eq!(
+            Duration::parse("2562047h").map(Duration::std),
+            Ok(StdDuration::from_secs(2_562_047 * 3600))
+        );
+        assert!(matches!(
+            Duration::parse("2562048h"),
             Err(DurationError::Overflow(_))
         ));
     }

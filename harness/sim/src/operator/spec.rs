@@ -465,19 +465,24 @@ pub fn parse_memory(text: &str) -> Result<u64, String> {
 }
 
 /// Parses a Flink duration (`60s`, `60 s`, `1 min`, `500 ms`, `2h`, a bare
-/// number of milliseconds).
+/// number of milliseconds). `None` for anything else, including a value
+/// beyond a 64-bit count of milliseconds, which Flink rejects as a numeric
+/// overflow.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let trimmed = text.trim();
     let digits = trimmed.bytes().take_while(u8::is_ascii_digit).count();
     let number: u64 = trimmed[..digits].parse().ok()?;
-    let millis = match trimmed[digits..].trim().to_ascii_lowercase().as_str() {
-        "" | "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => number,
-        "s" | "sec" | "secs" | "second" | "seconds" => number * 1000,
-        "m" | "min" | "mins" | "minute" | "minutes" => number * 60_000,
-        "h" | "hour" | "hours" => number * 3_600_000,
-        "d" | "day" | "days" => number * 86_400_000,
+    let unit_millis: u64 = match trimmed[digits..].trim().to_ascii_lowercase().as_str() {
+        "" | "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => 1,
+        "s" | "sec" | "secs" | "second" | "seconds" => 1000,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
+        "h" | "hour" | "hours" => 3_600_000,
+        "d" | "day" | "days" => 86_400_000,
         _ => return None,
     };
+    let millis = number
+        .checked_mul(unit_millis)
+        .filter(|ms| i64::try_from(*ms).is_ok())?;
     Some(Duration::from_millis(millis))
 }
 
@@ -628,6 +633,8 @@ mod tests {
         assert_eq!(parse_duration("1 min"), Some(Duration::from_secs(60)));
         assert_eq!(parse_duration("500"), Some(Duration::from_millis(500)));
         assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration("999999999999999999d"), None);
+        assert_eq!(parse_duration("9223372036854775808"), None);
     }
 
     #[test]

@@ -238,7 +238,8 @@ fn checkpoint_interval(configured: Option<&str>, speed: f64) -> Result<Duration,
     } else {
         1.0
     };
-    Ok(interval.div_f64(speed).max(MIN_CHECKPOINT_INTERVAL))
+    let real = Duration::try_from_secs_f64(interval.as_secs_f64() / speed).unwrap_or(Duration::MAX);
+    Ok(real.max(MIN_CHECKPOINT_INTERVAL))
 }
 
 #[cfg(test)]
@@ -337,6 +338,12 @@ mod tests {
         assert_eq!(plan.config.engine.watermark_delay_ms, 10_000);
         // 60 s of cluster time at speed 100.
         assert_eq!(plan.config.checkpoint_interval, Duration::from_millis(600));
+        // Absurd intervals saturate or are refused; none panics.
+        assert_eq!(
+            checkpoint_interval(Some("106751991167d"), 1e-10),
+            Ok(Duration::MAX)
+        );
+        assert!(checkpoint_interval(Some("999999999999999999d"), 1.0).is_err());
         assert_eq!(
             plan.config.metrics_addr,
             Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 9249)))
