@@ -45,7 +45,7 @@ use crate::{
     window::{HOT_WINDOW, METRICS_WINDOW, USER_WINDOW},
 };
 
-/// How the job computes and where it writes. `Default` gives the DESIGN's values.
+/// How the job computes and where it writes. `Default` gives the contract's values (crate docs).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EngineConfig {

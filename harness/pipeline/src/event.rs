@@ -3,7 +3,7 @@
 //! Decoding is the first half of the hot path, so strings are borrowed from the
 //! payload whenever they contain no escapes (`Cow::Borrowed`), and nothing is
 //! allocated for a well-formed event without escapes. Validation follows the
-//! DESIGN contract exactly; every way an event can be malformed has a short,
+//! crate's contract exactly; every way an event can be malformed has a short,
 //! stable, human reason ([`Malformed`]) that ends up in the dead-letter topic, so
 //! the wording is part of the interface.
 
@@ -16,7 +16,7 @@ use serde::{
 
 /// The largest accepted timestamp: 9999-12-31T23:59:59.999Z in epoch milliseconds.
 ///
-/// The DESIGN contract only says "an integer ≥ 0"; this upper bound is ours. It
+/// The contract only says "an integer ≥ 0"; this upper bound is ours. It
 /// keeps all window arithmetic far from `i64` overflow (Flink would overflow or
 /// misbehave on such values too) and rejects obviously corrupt timestamps as
 /// malformed instead of opening windows thousands of years ahead.
@@ -42,7 +42,7 @@ pub enum Action {
 }
 
 impl Action {
-    /// Every action, in the order of the DESIGN contract.
+    /// Every action, in the order the contract lists them.
     pub const ALL: [Action; 5] = [
         Action::View,
         Action::Like,

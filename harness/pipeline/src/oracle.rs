@@ -2,9 +2,9 @@
 //! produce: the three row sets, the dead letters, the counters, and the final
 //! Redis state; plus the JSON-lines files a run is checked against.
 //!
-//! The DESIGN says the pure core is the oracle, so [`oracle`] runs the
+//! The pure core is the oracle by design, so [`oracle`] runs the
 //! [`Engine`] over one split and drains it. Its independence comes from the
-//! tests: `tests/reference/mod.rs` holds a brute-force implementation of the DESIGN
+//! tests: `tests/reference/mod.rs` holds a brute-force implementation of the
 //! contract (for every window, filter the events) and property tests prove the
 //! engine equal to it. [`Recorder`] collects any run's outputs the same way, so
 //! a multi-split or restored run can be compared with the oracle field by field.

@@ -1,11 +1,11 @@
 //! Input splits (Kafka partitions), their offsets, and the event-time watermark.
 //!
-//! The DESIGN defines one watermark for one ordered input: the largest valid
+//! The contract (crate docs) defines one watermark for one ordered input: the largest valid
 //! timestamp seen so far minus the delay. With several splits we do what Flink's
 //! Kafka source does: each split has its own watermark (its own largest valid
 //! timestamp minus the delay), and the effective watermark is the minimum over
 //! the assigned splits, so a split that has not seen a valid event yet holds it
-//! back. With one split this is exactly the DESIGN's rule. The effective
+//! back. With one split this is exactly the contract's rule. The effective
 //! watermark never moves backwards (adding a split later cannot un-fire windows).
 //! Flink can mark idle splits so they stop holding the watermark back; this
 //! model has no idleness timeout (it would need the wall clock), so an empty

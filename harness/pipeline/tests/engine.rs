@@ -1,7 +1,7 @@
 //! Behaviour of the engine on small, hand-computed inputs: lateness and firing
 //! under the watermark, each feature's values, several splits, drains,
 //! duplicates, checkpoints and the Redis writes. Every expected value here is
-//! worked out by hand from the DESIGN contract, not taken from the engine.
+//! worked out by hand from the contract in the crate docs, not taken from the engine.
 
 use std::num::NonZeroU64;
 

@@ -1,4 +1,4 @@
-//! Property tests of the engine and the oracle against the DESIGN contract:
+//! Property tests of the engine and the oracle against the contract in the crate docs:
 //! (a) reordering within the watermark bound changes nothing; (b) a restore
 //! from any checkpoint, after any amount of discarded progress, converges to
 //! the uninterrupted result; (c) window assignment at exact boundaries;

@@ -83,7 +83,7 @@ impl SourceSpec {
 
 /// Everything [`Pipeline::start`] needs. [`PipelineConfig::new`] fills in the
 /// defaults (60 s checkpoints, unbounded, no metrics endpoint, no restore,
-/// the DESIGN's engine settings).
+/// the engine settings of the contract in `harness_pipeline`'s crate docs).
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
     /// Where records come from.

@@ -5,7 +5,7 @@
 //! after a restore overwrites it with the same values and the state converges.
 //! The runtime executes [`RedisWrite`]s (a hash with HSET; a hot-item list
 //! replaced atomically with DEL + ZADD + EXPIRE in one MULTI) and reads real
-//! Redis back into a [`RedisState`] to [`diff`] it against the oracle. TTLs are
+//! Redis back into a [`RedisState`] to [`diff`](fn@diff) it against the oracle. TTLs are
 //! not modelled here: [`RedisState`] never expires keys, and the runtime checks
 //! the hot-item TTLs itself.
 

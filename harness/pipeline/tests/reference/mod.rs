@@ -1,4 +1,4 @@
-//! A naive, independent implementation of the DESIGN contract, for the
+//! A naive, independent implementation of the contract in the crate docs, for the
 //! property tests to hold the engine against.
 //!
 //! It shares no code with the crate: events are parsed with `serde_json::Value`
@@ -45,7 +45,7 @@ impl RefEvent {
     }
 }
 
-/// `None` when the payload is malformed per the DESIGN.
+/// `None` when the payload is malformed per the contract.
 pub(crate) fn parse(payload: &[u8]) -> Option<RefEvent> {
     let value: Value = serde_json::from_slice(payload).ok()?;
     let object = value.as_object()?;
