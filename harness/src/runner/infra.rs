@@ -45,21 +45,10 @@ pub(crate) fn secrets(infra: &Infra) -> Vec<String> {
 
 /// The URL and its password, when it has one.
 fn url_secrets(url: &RedisUrl) -> Vec<String> {
-    if url.expose() == url.redacted() {
-        return Vec::new();
+    match url.password().filter(|password| !password.is_empty()) {
+        Some(password) => vec![url.expose().to_owned(), password.to_owned()],
+        None => Vec::new(),
     }
-    let password = url
-        .expose()
-        .split_once("://")
-        .and_then(|(_, rest)| rest.split('/').next())
-        .and_then(|authority| authority.rsplit_once('@'))
-        .and_then(|(userinfo, _)| userinfo.split_once(':'))
-        .map(|(_, password)| password.to_owned());
-    [Some(url.expose().to_owned()), password]
-        .into_iter()
-        .flatten()
-        .filter(|s| !s.is_empty())
-        .collect()
 }
 
 /// Where each service is, safe to report.

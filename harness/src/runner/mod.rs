@@ -115,7 +115,7 @@ pub async fn run(scenarios: &[Scenario], cluster: &Cluster, config: &RunConfig) 
             // Like the report files, the console is redacted: a step's output
             // (an `exec` that prints its kubeconfig, say) may hold a token.
             let footer = report_table::scenario_footer(&result);
-            print!("{}", report::redact(&footer, &result.secrets));
+            print!("{}", report::redact(&footer, &result.secrets.0));
         }
         report.scenarios.push(result);
     }
@@ -170,7 +170,7 @@ async fn run_scenario(
             }
         }
     }
-    result.secrets = secrets.clone();
+    result.secrets = report::Secrets(secrets.clone());
     let ctx = Ctx {
         cluster,
         kinds,
@@ -260,7 +260,7 @@ fn skipped(scenario: &Scenario, reason: &str) -> ScenarioReport {
         diagnostics: None,
         cleanup: None,
         infra: Vec::new(),
-        secrets: Vec::new(),
+        secrets: report::Secrets::default(),
     }
 }
 
@@ -293,7 +293,7 @@ pub fn write_reports(
         report
             .scenarios
             .iter()
-            .flat_map(|s| s.secrets.iter().cloned()),
+            .flat_map(|s| s.secrets.0.iter().cloned()),
     );
     let secrets = secrets.as_slice();
     report::write_redacted(&paths.junit, &report_junit::render(report), secrets)?;

@@ -181,7 +181,18 @@ pub struct ScenarioReport {
     /// Credentials this scenario used, for the report writers to redact;
     /// never serialized.
     #[serde(skip)]
-    pub secrets: Vec<String>,
+    pub secrets: Secrets,
+}
+
+/// Credentials to redact. `Debug` shows only how many there are, so a
+/// `{:?}` of a report cannot print them.
+#[derive(Clone, Default)]
+pub struct Secrets(pub Vec<String>);
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secrets({} redacted)", self.0.len())
+    }
 }
 
 /// Counts over a run.
@@ -282,9 +293,10 @@ impl RunReport {
 
 /// Replaces every secret in `text`, and every JWT (a service-account token
 /// from `kubectl create token`, on a real cluster or the simulator), with
-/// `<redacted>`. Every report writer calls this last, so a token that
-/// slipped into an error message or a command's output still never reaches
-/// a file.
+/// `<redacted>`, and the password of any URL (one written into a manifest or
+/// a step rather than taken from `${infra.redis.url}`) with `***`. Every
+/// report writer calls this last, so a credential that slipped into an error
+/// message, an object dump or a command's output still never reaches a file.
 pub fn redact(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_owned();
     for secret in secrets.iter().filter(|s| !s.is_empty()) {
@@ -292,7 +304,7 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
             out = out.replace(secret.as_str(), "<redacted>");
         }
     }
-    redact_jwts(&out)
+    harness_infra::redis::redact(&redact_jwts(&out))
 }
 
 /// Replaces each `eyJ…​.…​.…` (three base64url segments, the first a JSON
@@ -358,5 +370,16 @@ mod tests {
         for kept in ["eyJhbGciOiJIUzI1NiJ9", "a.eyJx.y", "keyJam.b.c", "eyJ..x"] {
             assert_eq!(redact(kept, &[]), kept);
         }
+    }
+
+    #[test]
+    fn redaction_removes_url_passwords_it_was_not_told_about() {
+        assert_eq!(
+            redact(
+                "pipeline.redis.url: redis://:hunter2@10.0.0.7:6379/0\n",
+                &[]
+            ),
+            "pipeline.redis.url: redis://:***@10.0.0.7:6379/0\n"
+        );
     }
 }

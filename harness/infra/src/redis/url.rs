@@ -24,6 +24,11 @@ impl RedisUrl {
     pub fn redacted(&self) -> String {
         redact(&self.0)
     }
+
+    /// The password in `scheme://user:password@host`, if there is one.
+    pub fn password(&self) -> Option<&str> {
+        passwords(&self.0).next().map(|range| &self.0[range])
+    }
 }
 
 impl FromStr for RedisUrl {
@@ -70,22 +75,36 @@ impl fmt::Debug for RedisUrl {
     }
 }
 
-/// Replaces the password in `scheme://user:password@host...` with `***`;
-/// other text is returned unchanged.
-pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let Some((userinfo, host)) = authority.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    let user = match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{user}:***"),
-        None => userinfo.to_owned(),
-    };
-    format!("{scheme}://{user}@{host}{tail}")
+/// Replaces the password of every `scheme://user:password@host` URL in
+/// `text` with `***`; everything else is returned unchanged. It takes free
+/// text, so an error message or a report with a URL in it can be scrubbed
+/// as well as a URL on its own.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for password in passwords(text) {
+        out.push_str(&text[copied..password.start]);
+        out.push_str("***");
+        copied = password.end;
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+/// Where the passwords of the URLs in `text` are: for each `://`, the
+/// authority runs to the first `/`, `?`, `#`, whitespace or quote, and its
+/// password is what follows the first `:` of the userinfo before its last `@`.
+fn passwords(text: &str) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    text.match_indices("://").filter_map(|(at, sep)| {
+        let start = at + sep.len();
+        let rest = &text[start..];
+        let end = rest
+            .find(|c: char| c.is_whitespace() || "/?#\"'`<>".contains(c))
+            .unwrap_or(rest.len());
+        let (userinfo, _host) = rest[..end].rsplit_once('@')?;
+        let colon = userinfo.find(':')?;
+        Some(start + colon + 1..start + userinfo.len())
+    })
 }
 
 #[cfg(test)]
@@ -102,6 +121,19 @@ mod tests {
         assert_eq!(url.expose(), "redis://app:s3cret@10.0.0.5:6380/2");
         assert_eq!(redact("redis://:pw@h:1"), "redis://:***@h:1");
         assert_eq!(redact("redis://127.0.0.1:6379/"), "redis://127.0.0.1:6379/");
+        assert_eq!(url.password(), Some("s3cret"));
+        let open: RedisUrl = "redis://127.0.0.1:6379".parse().expect("url");
+        assert_eq!(open.password(), None);
+    }
+
+    #[test]
+    fn every_url_in_free_text_is_redacted() {
+        assert_eq!(
+            redact("connect to redis://:pw1@a:1/0 failed; tried \"rediss://u:pw2@b:2\" too"),
+            "connect to redis://:***@a:1/0 failed; tried \"rediss://u:***@b:2\" too"
+        );
+        assert_eq!(redact("no url here: a@b"), "no url here: a@b");
+        assert_eq!(redact("user@host://x"), "user@host://x");
     }
 
     #[test]
