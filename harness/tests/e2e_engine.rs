@@ -223,7 +223,9 @@ fn backends_that_cannot_run_say_so() {
         .arg(test_scenario("good.yaml"))
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("invalid speed 0"));
+        .stderr(predicate::str::contains(
+            "speed must be a number of virtual seconds per real second from 0.001 to 1000000, got 0",
+        ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,20 +13,23 @@ use harness_sim::kubeconfig::Credentials;
 use predicates::str::contains;
 
 #[test]
-fn a_non_positive_speed_is_rejected() {
-    assert_cmd::Command::cargo_bin("harness")
-        .expect("the harness binary is built")
-        .args([
-            "sim",
-            "serve",
-            "--kubeconfig",
-            "/dev/null/never",
-            "--speed",
-            "0",
-        ])
-        .assert()
-        .failure()
-        .stderr(contains("speed must be a positive number"));
+fn a_speed_out_of_range_is_rejected() {
+    for speed in ["0", "-1", "1e300", "NaN"] {
+        assert_cmd::Command::cargo_bin("harness")
+            .expect("the harness binary is built")
+            .args([
+                "sim",
+                "serve",
+                "--kubeconfig",
+                "/dev/null/never",
+                &format!("--speed={speed}"),
+            ])
+            .assert()
+            .failure()
+            .stderr(contains(
+                "speed must be a number of virtual seconds per real second from 0.001 to 1000000",
+            ));
+    }
 }
 
 #[test]

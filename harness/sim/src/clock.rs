@@ -126,6 +126,24 @@ pub struct VirtualClock {
     speed: f64,
 }
 
+/// The slowest speed a virtual clock runs at: a thousandth of real time.
+pub const MIN_SPEED: f64 = 1e-3;
+/// The fastest: a million virtual seconds (about eleven days) per real second.
+/// Bounding it keeps every virtual-to-real conversion and scaled timer finite.
+pub const MAX_SPEED: f64 = 1e6;
+
+/// Whether `speed` (virtual seconds per real second) is one a clock accepts.
+pub fn valid_speed(speed: f64) -> bool {
+    (MIN_SPEED..=MAX_SPEED).contains(&speed)
+}
+
+/// Why a speed is refused, for every place that takes one from a user.
+pub fn speed_error(speed: impl std::fmt::Display) -> String {
+    format!(
+        "speed must be a number of virtual seconds per real second from {MIN_SPEED} to {MAX_SPEED}, got {speed}"
+    )
+}
+
 impl VirtualClock {
     /// A clock that starts at the current wall-clock time and runs `speed`
     /// virtual seconds per real second.
@@ -138,10 +156,7 @@ impl VirtualClock {
 
     /// A clock that starts at `origin`, for reproducible timestamps in tests.
     pub fn starting_at(origin: SimTime, speed: f64) -> VirtualClock {
-        assert!(
-            speed.is_finite() && speed > 0.0,
-            "speed must be a positive number, got {speed}"
-        );
+        assert!(valid_speed(speed), "{}", speed_error(speed));
         VirtualClock {
             real_origin: Instant::now(),
             virtual_origin: origin,

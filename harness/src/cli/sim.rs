@@ -32,8 +32,8 @@ pub enum SimCommand {
 
 fn parse_speed(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
-        Ok(speed) if speed.is_finite() && speed > 0.0 => Ok(speed),
-        _ => Err(format!("speed must be a positive number, got {text:?}")),
+        Ok(speed) if harness_sim::clock::valid_speed(speed) => Ok(speed),
+        _ => Err(harness_sim::clock::speed_error(format_args!("{text:?}"))),
     }
 }
 

@@ -73,7 +73,7 @@ fn parse_clock(text: &str, round_trip: std::time::Duration) -> Option<VirtualClo
     let value: serde_json::Value = serde_json::from_str(text).ok()?;
     let now = value.get("nowMillis")?.as_i64()?;
     let speed = value.get("speed")?.as_f64()?;
-    if !(speed.is_finite() && speed > 0.0) {
+    if !harness_sim::clock::valid_speed(speed) {
         return None;
     }
     let in_flight = (round_trip.as_secs_f64() / 2.0 * speed * 1000.0) as i64;

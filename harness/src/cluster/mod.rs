@@ -158,8 +158,8 @@ impl Cluster {
 /// Errors starting or reaching a backend.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    /// `--speed` is not a positive number.
-    #[error("invalid speed {0}: expected a positive number of virtual seconds per real second")]
+    /// `--speed` is out of range.
+    #[error("{}", harness_sim::clock::speed_error(.0))]
     InvalidSpeed(f64),
     /// The simulator did not start.
     #[error("could not start the simulator")]

@@ -35,7 +35,7 @@ pub const DATA_DIR: &str = "volume";
 
 /// Starts the simulator and connects to it.
 pub async fn start(config: &BackendConfig) -> Result<Cluster, ClusterError> {
-    if !(config.speed.is_finite() && config.speed > 0.0) {
+    if !harness_sim::clock::valid_speed(config.speed) {
         return Err(ClusterError::InvalidSpeed(config.speed));
     }
     // The virtual clock starts at the current wall-clock time so that

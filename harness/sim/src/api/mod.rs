@@ -158,8 +158,8 @@ pub enum ServeError {
     /// Reading random bytes for the bearer token from the OS failed.
     #[error("could not generate a bearer token: {0}")]
     Token(#[source] std::io::Error),
-    /// The speed factor is not a positive finite number.
-    #[error("speed must be a positive number, got {0}")]
+    /// The speed factor is out of range (see [`crate::clock::valid_speed`]).
+    #[error("{}", crate::clock::speed_error(.0))]
     Speed(f64),
     /// Generating the server's certificates failed.
     #[error("could not set up TLS: {0}")]
@@ -198,7 +198,7 @@ fn temp_dir() -> std::io::Result<PathBuf> {
 /// Must be called inside a tokio runtime. Adds the namespace and CRD
 /// lifecycle controllers to `cluster`.
 pub async fn serve(mut cluster: Cluster, config: SimConfig) -> Result<SimHandle, ServeError> {
-    if !(config.speed.is_finite() && config.speed > 0.0) {
+    if !crate::clock::valid_speed(config.speed) {
         return Err(ServeError::Speed(config.speed));
     }
     let clock = match config.origin {

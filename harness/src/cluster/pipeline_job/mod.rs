@@ -110,7 +110,7 @@ impl PipelineJobs {
         root: DataRoot,
         speed: f64,
     ) -> PipelineJobs {
-        let speed = if speed.is_finite() && speed > 0.0 {
+        let speed = if harness_sim::clock::valid_speed(speed) {
             speed
         } else {
             1.0

@@ -253,7 +253,7 @@ impl KafkaSource {
                     partition,
                     expected = gap.expected,
                     got = gap.got,
-                    "kafka offsets jumped: {} records were no longer on the broker (the embedded provider keeps only ~5 MiB per partition)",
+                    "kafka offsets jumped: {} records were no longer on the broker (deleted by retention; the embedded provider keeps only ~5 MiB per partition)",
                     gap.skipped()
                 );
             }
