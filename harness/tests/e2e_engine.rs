@@ -343,3 +343,45 @@ fn assert_slept_on_cluster_time(steps: &[serde_json::Value]) {
         "{sleep}"
     );
 }
+
+#[test]
+fn an_exec_that_times_out_takes_its_background_children_with_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pid_file = dir.path().join("background.pid");
+    let scenario = dir.path().join("orphans.yaml");
+    std::fs::write(
+        &scenario,
+        format!(
+            r#"apiVersion: harness.flink.dev/v1alpha1
+kind: Scenario
+metadata:
+  name: orphans
+spec:
+  steps:
+  - name: a script whose background child outlives its deadline
+    timeout: 1s
+    exec:
+      script: sleep 60 & echo $! > {pid_file}; wait
+"#,
+            pid_file = pid_file.display()
+        ),
+    )
+    .expect("scenario written");
+    let output = run(e2e(dir.path()).arg(&scenario), Duration::from_secs(60), 1);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("exec timed out after 1s"), "{stdout}");
+    let pid = std::fs::read_to_string(&pid_file).expect("the script wrote its child's pid");
+    // Killed with its group; a zombie would still show its status file, so
+    // ask for the process state rather than the directory.
+    let state = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+    let alive = state
+        .rsplit(')')
+        .next()
+        .and_then(|rest| rest.split_whitespace().next())
+        .is_some_and(|s| s != "Z");
+    assert!(
+        !alive,
+        "the background sleep {} is still running",
+        pid.trim()
+    );
+}

@@ -3,9 +3,13 @@
 //! set, then check its exit code and output.
 //!
 //! The deadline is **real time**: a host process runs on the machine's
-//! clock, not the cluster's. On expiry the process is killed.
+//! clock, not the cluster's. The command runs in a process group of its own,
+//! and on expiry the whole group is killed, so a script's background children
+//! do not outlive the step.
 
 use std::process::Stdio;
+
+use rustix::process::{Pid, Signal, kill_process_group};
 
 use super::{context::Ctx, deadline::Deadline, report::Failure};
 use crate::scenario::verbs::{Exec, OutputMatch, Stream, Strings};
@@ -50,6 +54,7 @@ pub(crate) async fn run(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .kill_on_drop(true);
     for (key, value) in &exec.env {
         command.env(key, ctx.expand(value)?);
@@ -57,10 +62,16 @@ pub(crate) async fn run(
     let child = command
         .spawn()
         .map_err(|err| Failure::new(format!("could not start {program:?}: {err}")))?;
+    let group = child.id().and_then(|pid| Pid::from_raw(pid as i32));
     let output = match tokio::time::timeout(deadline.timeout(), child.wait_with_output()).await {
         Ok(Ok(output)) => output,
         Ok(Err(err)) => return Err(Failure::new(format!("waiting for {shown:?} failed: {err}"))),
         Err(_) => {
+            if let Some(group) = group {
+                // The group may be gone already (ESRCH); the child itself is
+                // killed and reaped on drop either way.
+                let _ = kill_process_group(group, Signal::KILL);
+            }
             let mut failure =
                 deadline.timed_out("exec", &format!("{shown:?} was killed"), Vec::new());
             failure.output = None;
@@ -92,8 +103,8 @@ pub(crate) async fn run(
             Failure::new(format!("exec {shown:?} did not behave as expected")).with_diff(diff);
         failure.output = Some(format!(
             "--- stdout\n{}--- stderr\n{}",
-            tail(&stdout),
-            tail(&stderr)
+            with_final_newline(tail(&stdout)),
+            with_final_newline(tail(&stderr))
         ));
         return Err(failure);
     }
@@ -166,6 +177,16 @@ fn tail(text: &str) -> &str {
         start += 1;
     }
     &text[start..]
+}
+
+/// `text` ending in a newline, so the next `--- stderr` header starts a line
+/// of its own (and cannot run into a token's last characters).
+fn with_final_newline(text: &str) -> String {
+    if text.is_empty() || text.ends_with('\n') {
+        text.to_owned()
+    } else {
+        format!("{text}\n")
+    }
 }
 
 #[cfg(test)]

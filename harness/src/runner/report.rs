@@ -314,7 +314,11 @@ fn redact_jwts(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("eyJ") {
-        let preceded = rest[..start].chars().next_back().is_some_and(is_b64);
+        // A token inside a word is not one, but the `n` of an escaped `\n`
+        // (a JSON report of a command's output) is not part of a word.
+        let before = &rest[..start];
+        let escaped = ["\\n", "\\t", "\\r"].iter().any(|e| before.ends_with(e));
+        let preceded = !escaped && before.chars().next_back().is_some_and(is_b64);
         let candidate = &rest[start..];
         let end = candidate
             .find(|c: char| !(is_b64(c) || c == '.'))
@@ -365,6 +369,11 @@ mod tests {
         assert_eq!(
             redact(&format!("token: {jwt}\nBearer {jwt}."), &[]),
             "token: <redacted>\nBearer <redacted>."
+        );
+        // As report.json escapes a command's output.
+        assert_eq!(
+            redact(&format!(r#""output": "token:\n{jwt}\n""#), &[]),
+            r#""output": "token:\n<redacted>\n""#
         );
         // Base64 JSON that is not a token, and a word that merely contains eyJ.
         for kept in ["eyJhbGciOiJIUzI1NiJ9", "a.eyJx.y", "keyJam.b.c", "eyJ..x"] {
