@@ -6,12 +6,13 @@
 //! error when redis-server is missing).
 
 mod pipeline_common;
+mod process_support;
 
 use std::{
     io::{BufRead, BufReader},
     path::Path,
     process::{Command as StdCommand, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use assert_cmd::Command;
@@ -258,21 +259,8 @@ fn infra_up_until(signal: &str) -> anyhow::Result<()> {
         "redis is not serving at {redis_addr}"
     );
 
-    let status = StdCommand::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()?;
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let exit = loop {
-        if let Some(exit) = child.try_wait()? {
-            break exit;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "infra up did not stop on {signal}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let exit =
+        process_support::signal_and_wait(&mut child, signal, Duration::from_secs(20), "infra up");
     assert!(exit.success(), "{exit:?}");
     assert!(
         std::net::TcpStream::connect(&redis_addr).is_err(),

@@ -4,6 +4,7 @@
 //! stopping a run before anything is applied, and the backends' refusals.
 
 mod e2e_support;
+mod process_support;
 
 use std::time::Duration;
 
@@ -383,5 +384,44 @@ spec:
         !alive,
         "the background sleep {} is still running",
         pid.trim()
+    );
+}
+
+#[test]
+fn ctrl_c_stops_the_run_and_every_process_it_started() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("harness"))
+        .args(["e2e", "--report-dir"])
+        .arg(dir.path())
+        .arg(e2e_support::workspace_root().join("scenarios/feature-pipeline.yaml"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("harness e2e starts");
+    // The runner prints the scenario's endpoints once its redis-server runs.
+    let stdout = std::io::BufReader::new(child.stdout.take().expect("piped"));
+    let redis_addr = std::io::BufRead::lines(stdout)
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix("redis (local): redis://")
+                .map(|rest| rest.trim_end_matches('/').to_owned())
+        })
+        .expect("the run printed its Redis endpoint");
+    assert!(std::net::TcpStream::connect(&redis_addr).is_ok());
+    let exit = process_support::signal_and_wait(
+        &mut child,
+        "-INT",
+        Duration::from_secs(20),
+        "harness e2e",
+    );
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("piped"), &mut stderr)
+        .expect("stderr");
+    assert_eq!(exit.code(), Some(130), "{exit:?}: {stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(
+        std::net::TcpStream::connect(&redis_addr).is_err(),
+        "redis-server at {redis_addr} outlived the interrupted run"
     );
 }

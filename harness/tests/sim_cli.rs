@@ -2,10 +2,12 @@
 //! through it, and a clean exit on SIGTERM; bad arguments fail with a clear
 //! message.
 
+mod process_support;
+
 use std::{
     io::{BufRead, BufReader},
     process::{Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use assert_cmd::cargo::cargo_bin;
@@ -99,22 +101,12 @@ fn serve_prints_one_ready_line_and_stops_on_sigterm() {
     assert_eq!(minor, "32");
 
     // SIGTERM by pid: the server shuts down and exits successfully.
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let exit = loop {
-        if let Some(exit) = child.try_wait().expect("wait") {
-            break exit;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "harness sim serve did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let exit = process_support::signal_and_wait(
+        &mut child,
+        "-TERM",
+        Duration::from_secs(10),
+        "harness sim serve",
+    );
     assert!(exit.success(), "{exit:?}");
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut rest).expect("stdout");

@@ -121,10 +121,19 @@ pub fn run(args: E2eArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("could not start the async runtime")?;
     runtime.block_on(async {
-        let cluster = cluster::start(&backend)
-            .await
-            .with_context(|| format!("could not start the {} backend", kind.name()))?;
-        let report = runner::run(&scenarios, &cluster, &config).await;
+        let mut termination = super::Termination::listen()?;
+        let cluster = tokio::select! {
+            cluster = cluster::start(&backend) => cluster
+                .with_context(|| format!("could not start the {} backend", kind.name()))?,
+            () = termination.recv() => return Ok(interrupted(kind)),
+        };
+        // A signal abandons the run: dropping its future drops the scenario's
+        // infrastructure handles, which kill and reap redis-server and the
+        // broker, and then the simulator; nothing started here outlives us.
+        let report = tokio::select! {
+            report = runner::run(&scenarios, &cluster, &config) => report,
+            () = termination.recv() => return Ok(interrupted(kind)),
+        };
         let paths = runner::write_reports(&report, &config.report_dir, cluster.secrets())
             .with_context(|| {
                 format!("could not write reports to {}", config.report_dir.display())
@@ -144,4 +153,18 @@ pub fn run(args: E2eArgs) -> anyhow::Result<ExitCode> {
             ExitCode::from(1)
         })
     })
+}
+
+/// What an interrupted run says, and its exit code (128 + SIGINT, as a shell
+/// reports a command Ctrl-C stopped).
+fn interrupted(kind: BackendKind) -> ExitCode {
+    eprintln!(
+        "interrupted: the run was abandoned and its infrastructure stopped; no reports were written"
+    );
+    if kind != BackendKind::Sim {
+        eprintln!(
+            "note: namespaces the interrupted scenarios created on the cluster were not deleted"
+        );
+    }
+    ExitCode::from(130)
 }
