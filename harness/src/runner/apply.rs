@@ -143,11 +143,55 @@ pub(crate) fn judge(
         (Err(err), Some(expected)) if expect::matches(expected, &err) => {
             Check::Done(Some(expect::note(what, &err)))
         }
-        (Err(err), _) if objects::retryable(&err) => Check::pending(objects::api_error_text(&err)),
+        // Retried: the object may not exist yet. Should the deadline expire,
+        // the expectation is named beside what came back instead.
+        (Err(err), expected) if objects::retryable(&err) => {
+            let got = objects::api_error_text(&err);
+            Check::pending(match expected {
+                Some(expected) => format!("expected {}, got {got}", expect::describe(expected)),
+                None => got,
+            })
+        }
         (Err(err), Some(expected)) => Check::Fatal(expect::mismatched(what, expected, &err)),
         (Err(err), None) => Check::Fatal(Failure::new(format!(
             "{what} was rejected: {}",
             objects::api_error_text(&err)
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::deadline::Check;
+
+    fn api_error(code: u16, reason: &str, message: &str) -> kube::Error {
+        let status: kube::core::Status = serde_json::from_value(serde_json::json!({
+            "status": "Failure", "code": code, "reason": reason, "message": message,
+        }))
+        .expect("a Status");
+        kube::Error::Api(status.into())
+    }
+
+    #[test]
+    fn a_retried_refusal_names_the_expectation_it_is_waiting_for() {
+        let expected = Expect {
+            code: 409,
+            reason: None,
+            message: None,
+        };
+        let not_found = api_error(404, "NotFound", r#"configmaps "zz" not found"#);
+        match judge(Err(not_found), Some(&expected), "patch of ConfigMap/zz") {
+            Check::Pending { summary, .. } => assert_eq!(
+                summary,
+                r#"expected 409, got 404 NotFound: configmaps "zz" not found"#
+            ),
+            _ => panic!("a 404 is retried: the object may appear"),
+        }
+        let conflict = api_error(409, "Conflict", "the object has been modified");
+        assert!(matches!(
+            judge(Err(conflict), Some(&expected), "patch"),
+            Check::Done(Some(_))
+        ));
     }
 }
