@@ -215,6 +215,45 @@ fn infra_up_without_redis_server_names_the_fix() {
 }
 
 #[test]
+fn a_password_in_a_bad_redis_argument_is_never_echoed() {
+    let commands: [&[&str]; 4] = [
+        &[
+            "verify",
+            "--oracle",
+            "o",
+            "--redis",
+            "http://:hunter2@127.0.0.1:1/",
+        ],
+        &[
+            "verify",
+            "--oracle",
+            "o",
+            "--redis",
+            "redis//:hunter2@127.0.0.1:1",
+        ],
+        &[
+            "pipeline",
+            "run",
+            "--events",
+            "e",
+            "--state-dir",
+            "s",
+            "--redis",
+            "http://u:hunter2@h/",
+        ],
+        &["infra", "up", "--redis", "external:http://:hunter2@x/"],
+    ];
+    for args in commands {
+        harness()
+            .args(args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("invalid value for --redis"))
+            .stderr(predicate::str::contains("hunter2").not());
+    }
+}
+
+#[test]
 fn load_refuses_to_start_a_kafka_that_would_die_with_it() {
     harness()
         .args(["load", "--kafka", "embedded", "--count", "1"])

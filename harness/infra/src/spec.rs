@@ -274,7 +274,7 @@ impl FromStr for RedisSpec {
     /// `containers:image:tag`, `external:redis://host:port`.
     fn from_str(input: &str) -> Result<Self> {
         let (kind, arg) = split_kind(input);
-        let invalid = invalid_spec("redis", redis::redact(input));
+        let invalid = invalid_spec("redis", redis::redact_malformed(input));
         match (kind, arg) {
             ("local", binary) => Ok(RedisSpec::Local {
                 binary: binary.map(PathBuf::from),

@@ -100,7 +100,7 @@ pub struct RunArgs {
     #[arg(long, default_value = dead_letters::DEAD_LETTER_TOPIC)]
     pub dead_letter_topic: String,
     /// Where features are written.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = Redacting::<RedisUrl>::new())]
     pub redis: RedisUrl,
     /// Checkpoints, savepoints and the file source's dead letters go here.
     #[arg(long, value_name = "DIR")]
@@ -143,7 +143,7 @@ pub struct OracleArgs {
 #[command(group = clap::ArgGroup::new("expected").required(true).args(["events", "oracle"]))]
 pub struct VerifyArgs {
     /// The Redis to check.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = Redacting::<RedisUrl>::new())]
     pub redis: RedisUrl,
     /// Compute the expected state from these events.
     #[arg(long, value_name = "FILE.jsonl")]
@@ -157,6 +157,49 @@ pub struct VerifyArgs {
     /// Key templates.
     #[command(flatten)]
     pub keys: KeyArgs,
+}
+
+/// A value parser for arguments that may hold a password: clap's own error
+/// would quote the raw value ("invalid value 'redis://:pw@...'"), so the error
+/// is only the type's message, which redacts what it quotes.
+#[derive(Clone)]
+struct Redacting<T>(std::marker::PhantomData<T>);
+
+impl<T> Redacting<T> {
+    fn new() -> Self {
+        Redacting(std::marker::PhantomData)
+    }
+}
+
+impl<T> clap::builder::TypedValueParser for Redacting<T>
+where
+    T: std::str::FromStr<Err = harness_infra::Error> + Clone + Send + Sync + 'static,
+{
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<T, clap::Error> {
+        let name = arg.map_or_else(
+            || "the argument".to_owned(),
+            |a| format!("--{}", a.get_id()),
+        );
+        let refuse = |reason: String| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value for {name}: {reason}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| refuse("not UTF-8".to_owned()))?;
+        text.parse()
+            .map_err(|err: harness_infra::Error| refuse(err.to_string()))
+    }
 }
 
 /// Subcommands of `harness infra`.
@@ -173,7 +216,7 @@ pub struct InfraUpArgs {
     #[arg(long, default_value = "embedded")]
     pub kafka: KafkaSpec,
     /// local[:BINARY] | containers[:IMAGE] | external:redis://HOST:PORT
-    #[arg(long, default_value = "local")]
+    #[arg(long, default_value = "local", value_parser = Redacting::<RedisSpec>::new())]
     pub redis: RedisSpec,
     /// Topics to create: NAME[:PARTITIONS] (repeatable).
     #[arg(long = "topic", value_name = "NAME[:PARTITIONS]")]

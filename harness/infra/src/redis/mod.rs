@@ -8,7 +8,7 @@ mod url;
 use std::{path::Path, time::Duration};
 
 use self::local::LocalRedis;
-pub use self::url::{RedisUrl, redact};
+pub use self::url::{RedisUrl, redact, redact_malformed};
 use crate::{
     Error, Fault, Result, containers::ContainerService, process::free_port, spec::RedisSpec,
 };

@@ -41,7 +41,7 @@ impl FromStr for RedisUrl {
         if !scheme_ok {
             return Err(Error::InvalidSpec {
                 what: "redis",
-                input: redact(input),
+                input: redact_malformed(input),
                 reason: "expected a redis://host:port URL".into(),
             });
         }
@@ -91,6 +91,17 @@ pub fn redact(text: &str) -> String {
     out
 }
 
+/// An input that failed to parse as a URL, safe to quote in the error: its
+/// password redacted, or, when it is too malformed to find one but has
+/// userinfo (`redis//:pw@host`), everything before the last `@` hidden.
+pub fn redact_malformed(input: &str) -> String {
+    let redacted = redact(input);
+    match redacted.rsplit_once('@') {
+        Some((_, host)) if redacted == input => format!("***@{host}"),
+        _ => redacted,
+    }
+}
+
 /// Where the passwords of the URLs in `text` are: for each `://`, the
 /// authority runs to the first `/`, `?`, `#`, whitespace or quote, and its
 /// password is what follows the first `:` of the userinfo before its last `@`.
@@ -124,6 +135,13 @@ mod tests {
         assert_eq!(url.password(), Some("s3cret"));
         let open: RedisUrl = "redis://127.0.0.1:6379".parse().expect("url");
         assert_eq!(open.password(), None);
+    }
+
+    #[test]
+    fn malformed_urls_hide_their_userinfo() {
+        assert_eq!(redact_malformed("redis//:pw@h:1"), "***@h:1");
+        assert_eq!(redact_malformed("http://:pw@h"), "http://:***@h");
+        assert_eq!(redact_malformed("localhost:6379"), "localhost:6379");
     }
 
     #[test]
