@@ -175,3 +175,42 @@ async fn a_reader_never_sees_a_half_written_hot_list() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_or_wrong_credentials_fail_at_once_naming_the_cause() -> anyhow::Result<()> {
+    let redis = pipeline_common::redis().await?;
+    let mut admin = pipeline_common::connect(redis.url()).await?;
+    redis::cmd("CONFIG")
+        .arg(&["SET", "requirepass", "s3cret-pw"])
+        .query_async::<()>(&mut admin)
+        .await?;
+    let open = redis.url().expose().to_owned();
+    let with_password =
+        |password: &str| open.replacen("redis://", &format!("redis://:{password}@"), 1);
+    for (url, cause) in [
+        (open.clone(), "NOAUTH"),
+        (with_password("wrong"), "Password authentication failed"),
+    ] {
+        let url: harness_infra::RedisUrl = url.parse()?;
+        let started = std::time::Instant::now();
+        let err = RedisWriter::connect(&url)
+            .await
+            .expect_err("Redis refuses these credentials");
+        let text = format!("{:#}", anyhow::Error::from(err));
+        assert!(
+            text.contains("failed to authenticate with redis") && text.contains(cause),
+            "{text}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "an auth failure is final, not retried for {:?}",
+            started.elapsed()
+        );
+    }
+    let url: harness_infra::RedisUrl = with_password("s3cret-pw").parse()?;
+    RedisWriter::connect(&url)
+        .await?
+        .execute(&[hash(1)])
+        .await?;
+    Ok(())
+}

@@ -227,16 +227,9 @@ impl Pipeline {
             Some(addr) => Some(http::bind(addr).await?),
             None => None,
         };
-        let writer = tokio::time::timeout(
-            REDIS_START_TIMEOUT,
-            RedisWriter::connect_shared(&config.redis, Arc::clone(&shared)),
-        )
-        .await
-        .map_err(|_| Error::Redis {
-            step: "connect to",
-            url: config.redis.redacted(),
-            source: redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)),
-        })??;
+        let writer =
+            RedisWriter::connect_shared(&config.redis, Arc::clone(&shared), REDIS_START_TIMEOUT)
+                .await?;
         let (inbox_tx, inbox_rx) = mpsc::channel(sink::INBOX_CAPACITY);
         let (control_tx, control_rx) = std_mpsc::channel();
         let control = ControlHandle(control_tx);

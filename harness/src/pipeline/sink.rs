@@ -120,9 +120,9 @@ impl std::fmt::Debug for RedisWriter {
 
 impl RedisWriter {
     /// Connects on its own (outside a pipeline, e.g. in a benchmark),
-    /// retrying until Redis answers; bound it with a time-out.
+    /// retrying for up to 10 s while Redis does not answer.
     pub async fn connect(url: &RedisUrl) -> Result<RedisWriter> {
-        Self::connect_shared(url, Arc::default()).await
+        Self::connect_shared(url, Arc::default(), Duration::from_secs(10)).await
     }
 
     /// Pipelined requests Redis has acknowledged so far.
@@ -132,8 +132,16 @@ impl RedisWriter {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Connects, retrying until Redis answers or the pipeline is aborted.
-    pub(crate) async fn connect_shared(url: &RedisUrl, shared: Arc<Shared>) -> Result<RedisWriter> {
+    /// Connects and checks that Redis accepts commands (a PING), retrying
+    /// for up to `patience` while it is unreachable, or until the pipeline is
+    /// aborted. A refused password, or a Redis that wants one the URL lacks,
+    /// is final at once: retrying cannot fix it, and an unauthenticated
+    /// connection would otherwise fail every write for ever.
+    pub(crate) async fn connect_shared(
+        url: &RedisUrl,
+        shared: Arc<Shared>,
+        patience: Duration,
+    ) -> Result<RedisWriter> {
         let client = redis::Client::open(url.expose()).map_err(|source| Error::Redis {
             step: "parse the url of",
             url: url.redacted(),
@@ -146,13 +154,29 @@ impl RedisWriter {
             .set_response_timeout(Some(Duration::from_secs(10)))
             .set_number_of_retries(3)
             .set_max_delay(Duration::from_millis(500));
+        let give_up = std::time::Instant::now() + patience;
         let mut backoff = RETRY_MIN;
-        let mut logged = false;
+        let mut last_refusal: Option<redis::RedisError> = None;
         loop {
-            match client
-                .get_connection_manager_with_config(config.clone())
+            let attempt = async {
+                let mut connection = client
+                    .get_connection_manager_with_config(config.clone())
+                    .await?;
+                redis::cmd("PING")
+                    .query_async::<()>(&mut connection)
+                    .await?;
+                Ok::<_, redis::RedisError>(connection)
+            };
+            let left = give_up.saturating_duration_since(std::time::Instant::now());
+            let outcome = tokio::time::timeout(left, attempt)
                 .await
-            {
+                .unwrap_or_else(|_| {
+                    Err(redis::RedisError::from(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no answer within {patience:?}"),
+                    )))
+                });
+            match outcome {
                 Ok(connection) => {
                     return Ok(RedisWriter {
                         connection,
@@ -162,15 +186,28 @@ impl RedisWriter {
                         pipe: redis::pipe(),
                     });
                 }
-                Err(err) if !shared.aborted() => {
-                    if !logged {
+                Err(source) if is_auth_failure(&source) => {
+                    return Err(Error::Redis {
+                        step: "authenticate with",
+                        url: url.redacted(),
+                        source,
+                    });
+                }
+                Err(err) if !shared.aborted() && std::time::Instant::now() < give_up => {
+                    if last_refusal.is_none() {
                         tracing::warn!(redis = %url, error = %err, "redis is not reachable yet; retrying");
-                        logged = true;
                     }
-                    tokio::time::sleep(backoff).await;
+                    last_refusal = Some(err);
+                    tokio::time::sleep(backoff.min(left)).await;
                     backoff = (backoff * 2).min(RETRY_MAX);
                 }
-                Err(source) => {
+                Err(err) => {
+                    // An attempt cut short by the deadline says less than
+                    // the refusal before it ("connection refused").
+                    let source = match last_refusal {
+                        Some(refusal) if err.is_timeout() => refusal,
+                        _ => err,
+                    };
                     return Err(Error::Redis {
                         step: "connect to",
                         url: url.redacted(),
@@ -239,6 +276,13 @@ impl RedisWriter {
             }
         }
     }
+}
+
+/// Whether Redis refused the credentials (`WRONGPASS`, an auth failure while
+/// connecting) or wants some the URL does not carry (`NOAUTH`).
+fn is_auth_failure(err: &redis::RedisError) -> bool {
+    matches!(err.kind(), redis::ErrorKind::AuthenticationFailed)
+        || matches!(err.code(), Some("NOAUTH" | "WRONGPASS"))
 }
 
 /// How many of `writes`, from the front, the sink sends in one round trip:

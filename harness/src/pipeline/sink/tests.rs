@@ -60,7 +60,8 @@ async fn sink(
     Arc<Shared>,
 )> {
     let shared = Arc::new(Shared::default());
-    let writer = RedisWriter::connect_shared(url, Arc::clone(&shared)).await?;
+    let writer =
+        RedisWriter::connect_shared(url, Arc::clone(&shared), Duration::from_secs(10)).await?;
     let store = CheckpointStore::open(state_dir)?;
     let task = tokio::spawn(run(inbox, writer, store, Arc::clone(&shared)));
     Ok((task, shared))
