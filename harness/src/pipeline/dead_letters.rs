@@ -108,14 +108,22 @@ impl DeadLetters {
         })
     }
 
-    /// Appends to `<state_dir>/dead-letters.jsonl`.
+    /// Appends to `<state_dir>/dead-letters.jsonl`, first cutting off a
+    /// half-written last line that a crash or kill left behind (its letter
+    /// is after the last checkpoint, so a restored run writes it again).
     pub(crate) fn file(state_dir: &Path) -> Result<Self> {
         let path = state_dir.join(DEAD_LETTER_FILE);
         let file = OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(&path)
             .map_err(|source| Error::io("open", &path, source))?;
+        let dropped =
+            trim_partial_line(&file).map_err(|source| Error::io("repair", &path, source))?;
+        if dropped > 0 {
+            tracing::warn!(path = %path.display(), bytes = dropped, "dropped a half-written dead letter left by an interrupted run");
+        }
         Ok(DeadLetters::File {
             writer: BufWriter::new(file),
             path,
@@ -191,5 +199,80 @@ impl DeadLetters {
                 .flush()
                 .map_err(|source| Error::io("flush", path.clone(), source)),
         }
+    }
+}
+
+/// Truncates `file` after its last newline; returns how many bytes went.
+fn trim_partial_line(file: &File) -> std::io::Result<u64> {
+    use std::os::unix::fs::FileExt as _;
+    let len = file.metadata()?.len();
+    let mut end = len;
+    let mut chunk = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(chunk.len() as u64);
+        let piece = &mut chunk[..(end - start) as usize];
+        file.read_exact_at(piece, start)?;
+        if let Some(newline) = piece.iter().rposition(|&b| b == b'\n') {
+            let keep = start + newline as u64 + 1;
+            if keep < len {
+                file.set_len(keep)?;
+            }
+            return Ok(len - keep);
+        }
+        end = start;
+    }
+    if len > 0 {
+        file.set_len(0)?;
+    }
+    Ok(len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_half_written_last_letter_is_cut_off_before_appending() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(DEAD_LETTER_FILE);
+        let whole = "{\"split\":0,\"offset\":1,\"reason\":\"late\",\"payload\":\"a\"}\n";
+        std::fs::write(&path, format!("{whole}{{\"split\":0,\"offset\":2,\"rea")).expect("write");
+        let mut letters = DeadLetters::file(dir.path()).expect("open");
+        letters
+            .send(
+                &DeadLetter {
+                    split: 0,
+                    offset: 2,
+                    reason: DeadLetterReason::Late,
+                    payload: b"b".to_vec(),
+                },
+                &Shared::default(),
+            )
+            .expect("send");
+        letters.flush().expect("flush");
+        let text = std::fs::read_to_string(&path).expect("read");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        for line in lines {
+            serde_json::from_str::<serde_json::Value>(line).expect("every line is whole JSON");
+        }
+        assert_eq!(
+            trim_partial_line(&File::open(&path).expect("open")).expect("trim"),
+            0
+        );
+    }
+
+    #[test]
+    fn a_file_without_any_newline_is_emptied() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("partial");
+        std::fs::write(&path, "{\"split\"").expect("write");
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(&path)
+            .expect("open");
+        assert_eq!(trim_partial_line(&file).expect("trim"), 8);
+        assert_eq!(std::fs::read(&path).expect("read").len(), 0);
     }
 }
