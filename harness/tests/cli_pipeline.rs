@@ -214,6 +214,55 @@ fn infra_up_without_redis_server_names_the_fix() {
         ));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_reads_redis_with_the_key_templates_the_oracle_used() -> anyhow::Result<()> {
+    let redis = pipeline_common::redis().await?;
+    let url = redis.url().expose().to_owned();
+    let dir = tempfile::tempdir()?;
+    let events = generate(dir.path());
+    let oracle_dir = dir.path().join("oracle");
+    let seed_keys = ["--key-template", "user:profile:{user_id}"];
+    harness()
+        .args(["oracle", "--events"])
+        .arg(&events)
+        .arg("--out")
+        .arg(&oracle_dir)
+        .args(seed_keys)
+        .assert()
+        .success();
+    harness()
+        .args(["pipeline", "run", "--events"])
+        .arg(&events)
+        .args(["--redis", &url, "--state-dir"])
+        .arg(dir.path().join("state"))
+        .args(seed_keys)
+        .assert()
+        .success();
+    // No flag: the oracle's record says which keys to read.
+    harness()
+        .args(["verify", "--redis", &url, "--oracle"])
+        .arg(&oracle_dir)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::starts_with(
+            "ok: redis matches the oracle (",
+        ));
+    // A flag that contradicts the record is refused, not misread as missing keys.
+    harness()
+        .args(["verify", "--redis", &url, "--oracle"])
+        .arg(&oracle_dir)
+        .args([
+            "--key-template",
+            "user:profile:{tenant_id}:{scenario_id}:{user_id}",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "the oracle was computed with key template \"user:profile:{user_id}\"",
+        ));
+    Ok(())
+}
+
 #[test]
 fn a_password_in_a_bad_redis_argument_is_never_echoed() {
     let commands: [&[&str]; 4] = [

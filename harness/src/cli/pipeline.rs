@@ -56,19 +56,58 @@ pub struct LoadArgs {
 /// Where features are written in Redis (shared by `pipeline run`, `oracle`, `verify`).
 #[derive(Debug, clap::Args)]
 pub struct KeyArgs {
-    /// The user-features hash key. The seed's `user:profile:{user_id}` merges a
-    /// user's features across tenants and scenarios (the last window written wins).
-    #[arg(long, value_name = "TEMPLATE", default_value = harness_pipeline::redis_model::DEFAULT_USER_KEY)]
-    pub key_template: String,
-    /// The hot-items sorted-set key.
-    #[arg(long, value_name = "TEMPLATE", default_value = harness_pipeline::redis_model::DEFAULT_HOT_KEY)]
-    pub hot_key_template: String,
+    /// The user-features hash key [default: user:profile:{tenant_id}:{scenario_id}:{user_id}].
+    /// The seed's `user:profile:{user_id}` merges a user's features across
+    /// tenants and scenarios (the last window written wins). `verify --oracle`
+    /// defaults to the template the oracle was computed with.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub key_template: Option<String>,
+    /// The hot-items sorted-set key [default: hot:items:{tenant_id}:{scenario_id}].
+    #[arg(long, value_name = "TEMPLATE")]
+    pub hot_key_template: Option<String>,
+}
+
+/// The file in an `harness oracle` directory that records its key templates,
+/// so `verify --oracle` reads Redis with the same ones.
+const KEY_TEMPLATES_FILE: &str = "key_templates.json";
+
+/// The key templates an oracle directory was computed with.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RecordedKeys {
+    user: Option<String>,
+    hot: Option<String>,
 }
 
 impl KeyArgs {
     fn engine_config(&self) -> anyhow::Result<EngineConfig> {
-        let key_templates = KeyTemplates::new(&self.key_template, &self.hot_key_template)
-            .context("invalid key template")?;
+        self.engine_config_over(&RecordedKeys::default())
+    }
+
+    /// The templates given on the command line, else those `recorded` by
+    /// an oracle run, else the defaults; a flag that contradicts the record
+    /// is an error, since Redis would be read under keys the oracle never had.
+    fn engine_config_over(&self, recorded: &RecordedKeys) -> anyhow::Result<EngineConfig> {
+        let pick = |flag: &Option<String>, recorded: &Option<String>, default: &'static str| match (
+            flag, recorded,
+        ) {
+            (Some(flag), Some(recorded)) if flag != recorded => bail!(
+                "the oracle was computed with key template {recorded:?}, not {flag:?}; drop the flag or recompute the oracle"
+            ),
+            (Some(chosen), _) | (None, Some(chosen)) => Ok(chosen.clone()),
+            (None, None) => Ok(default.to_owned()),
+        };
+        let user = pick(
+            &self.key_template,
+            &recorded.user,
+            harness_pipeline::redis_model::DEFAULT_USER_KEY,
+        )?;
+        let hot = pick(
+            &self.hot_key_template,
+            &recorded.hot,
+            harness_pipeline::redis_model::DEFAULT_HOT_KEY,
+        )?;
+        let key_templates = KeyTemplates::new(&user, &hot).context("invalid key template")?;
         Ok(EngineConfig {
             key_templates,
             ..EngineConfig::default()
@@ -328,7 +367,16 @@ pub fn oracle(args: OracleArgs) -> anyhow::Result<ExitCode> {
     let run = harness_pipeline::oracle(&config, &events);
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("failed to create {}", args.out.display()))?;
-    for (name, contents) in run.files()? {
+    let recorded = RecordedKeys {
+        user: Some(config.key_templates.user_template().as_str().to_owned()),
+        hot: Some(config.key_templates.hot_template().as_str().to_owned()),
+    };
+    let mut files = run.files()?;
+    files.push((
+        KEY_TEMPLATES_FILE,
+        serde_json::to_string_pretty(&recorded)? + "\n",
+    ));
+    for (name, contents) in files {
         let path = args.out.join(name);
         std::fs::write(&path, contents)
             .with_context(|| format!("failed to write {}", path.display()))?;
@@ -348,7 +396,11 @@ pub fn oracle(args: OracleArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs `harness verify`: exit 0 when Redis (and metrics) match, 1 when not.
 pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let config = args.keys.engine_config()?;
+    let recorded = match &args.oracle {
+        Some(dir) => read_recorded_keys(dir)?,
+        None => RecordedKeys::default(),
+    };
+    let config = args.keys.engine_config_over(&recorded)?;
     let (expected, expected_metrics) = match (&args.events, &args.oracle) {
         (Some(events), _) => {
             let run = harness_pipeline::oracle(&config, &read_events_file(events)?);
@@ -375,6 +427,18 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The key templates recorded in an oracle directory (none in one written
+/// before they were recorded).
+fn read_recorded_keys(dir: &Path) -> anyhow::Result<RecordedKeys> {
+    let path = dir.join(KEY_TEMPLATES_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a key-templates file", path.display())),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(RecordedKeys::default()),
+        Err(err) => Err(err).with_context(|| format!("failed to read {}", path.display())),
+    }
 }
 
 /// The expected Redis state and metrics rows from an oracle directory.
