@@ -166,11 +166,15 @@ impl fmt::Display for Difference {
     }
 }
 
-/// Whether two scores are equal for verification: exactly, or within a relative
-/// 1e-9. Plain hot scores are small integers and compare exactly; decayed ones
-/// pass through Redis's and JSON's decimal text, which may cost the last digit.
+/// Whether two scores are equal for verification. A whole expected score (a
+/// plain hot score: a sum of small integers, exact in a double and in Redis's
+/// text) must match exactly; a fractional one (a decayed score) passes
+/// through Redis's and JSON's decimal text, which may cost the last digit, so
+/// it may differ by a relative 1e-9.
 fn same_score(expected: f64, actual: f64) -> bool {
-    expected == actual || (expected - actual).abs() <= 1e-9 * expected.abs().max(actual.abs())
+    expected == actual
+        || (expected.fract() != 0.0
+            && (expected - actual).abs() <= 1e-9 * expected.abs().max(actual.abs()))
 }
 
 /// Every difference between `expected` and `actual`, in key order.
@@ -309,6 +313,14 @@ pub fn render_differences(differences: &[Difference], limit: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn whole_scores_match_exactly_and_fractional_ones_within_a_rounding() {
+        assert!(same_score(255.0, 255.0));
+        assert!(!same_score(255.0, 255.000_000_1), "a tampered plain score");
+        let decayed = 12.345_678_901_234_567;
+        assert!(same_score(decayed, 12.345_678_901_234_56));
+        assert!(!same_score(decayed, 12.345_7));
+    }
     use crate::redis_model::RedisWrite;
 
     fn hash(fields: &[(&str, &str)]) -> RedisValue {
@@ -351,7 +363,7 @@ mod tests {
                 hash(&[("view", "1"), ("like", "2"), ("share", "0")]),
             ),
             ("c:type", hash(&[("view", "1")])),
-            ("d:zset", zset(&[("i1", 3.0), ("i2", 2.0), ("i3", 1.0)])),
+            ("d:zset", zset(&[("i1", 3.0), ("i2", 2.5), ("i3", 1.0)])),
         ]);
         let actual = state(vec![
             (
@@ -361,7 +373,7 @@ mod tests {
             ("c:type", zset(&[("i", 1.0)])),
             (
                 "d:zset",
-                zset(&[("i1", 3.5), ("i2", 2.0 + 1e-12), ("i4", 9.0)]),
+                zset(&[("i1", 3.5), ("i2", 2.5 + 1e-12), ("i4", 9.0)]),
             ),
             ("e:extra", zset(&[("i", 1.0)])),
         ]);
@@ -382,7 +394,7 @@ mod tests {
                 "zset d:zset: extra member i4 (score 9)",
                 "extra key e:extra (a zset)",
             ],
-            "i2 differs by 1e-12 relative, within the tolerance"
+            "i2, a fractional score, differs by 4e-13 relative, within the tolerance"
         );
         let report = render_differences(&diff(&expected, &actual), 2);
         assert_eq!(
