@@ -83,6 +83,23 @@ impl ApiError {
         .about(rt, name)
     }
 
+    /// 409: a `UID` or `ResourceVersion` precondition (of a delete, or a
+    /// uid in an update's body) that the stored object does not meet.
+    pub fn precondition_failed(
+        rt: &ResourceType,
+        name: &str,
+        label: &str,
+        expected: &str,
+        actual: &str,
+    ) -> ApiError {
+        let mut err = ApiError::conflict(rt, name);
+        err.message = format!(
+            "Operation cannot be fulfilled on {} \"{name}\": Precondition failed: {label} in precondition: {expected}, {label} in object meta: {actual}",
+            rt.group_resource()
+        );
+        err
+    }
+
     /// 422: `Kind.group "name" is invalid: <causes>`.
     pub fn invalid(rt: &ResourceType, name: &str, causes: Vec<Cause>) -> ApiError {
         let rendered: Vec<String> = causes

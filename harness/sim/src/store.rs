@@ -433,6 +433,19 @@ impl Store {
         {
             return Err(ApiError::conflict(rt, &key.name));
         }
+        let old_uid = old["metadata"]["uid"].as_str().unwrap_or_default();
+        if let Some(uid) = new_map
+            .get("metadata")
+            .and_then(|m| m.get("uid"))
+            .and_then(Value::as_str)
+            .filter(|uid| !uid.is_empty() && *uid != old_uid)
+        {
+            // A uid in the body is a precondition: the object was deleted
+            // and recreated under the same name since the client read it.
+            return Err(ApiError::precondition_failed(
+                rt, &key.name, "UID", uid, old_uid,
+            ));
+        }
         let old_map = old.as_object().cloned().unwrap_or_default();
         let mut merged = match subresource {
             Subresource::Status => {
@@ -819,6 +832,19 @@ mod tests {
         assert_eq!(
             status["metadata"]["generation"], 2,
             "status writes do not bump generation"
+        );
+
+        let mut other_uid = (*status).clone();
+        other_uid["metadata"]["uid"] = json!("0000-recreated");
+        let err = store
+            .update(deploy, &key, other_uid, Subresource::Main, SimTime(0))
+            .unwrap_err();
+        assert_eq!(err.code, 409);
+        assert!(
+            err.message
+                .contains("Precondition failed: UID in precondition: 0000-recreated"),
+            "{}",
+            err.message
         );
     }
 

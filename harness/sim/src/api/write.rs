@@ -560,13 +560,9 @@ pub(crate) fn delete(
         if let Some(expected) = preconditions[field].as_str() {
             let actual = current["metadata"][field].as_str().unwrap_or_default();
             if expected != actual {
-                let mut err = ApiError::conflict(rt, &key.name);
-                err.message = format!(
-                    "Operation cannot be fulfilled on {} \"{}\": Precondition failed: {label} in precondition: {expected}, {label} in object meta: {actual}",
-                    rt.group_resource(),
-                    key.name
-                );
-                return Err(err);
+                return Err(ApiError::precondition_failed(
+                    rt, &key.name, label, expected, actual,
+                ));
             }
         }
     }
