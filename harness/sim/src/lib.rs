@@ -27,6 +27,7 @@ pub mod clock;
 pub mod cluster;
 pub mod controllers;
 pub mod crd;
+pub mod decode;
 pub mod error;
 pub mod kubeconfig;
 pub mod operator;

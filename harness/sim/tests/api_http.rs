@@ -969,3 +969,60 @@ async fn a_panicking_controller_makes_every_request_a_500_naming_it() {
     assert_eq!(client.get("/readyz").await.status, 500);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn built_in_kinds_are_decoded_strictly_and_deployments_validated() {
+    let sim = start(1.0).await;
+    let client = Client::new(&sim);
+    let number = client
+        .post(
+            CONFIGMAPS,
+            &json!({"metadata": {"name": "n"}, "data": {"port": 8080}}),
+        )
+        .await;
+    assert_eq!(number.status, 400);
+    assert_eq!(
+        number.json()["message"],
+        "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: json: cannot unmarshal number into Go struct field ConfigMap.data of type string"
+    );
+
+    const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/default/deployments";
+    let deployment = |labels: Value, container: Value| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+               "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "d"}},
+                        "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}}}})
+    };
+    let container = json!({"name": "c", "image": "busybox"});
+    let typo = client
+        .post(&format!("{DEPLOYMENTS}?fieldValidation=Strict"), &{
+            let mut d = deployment(json!({"app": "d"}), container.clone());
+            d["spec"]["replica"] = json!(2);
+            d
+        })
+        .await;
+    assert_eq!(typo.status, 400);
+    assert!(
+        typo.json()["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("strict decoding error: unknown field \"spec.replica\""),
+        "{}",
+        typo.json()
+    );
+    let mismatch = client
+        .post(
+            DEPLOYMENTS,
+            &deployment(json!({"app": "other"}), container.clone()),
+        )
+        .await;
+    assert_eq!(mismatch.status, 422);
+    assert_eq!(
+        mismatch.json()["message"],
+        "Deployment.apps \"d\" is invalid: spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"other\"}: `selector` does not match template `labels`"
+    );
+    let good = client
+        .post(DEPLOYMENTS, &deployment(json!({"app": "d"}), container))
+        .await;
+    assert_eq!(good.status, 201, "{}", String::from_utf8_lossy(&good.body));
+    sim.shutdown().await;
+}

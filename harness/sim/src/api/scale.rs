@@ -198,7 +198,8 @@ mod tests {
             .get("apps", "v1", "deployments")
             .unwrap()
             .clone();
-        let obj = json!({"metadata": {"name": "d"}, "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "d"}}},
+        let obj = json!({"metadata": {"name": "d"}, "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "d"}},
+                                                          "template": {"metadata": {"labels": {"app": "d"}}}},
                          "status": {"replicas": 1}});
         cluster
             .store

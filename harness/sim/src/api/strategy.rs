@@ -9,10 +9,57 @@
 //! Built-in kinds are otherwise stored as sent: the simulator does not apply
 //! the API server's field defaulting (container `imagePullPolicy`, port
 //! protocols, Deployment strategy, Service cluster IPs and so on).
+//!
+//! [`validate`] is the strategies' validation for what a migration writes
+//! most: a Deployment must have a selector that its pod template's labels
+//! match (`matchLabels`; a selector with `matchExpressions` is not checked).
+//! Other built-ins get only the decoder's checks (`decode.rs`).
 
 use serde_json::{Value, json};
 
-use crate::resource::ResourceType;
+use crate::{error::Cause, resource::ResourceType};
+
+/// The 422 causes the API server's validation finds in `obj`, a `rt` written
+/// to its main resource.
+pub(crate) fn validate(rt: &ResourceType, obj: &Value) -> Vec<Cause> {
+    if rt.group != "apps" || rt.kind != "Deployment" {
+        return Vec::new();
+    }
+    let selector = &obj["spec"]["selector"];
+    if !selector.is_object() {
+        return vec![Cause {
+            reason: "FieldValueRequired".into(),
+            message: "Required value".into(),
+            field: "spec.selector".into(),
+        }];
+    }
+    if selector.get("matchExpressions").is_some() {
+        return Vec::new();
+    }
+    let labels = obj["spec"]["template"]["metadata"]["labels"].as_object();
+    let selected = selector["matchLabels"].as_object().is_some_and(|wanted| {
+        !wanted.is_empty()
+            && wanted
+                .iter()
+                .all(|(key, value)| labels.and_then(|l| l.get(key)) == Some(value))
+    });
+    if selected {
+        return Vec::new();
+    }
+    let shown: Vec<String> = labels
+        .into_iter()
+        .flatten()
+        .map(|(key, value)| format!("{key:?}:{}", value))
+        .collect();
+    vec![Cause {
+        reason: "FieldValueInvalid".into(),
+        message: format!(
+            "Invalid value: map[string]string{{{}}}: `selector` does not match template `labels`",
+            shown.join(", ")
+        ),
+        field: "spec.template.metadata.labels".into(),
+    }]
+}
 
 /// Applies the create strategy of `rt` to `obj` in place.
 pub(crate) fn prepare_for_create(rt: &ResourceType, obj: &mut Value) {

@@ -25,7 +25,7 @@ use super::{lifecycle, request::Query, strategy};
 use crate::{
     clock::SimTime,
     cluster::{Cluster, Operation},
-    crd,
+    crd, decode,
     error::{ApiError, Cause},
     patch::{self, PatchError, PatchType},
     resource::ResourceType,
@@ -199,17 +199,17 @@ fn admit(
     } else {
         name_of(obj)
     };
+    let unknown = decode::decode(rt, obj).map_err(ApiError::bad_request)?;
+    report_unknown(rt, &unknown, opts, origin, &mut warnings)?;
+    if target.subresource == Subresource::Main {
+        let causes = strategy::validate(rt, obj);
+        if !causes.is_empty() {
+            return Err(ApiError::invalid(rt, &name, causes));
+        }
+    }
     if let Some(schema) = &rt.schema {
         let unknown = schema::prune(schema, obj);
-        if !unknown.is_empty() {
-            match opts.validation {
-                FieldValidation::Strict => return Err(strict_error(rt, &unknown, origin)),
-                FieldValidation::Warn => {
-                    warnings.extend(unknown.iter().map(|f| format!("unknown field \"{f}\"")))
-                }
-                FieldValidation::Ignore => {}
-            }
-        }
+        report_unknown(rt, &unknown, opts, origin, &mut warnings)?;
         schema::apply_defaults(schema, obj);
         let causes = schema::validate(schema, &effective(rt, target, obj, old));
         if !causes.is_empty() {
@@ -228,6 +228,28 @@ fn admit(
         cluster.admit(rt, op, &effective(rt, target, obj, old), old)?;
     }
     Ok(warnings)
+}
+
+/// Unknown fields (already dropped) under the request's field validation:
+/// refused, warned about, or ignored.
+fn report_unknown(
+    rt: &ResourceType,
+    unknown: &[String],
+    opts: &WriteOptions,
+    origin: &Origin,
+    warnings: &mut Vec<String>,
+) -> Result<(), ApiError> {
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    match opts.validation {
+        FieldValidation::Strict => return Err(strict_error(rt, unknown, origin)),
+        FieldValidation::Warn => {
+            warnings.extend(unknown.iter().map(|f| format!("unknown field \"{f}\"")))
+        }
+        FieldValidation::Ignore => {}
+    }
+    Ok(())
 }
 
 /// Rejects a body (or a patch result) that cannot decode into an object: a
