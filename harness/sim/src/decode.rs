@@ -18,7 +18,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::resource::ResourceType;
+use crate::{error::ApiError, resource::ResourceType};
 
 /// What a field holds, as Go declares it.
 enum Shape {
@@ -138,6 +138,26 @@ const DEPLOYMENT: Shape = Shape::Struct(
         ("status", Shape::Any),
     ],
 );
+
+/// Rejects a body (or a patch result) that cannot decode into an object at
+/// all: a JSON value other than an object, or a `metadata` that is not one.
+/// The API server refuses these while decoding, with 400; writing through
+/// them would otherwise index into a string.
+pub(crate) fn check_object(obj: &Value) -> Result<(), ApiError> {
+    if !obj.is_object() {
+        return Err(ApiError::bad_request(format!(
+            "the object is a JSON {}, not an object with apiVersion, kind and metadata",
+            json_kind(obj)
+        )));
+    }
+    match &obj["metadata"] {
+        Value::Null | Value::Object(_) => Ok(()),
+        other => Err(ApiError::bad_request(format!(
+            "metadata is a JSON {}, not an ObjectMeta object",
+            json_kind(other)
+        ))),
+    }
+}
 
 /// The shape of a built-in kind, if it is modelled.
 fn shape_of(rt: &ResourceType) -> Option<&'static Shape> {

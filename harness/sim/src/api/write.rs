@@ -252,37 +252,9 @@ fn report_unknown(
     Ok(())
 }
 
-/// Rejects a body (or a patch result) that cannot decode into an object: a
-/// JSON value other than an object, or a `metadata` that is not one. The API
-/// server refuses these while decoding, with 400; writing through them would
-/// otherwise index into a string.
-fn check_decodable(obj: &Value) -> Result<(), ApiError> {
-    let kind_of = |value: &Value| match value {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    };
-    if !obj.is_object() {
-        return Err(ApiError::bad_request(format!(
-            "the object is a JSON {}, not an object with apiVersion, kind and metadata",
-            kind_of(obj)
-        )));
-    }
-    match &obj["metadata"] {
-        Value::Null | Value::Object(_) => Ok(()),
-        other => Err(ApiError::bad_request(format!(
-            "metadata is a JSON {}, not an ObjectMeta object",
-            kind_of(other)
-        ))),
-    }
-}
-
 /// Checks `apiVersion`/`kind` in a body against the URL's kind.
 fn check_type_meta(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
-    check_decodable(obj)?;
+    decode::check_object(obj)?;
     if let Some(api_version) = obj["apiVersion"].as_str().filter(|v| !v.is_empty()) {
         let same_group = api_version.rsplit_once('/').map_or("", |(g, _)| g) == rt.group;
         if !same_group {
@@ -504,7 +476,7 @@ pub(crate) fn apply_patch(
         }
         PatchType::Apply => patch::strategic_merge_patch(current, &document).map_err(patch_failure),
     }?;
-    check_decodable(&patched)?;
+    decode::check_object(&patched)?;
     Ok(patched)
 }
 
@@ -681,6 +653,21 @@ mod tests {
             .unwrap()
             .clone();
         (cluster, rt)
+    }
+
+    /// A cluster holding Widget `default/w` with `spec.size: 1`.
+    fn cluster_with_widget_w() -> (Cluster, ResourceType, ObjectKey) {
+        let (mut cluster, rt) = widget_cluster();
+        create_at_zero(
+            &mut cluster,
+            &rt,
+            "default",
+            json!({"metadata": {"name": "w"}, "spec": {"size": 1}}),
+            "",
+        )
+        .unwrap();
+        let key = ObjectKey::new(&rt, "default", "w");
+        (cluster, rt, key)
     }
 
     fn opts(query: &str) -> WriteOptions {
@@ -914,16 +901,7 @@ mod tests {
 
     #[test]
     fn patches_by_type() {
-        let (mut cluster, rt) = widget_cluster();
-        create_at_zero(
-            &mut cluster,
-            &rt,
-            "default",
-            json!({"metadata": {"name": "w"}, "spec": {"size": 1}}),
-            "",
-        )
-        .unwrap();
-        let key = ObjectKey::new(&rt, "default", "w");
+        let (mut cluster, rt, key) = cluster_with_widget_w();
         let w = patch_at_zero(
             &mut cluster,
             &rt,
@@ -995,16 +973,7 @@ mod tests {
 
     #[test]
     fn patches_that_leave_no_object_are_400_and_change_nothing() {
-        let (mut cluster, rt) = widget_cluster();
-        create_at_zero(
-            &mut cluster,
-            &rt,
-            "default",
-            json!({"metadata": {"name": "w"}, "spec": {"size": 1}}),
-            "",
-        )
-        .unwrap();
-        let key = ObjectKey::new(&rt, "default", "w");
+        let (mut cluster, rt, key) = cluster_with_widget_w();
         let stored_before = cluster.store.get(&key).cloned();
         for (content_type, body, query) in [
             ("application/merge-patch+json", &br#""x""#[..], ""),
