@@ -399,14 +399,19 @@ fn ctrl_c_stops_the_run_and_every_process_it_started() {
         .spawn()
         .expect("harness e2e starts");
     // The runner prints the scenario's endpoints once its redis-server runs.
+    // stdout is read to its end on a thread of its own: closing it early
+    // would make the harness's next progress line fail with EPIPE.
     let stdout = std::io::BufReader::new(child.stdout.take().expect("piped"));
-    let redis_addr = std::io::BufRead::lines(stdout)
-        .map_while(Result::ok)
-        .find_map(|line| {
-            line.trim()
-                .strip_prefix("redis (local): redis://")
-                .map(|rest| rest.trim_end_matches('/').to_owned())
-        })
+    let (found, redis_endpoint) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(stdout).map_while(Result::ok) {
+            if let Some(rest) = line.trim().strip_prefix("redis (local): redis://") {
+                let _ = found.send(rest.trim_end_matches('/').to_owned());
+            }
+        }
+    });
+    let redis_addr = redis_endpoint
+        .recv_timeout(Duration::from_secs(30))
         .expect("the run printed its Redis endpoint");
     assert!(std::net::TcpStream::connect(&redis_addr).is_ok());
     let exit = process_support::signal_and_wait(
@@ -418,6 +423,7 @@ fn ctrl_c_stops_the_run_and_every_process_it_started() {
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().expect("piped"), &mut stderr)
         .expect("stderr");
+    reader.join().expect("stdout read to its end");
     assert_eq!(exit.code(), Some(130), "{exit:?}: {stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
     assert!(
