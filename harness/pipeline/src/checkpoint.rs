@@ -75,6 +75,18 @@ pub enum RestoreError {
         /// The half-life configured now.
         config: Option<NonZeroU64>,
     },
+    /// The checkpoint read splits the source does not have: it was taken
+    /// from another input (a Kafka topic's partitions restored onto a file,
+    /// or onto a topic with fewer partitions).
+    #[error(
+        "the checkpoint was taken from input splits {checkpoint:?}, but this source has {source_splits:?}; restore it with the source it was taken from"
+    )]
+    SplitsMismatch {
+        /// The splits the checkpoint holds offsets for.
+        checkpoint: Vec<SplitId>,
+        /// The splits of the source being restored.
+        source_splits: Vec<SplitId>,
+    },
     /// The checkpoint is inconsistent (hand-edited or corrupt).
     #[error("the checkpoint is inconsistent: {reason}")]
     InvalidState {
@@ -104,6 +116,22 @@ impl Checkpoint {
     /// Every split's progress, by split.
     pub fn splits(&self) -> &[SplitProgress] {
         &self.splits
+    }
+
+    /// Fails unless every split the checkpoint read is one of `source`'s
+    /// (a source may have more: partitions added since).
+    pub fn check_splits(&self, source: &[SplitId]) -> Result<(), RestoreError> {
+        if self
+            .splits
+            .iter()
+            .all(|progress| source.contains(&progress.split))
+        {
+            return Ok(());
+        }
+        Err(RestoreError::SplitsMismatch {
+            checkpoint: self.splits.iter().map(|progress| progress.split).collect(),
+            source_splits: source.to_vec(),
+        })
     }
 
     /// Where to resume reading `split`: `None` if the checkpoint has not read
@@ -148,5 +176,25 @@ impl Checkpoint {
             });
         }
         serde_json::from_slice(bytes).map_err(RestoreError::Decode)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Engine, EngineConfig};
+
+    #[test]
+    fn a_checkpoint_restores_only_onto_a_source_with_its_splits() {
+        let checkpoint = Engine::new(EngineConfig::default(), &[0, 1]).snapshot();
+        assert!(checkpoint.check_splits(&[0, 1]).is_ok());
+        assert!(
+            checkpoint.check_splits(&[0, 1, 2]).is_ok(),
+            "partitions added since"
+        );
+        let err = checkpoint.check_splits(&[0]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the checkpoint was taken from input splits [0, 1], but this source has [0]; restore it with the source it was taken from"
+        );
     }
 }

@@ -451,8 +451,15 @@ impl EngineLoop {
         let engine = match restored {
             Some(checkpoint) => {
                 let path = config.restore.clone().unwrap_or_default();
-                let mut engine = Engine::restore(config.engine.clone(), checkpoint)
-                    .map_err(|source| Error::Restore { path, source })?;
+                let restore_error = |source| Error::Restore {
+                    path: path.clone(),
+                    source,
+                };
+                checkpoint
+                    .check_splits(&source.splits())
+                    .map_err(restore_error)?;
+                let mut engine =
+                    Engine::restore(config.engine.clone(), checkpoint).map_err(restore_error)?;
                 // Partitions added to the topic since the checkpoint.
                 for split in source.splits() {
                     engine.add_split(split);
