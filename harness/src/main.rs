@@ -10,15 +10,7 @@ fn main() -> ExitCode {
     match harness::cli::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            // Each cause once: a wrapped I/O error often repeats its source.
-            let mut text = err.to_string();
-            for cause in err.chain().skip(1).map(ToString::to_string) {
-                if !text.contains(&cause) {
-                    text.push_str(": ");
-                    text.push_str(&cause);
-                }
-            }
-            eprintln!("error: {text}");
+            eprintln!("error: {}", harness::runner::error_chain(err.as_ref()));
             ExitCode::from(2)
         }
     }

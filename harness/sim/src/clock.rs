@@ -189,7 +189,7 @@ impl VirtualClock {
 
 /// Seconds as a `Duration`, saturating instead of panicking when a huge
 /// virtual duration at a slow speed exceeds what a `Duration` holds.
-fn real_secs(secs: f64) -> Duration {
+pub fn real_secs(secs: f64) -> Duration {
     Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
 }
 

@@ -7,8 +7,9 @@
 //! A value of the wrong type fails as Go's JSON decoder fails, with 400:
 //! `ConfigMap in version "v1" cannot be handled as a ConfigMap: json: cannot
 //! unmarshal number into Go struct field ConfigMap.data of type string`. An
-//! unknown field of a built-in is reported (and dropped) like a custom
-//! resource's, so `fieldValidation=Strict`, kubectl's default, refuses it.
+//! unknown field in any kind's `metadata`, or in a modelled built-in's body,
+//! is reported (and dropped) like one a CRD schema does not declare, so
+//! `fieldValidation=Strict`, kubectl's default, refuses it.
 //!
 //! Fidelity: the shapes cover `ObjectMeta` (every kind), ConfigMap, Secret,
 //! ServiceAccount, Namespace, and Deployment down to its pod template (the
@@ -175,22 +176,16 @@ fn shape_of(rt: &ResourceType) -> Option<&'static Shape> {
 }
 
 /// Decodes `obj` as a `rt`: type errors are returned as the decoder's
-/// message; unknown fields of a modelled built-in are removed from `obj` and
-/// returned as dotted paths, sorted, for the caller to refuse or warn about.
+/// message; unknown fields (of `metadata`, and of a modelled built-in's
+/// body) are removed from `obj` and returned as dotted paths, sorted, for the
+/// caller to refuse or warn about.
 pub fn decode(rt: &ResourceType, obj: &mut Value) -> Result<Vec<String>, String> {
     let mut unknown = Vec::new();
     let result = match (shape_of(rt), obj) {
-        (Some(shape), obj) => check(shape, obj, "", &rt.kind, true, &mut unknown),
-        // Unmodelled and custom kinds: only their metadata's types.
+        (Some(shape), obj) => check(shape, obj, "", &rt.kind, &mut unknown),
+        // Unmodelled and custom kinds: only their metadata.
         (None, Value::Object(map)) => match map.get_mut("metadata") {
-            Some(meta) => check(
-                &OBJECT_META,
-                meta,
-                "metadata",
-                &rt.kind,
-                false,
-                &mut unknown,
-            ),
+            Some(meta) => check(&OBJECT_META, meta, "metadata", &rt.kind, &mut unknown),
             None => Ok(()),
         },
         (None, _) => Ok(()),
@@ -207,14 +202,13 @@ pub fn decode(rt: &ResourceType, obj: &mut Value) -> Result<Vec<String>, String>
 }
 
 /// Checks `value` against `shape` at `path`; `owner` is the Go struct the
-/// value is a field of. With `strict`, fields a struct does not declare are
-/// removed and collected.
+/// value is a field of. Fields a struct does not declare are removed and
+/// collected.
 fn check(
     shape: &Shape,
     value: &mut Value,
     path: &str,
     owner: &str,
-    strict: bool,
     unknown: &mut Vec<String>,
 ) -> Result<(), String> {
     // Go decodes null into any field as its zero value.
@@ -258,7 +252,7 @@ fn check(
             let Value::Object(map) = value else {
                 return mismatch(&format!("v1.{name}"), value);
             };
-            check_struct(name, fields, map, path, strict, unknown)
+            check_struct(name, fields, map, path, unknown)
         }
     }
 }
@@ -268,7 +262,6 @@ fn check_struct(
     fields: &[(&str, Shape)],
     map: &mut Map<String, Value>,
     path: &str,
-    strict: bool,
     unknown: &mut Vec<String>,
 ) -> Result<(), String> {
     let join = |key: &str| {
@@ -278,18 +271,16 @@ fn check_struct(
             format!("{path}.{key}")
         }
     };
-    if strict {
-        map.retain(|key, _| {
-            let known = fields.iter().any(|(field, _)| field == key);
-            if !known {
-                unknown.push(join(key));
-            }
-            known
-        });
-    }
+    map.retain(|key, _| {
+        let known = fields.iter().any(|(field, _)| field == key);
+        if !known {
+            unknown.push(join(key));
+        }
+        known
+    });
     for (field, shape) in fields {
         if let Some(value) = map.get_mut(*field) {
-            check(shape, value, &join(field), name, strict, unknown)?;
+            check(shape, value, &join(field), name, unknown)?;
         }
     }
     Ok(())
@@ -366,8 +357,10 @@ mod tests {
             obj["spec"],
             json!({"replicas": 1, "template": {"metadata": {}, "spec": {"containers": []}}})
         );
+        // Any other kind: its metadata only, its body as written.
         let pods = rt("", "pods");
-        let mut obj = json!({"metadata": {"name": "p"}, "spec": {"whatever": true}});
-        assert_eq!(decode(&pods, &mut obj).unwrap(), Vec::<String>::new());
+        let mut obj = json!({"metadata": {"name": "p", "bogus": 1}, "spec": {"whatever": true}});
+        assert_eq!(decode(&pods, &mut obj).unwrap(), vec!["metadata.bogus"]);
+        assert_eq!(obj["spec"]["whatever"], true);
     }
 }

@@ -19,45 +19,18 @@ use serde_json::{Map, Value};
 
 use crate::error::Cause;
 
-/// Metadata fields of `ObjectMeta`; anything else under `metadata` is unknown.
-const OBJECT_META_FIELDS: &[&str] = &[
-    "name",
-    "generateName",
-    "namespace",
-    "selfLink",
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "labels",
-    "annotations",
-    "ownerReferences",
-    "finalizers",
-    "managedFields",
-];
-
 /// Removes what the schema does not declare from a whole custom resource and
 /// returns the dotted paths of the unknown fields, sorted (as the API server
 /// lists them in strict-decoding errors).
 ///
-/// `apiVersion`, `kind` and `metadata` are always known at the root; fields
+/// `apiVersion`, `kind` and `metadata` are always known at the root (what
+/// `metadata` may hold is the decoder's business, `decode.rs`); fields
 /// under `x-kubernetes-preserve-unknown-fields: true` are kept. A `null` in a
 /// property that is not `nullable` is dropped silently, as the API server does
 /// before defaulting.
 pub fn prune(schema: &Value, obj: &mut Value) -> Vec<String> {
     let mut unknown = Vec::new();
     if let Value::Object(map) = obj {
-        if let Some(Value::Object(meta)) = map.get_mut("metadata") {
-            meta.retain(|key, _| {
-                let known = OBJECT_META_FIELDS.contains(&key.as_str());
-                if !known {
-                    unknown.push(format!("metadata.{key}"));
-                }
-                known
-            });
-        }
         prune_map(schema, map, "", true, &mut unknown);
     }
     unknown.sort();
@@ -429,16 +402,13 @@ mod tests {
     fn prune_reports_and_removes_unknown_fields() {
         let mut obj = json!({
             "apiVersion": "x/v1", "kind": "X",
-            "metadata": {"name": "a", "bogus": 1},
+            "metadata": {"name": "a"},
             "spec": {"image": "i", "envFrom": [], "ports": [{"n": 1, "m": 2}], "extra": {"anything": {"goes": 1}},
                      "config": {"k": "v"}, "note": null, "flinkVersion": null},
             "top": 1,
         });
         let unknown = prune(&schema(), &mut obj);
-        assert_eq!(
-            unknown,
-            ["metadata.bogus", "spec.envFrom", "spec.ports[0].m", "top"]
-        );
+        assert_eq!(unknown, ["spec.envFrom", "spec.ports[0].m", "top"]);
         assert_eq!(obj["spec"]["ports"], json!([{"n": 1}]));
         assert_eq!(obj["spec"]["extra"]["anything"]["goes"], 1);
         assert_eq!(obj["spec"]["config"]["k"], "v");

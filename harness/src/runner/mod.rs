@@ -51,7 +51,7 @@ mod verify_kafka;
 mod wait;
 
 pub use namespace::SCENARIO_LABEL;
-pub(crate) use objects::chain as error_chain;
+pub use objects::chain as error_chain;
 
 use self::{
     context::Ctx,

@@ -212,8 +212,9 @@ pub(crate) fn api_error_text(err: &kube::Error) -> String {
     }
 }
 
-/// An error and its sources, joined with ": ".
-pub(crate) fn chain(err: &dyn std::error::Error) -> String {
+/// An error and its sources, joined with ": ", each cause once (a wrapped
+/// I/O error often repeats its source's text).
+pub fn chain(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
     let mut source = err.source();
     while let Some(next) = source {

@@ -199,8 +199,22 @@ fn admit(
     } else {
         name_of(obj)
     };
-    let unknown = decode::decode(rt, obj).map_err(ApiError::bad_request)?;
-    report_unknown(rt, &unknown, opts, origin, &mut warnings)?;
+    // Unknown fields, found by the decoder (metadata; built-ins' bodies) and
+    // by the CRD schema (custom resources' bodies), are already dropped.
+    let mut unknown = decode::decode(rt, obj).map_err(ApiError::bad_request)?;
+    if let Some(schema) = &rt.schema {
+        unknown.extend(schema::prune(schema, obj));
+        unknown.sort();
+    }
+    if !unknown.is_empty() {
+        match opts.validation {
+            FieldValidation::Strict => return Err(strict_error(rt, &unknown, origin)),
+            FieldValidation::Warn => {
+                warnings.extend(unknown.iter().map(|f| format!("unknown field \"{f}\"")))
+            }
+            FieldValidation::Ignore => {}
+        }
+    }
     if target.subresource == Subresource::Main {
         let causes = strategy::validate(rt, obj);
         if !causes.is_empty() {
@@ -208,8 +222,6 @@ fn admit(
         }
     }
     if let Some(schema) = &rt.schema {
-        let unknown = schema::prune(schema, obj);
-        report_unknown(rt, &unknown, opts, origin, &mut warnings)?;
         schema::apply_defaults(schema, obj);
         let causes = schema::validate(schema, &effective(rt, target, obj, old));
         if !causes.is_empty() {
@@ -228,28 +240,6 @@ fn admit(
         cluster.admit(rt, op, &effective(rt, target, obj, old), old)?;
     }
     Ok(warnings)
-}
-
-/// Unknown fields (already dropped) under the request's field validation:
-/// refused, warned about, or ignored.
-fn report_unknown(
-    rt: &ResourceType,
-    unknown: &[String],
-    opts: &WriteOptions,
-    origin: &Origin,
-    warnings: &mut Vec<String>,
-) -> Result<(), ApiError> {
-    if unknown.is_empty() {
-        return Ok(());
-    }
-    match opts.validation {
-        FieldValidation::Strict => return Err(strict_error(rt, unknown, origin)),
-        FieldValidation::Warn => {
-            warnings.extend(unknown.iter().map(|f| format!("unknown field \"{f}\"")))
-        }
-        FieldValidation::Ignore => {}
-    }
-    Ok(())
 }
 
 /// Checks `apiVersion`/`kind` in a body against the URL's kind.

@@ -238,7 +238,7 @@ fn checkpoint_interval(configured: Option<&str>, speed: f64) -> Result<Duration,
     } else {
         1.0
     };
-    let real = Duration::try_from_secs_f64(interval.as_secs_f64() / speed).unwrap_or(Duration::MAX);
+    let real = harness_sim::clock::real_secs(interval.as_secs_f64() / speed);
     Ok(real.max(MIN_CHECKPOINT_INTERVAL))
 }
 
