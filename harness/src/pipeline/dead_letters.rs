@@ -9,6 +9,13 @@
 //! dead-lettered) again. A dead-letter topic that stays unreachable does not
 //! hold the pipeline: after [`FLUSH_TIMEOUT`] the barrier proceeds and the
 //! undelivered letters are counted (`pipeline_dead_letters_undelivered_total`).
+//!
+//! A letter keeps at most [`MAX_TOPIC_PAYLOAD`] bytes of its record on the
+//! topic (Kafka refuses messages over ~1 MB by default); a cut letter says so
+//! in a `payload_bytes` header with the record's whole length, and its source
+//! partition and offset still find the whole record. A letter the producer
+//! refuses for any reason but a full queue is counted as undelivered, never
+//! retried: retrying a permanent refusal would stall the engine.
 
 use std::{
     fs::{File, OpenOptions},
@@ -21,8 +28,10 @@ use std::{
 use harness_pipeline::{DeadLetter, DeadLetterReason};
 use rdkafka::{
     ClientContext,
+    error::KafkaError,
     message::{Header, OwnedHeaders},
     producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext},
+    types::RDKafkaErrorCode,
 };
 use serde::Serialize;
 
@@ -33,6 +42,11 @@ pub const DEAD_LETTER_TOPIC: &str = "user_behaviors_dlq";
 
 /// The dead-letter file of the file source, inside the state directory.
 pub const DEAD_LETTER_FILE: &str = "dead-letters.jsonl";
+
+/// The most of a record a letter on the topic carries: well under the
+/// client's and the broker's default `message.max.bytes` (1,000,000 and
+/// 1,048,588), leaving room for headers and framing.
+pub const MAX_TOPIC_PAYLOAD: usize = 512 * 1024;
 
 /// How long a barrier waits for the dead-letter topic to accept letters.
 pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -75,11 +89,16 @@ impl ProducerContext for DeliveryCounter {
     type DeliveryOpaque = ();
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((err, _)) = result
-            && self.0.dead_letters_undelivered.fetch_add(1, Relaxed) == 0
-        {
-            tracing::warn!(error = %err, "a dead letter could not be delivered (further failures are only counted)");
+        if let Err((err, _)) = result {
+            count_undelivered(&self.0, err);
         }
+    }
+}
+
+/// Counts a letter that will not reach the topic; warns for the first.
+fn count_undelivered(shared: &Shared, err: &KafkaError) {
+    if shared.dead_letters_undelivered.fetch_add(1, Relaxed) == 0 {
+        tracing::warn!(error = %err, "a dead letter could not be delivered (further failures are only counted)");
     }
 }
 
@@ -137,7 +156,9 @@ impl DeadLetters {
                 let reason = letter.reason.to_string();
                 let partition = letter.split.to_string();
                 let offset = letter.offset.to_string();
-                let headers = OwnedHeaders::new_with_capacity(3)
+                let whole = letter.payload.len().to_string();
+                let cut = letter.payload.len() > MAX_TOPIC_PAYLOAD;
+                let mut headers = OwnedHeaders::new_with_capacity(4)
                     .insert(Header {
                         key: "reason",
                         value: Some(reason.as_str()),
@@ -150,8 +171,15 @@ impl DeadLetters {
                         key: "source_offset",
                         value: Some(offset.as_str()),
                     });
+                if cut {
+                    headers = headers.insert(Header {
+                        key: "payload_bytes",
+                        value: Some(whole.as_str()),
+                    });
+                }
+                let payload = &letter.payload[..letter.payload.len().min(MAX_TOPIC_PAYLOAD)];
                 let mut record = BaseRecord::<(), [u8]>::to(topic)
-                    .payload(&letter.payload)
+                    .payload(payload)
                     .headers(headers);
                 // A full local queue means the topic is slow or away: wait
                 // for room (backpressure), unless the pipeline is aborting.
@@ -163,9 +191,16 @@ impl DeadLetters {
                             return Ok(());
                         }
                         Err((_, _)) if shared.aborted() => return Err(Error::Stopped),
-                        Err((_, returned)) => {
+                        Err((
+                            KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
+                            returned,
+                        )) => {
                             record = returned;
                             producer.poll(Duration::from_millis(10));
+                        }
+                        Err((err, _)) => {
+                            count_undelivered(shared, &err);
+                            return Ok(());
                         }
                     }
                 }
@@ -260,6 +295,61 @@ mod tests {
             trim_partial_line(&File::open(&path).expect("open")).expect("trim"),
             0
         );
+    }
+
+    #[tokio::test]
+    async fn an_oversized_letter_reaches_the_topic_cut_and_marked() -> anyhow::Result<()> {
+        use harness_infra::{
+            kafka::{Kafka, partition_reader},
+            spec::KafkaSpec,
+        };
+        use rdkafka::{Message as _, consumer::Consumer as _, message::Headers as _};
+
+        let kafka = Kafka::start(&KafkaSpec::default()).await?;
+        kafka.create_topic(DEAD_LETTER_TOPIC, 1).await?;
+        let shared = Arc::new(Shared::default());
+        let mut letters =
+            DeadLetters::kafka(kafka.bootstrap_servers(), DEAD_LETTER_TOPIC, shared.clone())?;
+        // Over the client's 1,000,000-byte message limit, which refuses it
+        // at once and for good: sending it whole used to retry forever.
+        let big = vec![b'x'; 1_500_000];
+        for (offset, payload) in [(1, big.clone()), (2, b"small".to_vec())] {
+            letters.send(
+                &DeadLetter {
+                    split: 0,
+                    offset,
+                    reason: DeadLetterReason::Late,
+                    payload,
+                },
+                &shared,
+            )?;
+        }
+        letters.flush()?;
+        assert_eq!(shared.dead_letters_undelivered.load(Relaxed), 0);
+
+        let reader = partition_reader(kafka.bootstrap_servers(), "t", DEAD_LETTER_TOPIC, 0)?;
+        let mut seen = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while seen.len() < 2 && std::time::Instant::now() < deadline {
+            let Some(message) = reader.poll(Duration::from_millis(100)) else {
+                continue;
+            };
+            let message = message?;
+            let whole = message.headers().and_then(|headers| {
+                headers
+                    .iter()
+                    .find(|h| h.key == "payload_bytes")
+                    .and_then(|h| h.value)
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+            });
+            seen.push((message.payload().map_or(0, <[u8]>::len), whole));
+        }
+        reader.unassign()?;
+        assert_eq!(
+            seen,
+            [(MAX_TOPIC_PAYLOAD, Some("1500000".to_owned())), (5, None)]
+        );
+        Ok(())
     }
 
     #[test]
