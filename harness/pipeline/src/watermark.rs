@@ -57,14 +57,17 @@ impl Watermarks {
         watermarks
     }
 
-    /// Rebuilds from a checkpoint; `current` is the stored effective watermark,
-    /// kept as a floor so the watermark never regresses across a restore.
+    /// Rebuilds from a checkpoint; `current` is the stored effective watermark.
+    /// It is kept as it was even when a lower delay would put the watermark
+    /// higher now: it moves on at the next event that raises a split's
+    /// largest timestamp, through the engine, which fires every window it
+    /// passes (jumping here would pass windows without firing them). A
+    /// higher delay never moves it back.
     pub(crate) fn restore(delay_ms: u64, splits: Vec<SplitProgress>, current: i64) -> Watermarks {
         let mut watermarks = Watermarks::new(delay_ms, &[]);
         watermarks.splits = splits;
         watermarks.splits.sort_by_key(|progress| progress.split);
         watermarks.current = current;
-        watermarks.current = watermarks.effective().max(current);
         watermarks
     }
 

@@ -687,3 +687,48 @@ fn checkpoints_round_trip_and_refuse_what_they_cannot_restore() {
         "{err}"
     );
 }
+
+#[test]
+fn a_restore_with_a_lower_delay_fires_the_windows_the_watermark_passes() {
+    // Taken with a 60 s delay: largest timestamp H + 40 s, watermark H - 20 s,
+    // so the hot window ending at H (a 15-minute boundary) is still open.
+    let slow = EngineConfig {
+        watermark_delay_ms: 60_000,
+        ..EngineConfig::default()
+    };
+    let mut engine = Engine::new(slow, &[0]);
+    run(
+        &mut engine,
+        &[
+            event("u", "a", "LIKE", H - 10 * MIN),
+            event("u", "b", "LIKE", H + 40_000),
+        ],
+    );
+    assert_eq!(engine.watermark(), Some(H - 20_000));
+    let checkpoint = engine.snapshot();
+
+    // Restored with no delay, the next event moves the watermark past H:
+    // the window ending at H fires then, holding item a only.
+    let mut restored = Engine::restore(
+        EngineConfig {
+            watermark_delay_ms: 0,
+            ..EngineConfig::default()
+        },
+        checkpoint,
+    )
+    .unwrap();
+    assert_eq!(restored.watermark(), Some(H - 20_000), "not moved yet");
+    let fired: Vec<(i64, Vec<String>)> = run(&mut restored, &[event("u", "c", "LIKE", H + MIN)])
+        .concat()
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::HotItems(top) => Some((
+                top.window_end,
+                top.items.iter().map(|item| item.item_id.clone()).collect(),
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fired, [(H, vec!["a".to_string()])]);
+    assert_eq!(restored.watermark(), Some(H + MIN));
+}
