@@ -73,6 +73,49 @@ async fn file_source_matches_the_oracle_with_malformed_and_late_events() -> anyh
     Ok(())
 }
 
+/// A finished run drains: every window fires at the end of its input. Its
+/// final checkpoint still holds the state from before the drain, so a run
+/// restored from it with more input carries on as if it had never stopped
+/// (it used to dead-letter every new event as late).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_run_resumes_on_more_input_as_if_it_never_stopped() -> anyhow::Result<()> {
+    let redis = redis().await?;
+    let data = dataset(4, 12_000, 0.03, 0.03, 4.0);
+    let dir = tempfile::tempdir()?;
+    let state_dir = dir.path().join("state");
+    let whole = data.write_file(dir.path())?;
+    let first_half = dir.path().join("first-half.jsonl");
+    let text = std::fs::read_to_string(&whole)?;
+    let half: String = text
+        .split_inclusive('\n')
+        .take(data.events.len() / 2)
+        .collect();
+    std::fs::write(&first_half, half)?;
+
+    let source = |path: &std::path::Path| SourceSpec::File {
+        path: path.to_owned(),
+    };
+    let first = Pipeline::start(config(source(&first_half), redis.url(), &state_dir))
+        .await?
+        .finished()
+        .await?;
+    assert_eq!(first.exit, Exit::Finished);
+
+    let mut resumed = config(source(&whole), redis.url(), &state_dir);
+    resumed.restore = Some(state_dir.clone());
+    let summary = Pipeline::start(resumed).await?.finished().await?;
+
+    assert_eq!(summary.exit, Exit::Finished);
+    assert_eq!(summary.stats(), &data.expected.stats);
+    assert_redis_matches(redis.url(), &data.expected).await?;
+    let dead_letters = std::fs::read_to_string(state_dir.join(DEAD_LETTER_FILE))?;
+    assert_eq!(
+        dead_letters.lines().count(),
+        data.expected.dead_letters.len()
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_of_another_type_stops_the_run_naming_it() -> anyhow::Result<()> {
     // Retrying cannot fix WRONGTYPE: the run must end with the key named,

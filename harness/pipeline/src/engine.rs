@@ -291,7 +291,11 @@ impl Engine {
 
     /// End of input (or Flink's `stop --drain`): moves the watermark past every
     /// window and fires them all. Events processed afterwards are late for
-    /// every window.
+    /// every window, and so is every event after a restore from a snapshot
+    /// taken now. To resume as if the drain had not happened, snapshot before
+    /// draining (the runtime does): the windows the drain fired early then
+    /// fire again, complete, when the data reaches them, and their absolute
+    /// writes replace the early ones.
     pub fn drain(&mut self, out: &mut Vec<Output>) {
         let previous = self.watermarks.current();
         self.watermarks.drain();

@@ -117,6 +117,11 @@
 //! - [`RedisState`] does not expire keys; the runtime checks the hot-item TTLs.
 //! - Hot-score decay, when enabled, weighs events by their age at the window's
 //!   end; the seed says only "newer counts more".
+//! - A drain (end of input, `stop --drain`) can be resumed: the runtime saves
+//!   the state from before it, so a restored run carries on as if it had not
+//!   happened and re-fires, complete, the windows the drain fired early (see
+//!   [`Engine::drain`]). Flink restores neither watermarks nor fired windows,
+//!   and its docs advise against resuming a drained savepoint.
 //!
 //! # Performance
 //!

@@ -5,7 +5,9 @@
 //! - `POST /savepoints`: take a savepoint; answers `{"path": "..."}`;
 //! - `POST /stop?drain=true`: Flink's `stop --drain` (fire every window,
 //!   flush, final savepoint, exit); without `drain=true`, stop with the
-//!   windows left open in the savepoint. Answers `{"path": "..."}`.
+//!   windows left open. Either way the savepoint holds the windows as they
+//!   were before any drain, so a run restored from it carries on (see
+//!   `EngineLoop::drain`). Answers `{"path": "..."}`.
 //!
 //! Connections are not kept alive, so shutting down only waits for requests
 //! in flight (such as the `POST /stop` that ended the run).

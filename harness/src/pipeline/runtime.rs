@@ -490,14 +490,15 @@ impl EngineLoop {
             }
             match self.control.try_recv() {
                 Ok(Control::Savepoint(reply)) => {
-                    self.barrier(BarrierKind::Savepoint, Some(reply))?
+                    self.barrier(BarrierKind::Savepoint, self.engine.snapshot(), Some(reply))?
                 }
                 Ok(Control::Stop { drain, reply }) => {
-                    if drain {
-                        self.engine.drain(&mut self.outputs);
-                        self.route_outputs()?;
-                    }
-                    self.barrier(BarrierKind::Savepoint, Some(reply))?;
+                    let state = if drain {
+                        self.drain()?
+                    } else {
+                        self.engine.snapshot()
+                    };
+                    self.barrier(BarrierKind::Savepoint, state, Some(reply))?;
                     return Ok(EngineExit::Stopped);
                 }
                 Err(std_mpsc::TryRecvError::Empty) => {}
@@ -510,16 +511,15 @@ impl EngineLoop {
             })?;
             self.route_outputs()?;
             if polled == Polled::End {
-                self.engine.drain(&mut self.outputs);
-                self.route_outputs()?;
-                self.barrier(BarrierKind::Checkpoint, None)?;
+                let state = self.drain()?;
+                self.barrier(BarrierKind::Checkpoint, state, None)?;
                 return Ok(EngineExit::Finished);
             }
             if self
                 .next_checkpoint
                 .is_some_and(|due| Instant::now() >= due)
             {
-                self.barrier(BarrierKind::Checkpoint, None)?;
+                self.barrier(BarrierKind::Checkpoint, self.engine.snapshot(), None)?;
                 self.next_checkpoint = Instant::now().checked_add(self.checkpoint_interval);
             }
         }
@@ -546,14 +546,30 @@ impl EngineLoop {
         Ok(())
     }
 
-    /// Flushes dead letters and sends a barrier with the engine's state.
+    /// Fires every window (end of input, `stop --drain`) and returns the
+    /// state to resume from: the state *before* the drain. A run restored
+    /// from it carries on as if the drain had not happened: events after it
+    /// are on time as before, and the windows the drain fired early fire
+    /// again when their time comes, their absolute writes replacing the early
+    /// ones. (The state after a drain has a watermark past every window, so
+    /// every later event would be dead-lettered as late. Flink restores no
+    /// watermark and no fired window, and its docs warn against resuming a
+    /// drained savepoint for that reason.)
+    fn drain(&mut self) -> Result<Checkpoint> {
+        let resume = self.engine.snapshot();
+        self.engine.drain(&mut self.outputs);
+        self.route_outputs()?;
+        Ok(resume)
+    }
+
+    /// Flushes dead letters and sends a barrier with `state`.
     fn barrier(
         &mut self,
         kind: BarrierKind,
+        state: Checkpoint,
         reply: Option<oneshot::Sender<Result<PathBuf>>>,
     ) -> Result<()> {
         self.dead_letters.flush()?;
-        let state = self.engine.snapshot();
         self.inbox
             .blocking_send(SinkMessage::Barrier(Barrier { kind, state, reply }))
             .map_err(|_| Error::Stopped)
