@@ -15,11 +15,13 @@
 //! - [`cluster`]: cluster backends (sim, kubeconfig, k3d) behind one trait.
 //! - [`pipeline`]: the feature pipeline's runtime: Kafka source, Redis sink,
 //!   checkpoints on disk, metrics endpoint, load generator, verification.
+//! - [`console`]: standard output that survives a closed pipe.
 //!
 //! Start reading at [`runner`] for scenarios and [`pipeline`] for the data path.
 
 pub mod cli;
 pub mod cluster;
+pub mod console;
 pub mod pipeline;
 pub mod runner;
 pub mod scenario;

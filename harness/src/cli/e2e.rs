@@ -85,7 +85,7 @@ pub fn run(args: E2eArgs) -> anyhow::Result<ExitCode> {
             Err(other) => return Err(other.into()),
         };
     if args.validate {
-        println!(
+        crate::console::outln!(
             "{} scenario file{} valid",
             scenarios.len(),
             if scenarios.len() == 1 { " is" } else { "s are" }
@@ -138,14 +138,14 @@ pub fn run(args: E2eArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| {
                 format!("could not write reports to {}", config.report_dir.display())
             })?;
-        println!(
+        crate::console::outln!(
             "reports: {}, {}, {}",
             paths.junit.display(),
             paths.json.display(),
             paths.markdown.display()
         );
         if args.keep_namespaces {
-            println!("kubeconfig: {}", cluster.kubeconfig.display());
+            crate::console::outln!("kubeconfig: {}", cluster.kubeconfig.display());
         }
         Ok(if report.outcome == Outcome::Pass {
             ExitCode::SUCCESS

@@ -289,7 +289,7 @@ pub fn load(args: LoadArgs) -> anyhow::Result<ExitCode> {
         target,
     };
     let report = runtime()?.block_on(crate::pipeline::load::load(&config))?;
-    println!(
+    crate::console::outln!(
         "wrote {} events ({} valid, {} late, {} malformed) in {:.2}s",
         report.events,
         report.valid,
@@ -328,7 +328,7 @@ pub fn pipeline(cmd: PipelineCommand) -> anyhow::Result<ExitCode> {
         let mut interrupted = super::Termination::listen()?;
         let pipeline = Pipeline::start(config).await?;
         if let Some(addr) = pipeline.metrics_addr() {
-            println!("metrics: http://{addr}/metrics");
+            crate::console::outln!("metrics: http://{addr}/metrics");
         }
         let summary = tokio::select! {
             summary = pipeline.finished() => summary?,
@@ -341,7 +341,7 @@ pub fn pipeline(cmd: PipelineCommand) -> anyhow::Result<ExitCode> {
             }
         };
         let stats = summary.stats();
-        println!(
+        crate::console::outln!(
             "processed {} records ({} malformed, {} fully late, {} dead letters); {} windows fired; {} redis round trips; {} checkpoints",
             stats.events,
             stats.malformed,
@@ -352,9 +352,9 @@ pub fn pipeline(cmd: PipelineCommand) -> anyhow::Result<ExitCode> {
             summary.progress.checkpoints
         );
         if let crate::pipeline::Exit::Stopped { savepoint } = &summary.exit {
-            println!("savepoint: {}", savepoint.display());
+            crate::console::outln!("savepoint: {}", savepoint.display());
         } else if let Some(checkpoint) = &summary.progress.last_checkpoint {
-            println!("checkpoint: {}", checkpoint.display());
+            crate::console::outln!("checkpoint: {}", checkpoint.display());
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -381,7 +381,7 @@ pub fn oracle(args: OracleArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(&path, contents)
             .with_context(|| format!("failed to write {}", path.display()))?;
     }
-    println!(
+    crate::console::outln!(
         "{} events: {} user-feature rows, {} hot-item rows, {} metrics rows, {} dead letters, {} redis keys -> {}",
         run.stats.events,
         run.user_features.len(),
@@ -421,7 +421,7 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
         anyhow::Ok(report)
     })?;
-    println!("{}", report.render());
+    crate::console::outln!("{}", report.render());
     Ok(if report.is_ok() {
         ExitCode::SUCCESS
     } else {
@@ -477,10 +477,10 @@ pub fn infra(cmd: InfraCommand) -> anyhow::Result<ExitCode> {
             .into_iter()
             .chain(spec.redis.describe())
         {
-            println!("{line}");
+            crate::console::outln!("{line}");
         }
         for topic in &spec.topics {
-            println!("topic {} ({} partitions)", topic.name, topic.partitions);
+            crate::console::outln!("topic {} ({} partitions)", topic.name, topic.partitions);
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -488,7 +488,7 @@ pub fn infra(cmd: InfraCommand) -> anyhow::Result<ExitCode> {
         let mut interrupted = super::Termination::listen()?;
         let infra = spec.start().await?;
         for endpoint in infra.endpoints() {
-            println!("{endpoint}");
+            crate::console::outln!("{endpoint}");
         }
         eprintln!("running; press Ctrl-C (or send SIGTERM) to stop");
         interrupted.recv().await;

@@ -102,7 +102,7 @@ pub async fn run(scenarios: &[Scenario], cluster: &Cluster, config: &RunConfig) 
         scenarios: Vec::new(),
     };
     if config.progress {
-        println!("{}", report_table::backend_line(&cluster.info));
+        crate::console::outln!("{}", report_table::backend_line(&cluster.info));
     }
     for scenario in scenarios {
         let failed_before = report.scenarios.iter().any(|s| s.outcome == Outcome::Fail);
@@ -115,7 +115,7 @@ pub async fn run(scenarios: &[Scenario], cluster: &Cluster, config: &RunConfig) 
             // Like the report files, the console is redacted: a step's output
             // (an `exec` that prints its kubeconfig, say) may hold a token.
             let footer = report_table::scenario_footer(&result);
-            print!("{}", report::redact(&footer, &result.secrets.0));
+            crate::console::out!("{}", report::redact(&footer, &result.secrets.0));
         }
         report.scenarios.push(result);
     }
@@ -125,7 +125,7 @@ pub async fn run(scenarios: &[Scenario], cluster: &Cluster, config: &RunConfig) 
     };
     report.finish();
     if config.progress {
-        print!("{}", report_table::run_footer(&report));
+        crate::console::out!("{}", report_table::run_footer(&report));
     }
     report
 }
@@ -140,7 +140,7 @@ async fn run_scenario(
     let started_cluster = cluster.clock.now();
     let mut result = skipped(scenario, "");
     if config.progress {
-        println!("{}", report_table::scenario_header(scenario));
+        crate::console::outln!("{}", report_table::scenario_header(scenario));
     }
     let running_infra = match &scenario.spec.infra {
         Some(spec) => match infra::start(spec).await {
@@ -166,7 +166,7 @@ async fn run_scenario(
         result.infra = infra::endpoints(running);
         if config.progress {
             for endpoint in &result.infra {
-                println!("  {endpoint}");
+                crate::console::outln!("  {endpoint}");
             }
         }
     }
@@ -186,7 +186,7 @@ async fn run_scenario(
     let print = move |step: &StepReport| {
         if progress {
             let row = report_table::step_row(step);
-            print!("{}", report::redact(&row, &console_secrets));
+            crate::console::out!("{}", report::redact(&row, &console_secrets));
         }
     };
     let mut executor = Executor {
@@ -237,7 +237,7 @@ fn setup_failed(mut result: ScenarioReport, message: String, config: &RunConfig)
         step.skip_reason = Some("the scenario could not be set up".to_owned());
     }
     if config.progress {
-        println!("  setup failed: {message}");
+        crate::console::outln!("  setup failed: {message}");
     }
     result.setup_error = Some(message);
     result
