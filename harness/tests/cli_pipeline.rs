@@ -170,6 +170,20 @@ async fn oracle_run_and_verify_agree_and_a_tampered_redis_is_caught() -> anyhow:
                     "extra key user:profile:t:s:intruder",
                 )),
         );
+
+    // Nobody reads the diff (`harness verify ... | head -0`): the verdict
+    // still comes as the exit code, with no panic on the closed pipe.
+    let mut unread = StdCommand::new(assert_cmd::cargo::cargo_bin("harness"))
+        .args(["verify", "--redis", &url, "--oracle"])
+        .arg(&oracle_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    drop(unread.stdout.take());
+    let output = unread.wait_with_output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
     Ok(())
 }
 
