@@ -417,3 +417,44 @@ fn repeated_events_raise_the_count_instead_of_adding_objects() {
     );
     assert_eq!(sim.list("", "events", "default").len(), 3);
 }
+
+#[test]
+fn pods_beyond_the_namespace_quota_are_refused_with_failed_create() {
+    use harness_sim::controllers::{
+        deployment::DeploymentController, gc::GarbageCollector, kubelet::Kubelet,
+        namespace::NamespaceController, replicaset::ReplicaSetController,
+    };
+    const QUOTA: usize = 7;
+    let mut cluster = Cluster::new(11, T0);
+    cluster.add_controller(Box::new(NamespaceController));
+    cluster.add_controller(Box::new(GarbageCollector));
+    cluster.add_controller(Box::new(DeploymentController));
+    cluster.add_controller(Box::new(ReplicaSetController { pod_quota: QUOTA }));
+    cluster.add_controller(Box::new(Kubelet::new(KubeletConfig::realistic())));
+    let mut sim = Sim::with(cluster);
+    // A Java-int parallelism can ask for ~2^31 TaskManagers; the simulator
+    // stops at its quota instead of running out of memory.
+    sim.create("default", web(u32::MAX, "nginx:1.27")).unwrap();
+    assert_eq!(sim.pods("default", &[("app", "web")]).len(), QUOTA);
+    let rs = sim.list("apps", "replicasets", "default").pop().unwrap();
+    let condition = &rs["status"]["conditions"][0];
+    assert_eq!(condition["type"], "ReplicaFailure");
+    assert_eq!(condition["reason"], "FailedCreate");
+    let name = rs["metadata"]["name"].as_str().unwrap().to_string();
+    let message = format!(
+        "pods \"{name}-\" is forbidden: exceeded quota: harness-sim-pods, requested: pods=1, used: pods={QUOTA}, limited: pods={QUOTA}"
+    );
+    assert_eq!(condition["message"], message.as_str());
+    // Reported once, not again on every later pass.
+    sim.run_for(secs(60));
+    let refusals: Vec<_> = sim
+        .event_objects("default", &name)
+        .into_iter()
+        .filter(|e| e["reason"] == "FailedCreate")
+        .map(|e| (e["message"].clone(), e["count"].clone()))
+        .collect();
+    assert_eq!(
+        refusals,
+        [(json!(format!("Error creating: {message}")), json!(1))]
+    );
+}

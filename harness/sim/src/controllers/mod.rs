@@ -26,7 +26,7 @@ pub fn standard_controllers(kubelet: kubelet::KubeletConfig) -> Vec<Box<dyn Cont
         Box::new(namespace::NamespaceController),
         Box::new(gc::GarbageCollector),
         Box::new(deployment::DeploymentController),
-        Box::new(replicaset::ReplicaSetController),
+        Box::new(replicaset::ReplicaSetController::default()),
         Box::new(kubelet::Kubelet::new(kubelet)),
     ]
 }

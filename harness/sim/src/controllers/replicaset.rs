@@ -10,7 +10,13 @@
 //! Fidelity: the real controller creates pods in slow-start batches and
 //! adopts orphans that match its selector; here all missing pods are created
 //! at once and only owned pods count. Pod admission (service-account
-//! existence, quotas) is not modelled, so `FailedCreate` never happens yet.
+//! existence) is not modelled. One quota is: the simulator holds at most
+//! [`POD_QUOTA`] live pods per namespace by default, as if each namespace had a
+//! `ResourceQuota` named `harness-sim-pods`, so that a FlinkDeployment asking
+//! for millions of TaskManagers (parallelism up to 2^31 - 1 is valid) costs
+//! a refusal, not the simulator's memory. Beyond it the controller reports
+//! what the real one reports under a quota: a `ReplicaFailure` condition and a
+//! `FailedCreate` warning event with the quota's wording.
 
 use std::sync::Arc;
 
@@ -29,9 +35,27 @@ use crate::{
 /// The component name on this controller's events.
 const COMPONENT: &str = "replicaset-controller";
 
+/// Live pods per namespace the simulator holds by default (see the module
+/// doc): nine nodes' worth at the kubelet's default of 110 pods each, far
+/// beyond any job a migration rehearses (the controllers' passes grow with
+/// the pods in a namespace, so a quota well above this would make the
+/// simulator itself the bottleneck).
+pub const POD_QUOTA: usize = 1000;
+
 /// Reconciles ReplicaSets into pods; see the module doc.
-#[derive(Debug, Default)]
-pub struct ReplicaSetController;
+#[derive(Debug)]
+pub struct ReplicaSetController {
+    /// Live pods per namespace beyond which creation is refused.
+    pub pod_quota: usize,
+}
+
+impl Default for ReplicaSetController {
+    fn default() -> ReplicaSetController {
+        ReplicaSetController {
+            pod_quota: POD_QUOTA,
+        }
+    }
+}
 
 impl Controller for ReplicaSetController {
     fn name(&self) -> &'static str {
@@ -52,7 +76,7 @@ impl Controller for ReplicaSetController {
             .collect();
         let mut wake: Option<SimTime> = None;
         for rs in sets.iter().filter(|rs| !meta::is_terminating(rs)) {
-            if let Some(at) = sync(ctx, &rs_type, &pod_type, rs) {
+            if let Some(at) = sync(ctx, &rs_type, &pod_type, rs, self.pod_quota) {
                 wake = Some(wake.map_or(at, |w| w.min(at)));
             }
         }
@@ -67,17 +91,34 @@ fn sync(
     rs_type: &ResourceType,
     pod_type: &ResourceType,
     rs: &Value,
+    quota: usize,
 ) -> Option<SimTime> {
-    let desired = rs["spec"]["replicas"].as_i64().unwrap_or(1).max(0) as usize;
+    let desired =
+        usize::try_from(rs["spec"]["replicas"].as_i64().unwrap_or(1).max(0)).unwrap_or(usize::MAX);
     let mut pods = owned_pods(ctx, rs);
+    let mut refused = None;
     if pods.len() < desired {
-        for _ in pods.len()..desired {
+        let used = ctx
+            .store
+            .list("", "pods", Some(meta::namespace(rs)))
+            .filter(|p| !podspec::is_finished(p))
+            .count();
+        let wanted = desired - pods.len();
+        let room = quota.saturating_sub(used).min(wanted);
+        for _ in 0..room {
             match create_pod(ctx, pod_type, rs) {
                 Ok(pod) => pods.push(pod),
                 Err(err) => {
                     tracing::debug!(replicaset = meta::name(rs), %err, "pod creation failed; retrying")
                 }
             }
+        }
+        if room < wanted {
+            refused = Some(format!(
+                "pods \"{}-\" is forbidden: exceeded quota: harness-sim-pods, requested: pods=1, used: pods={}, limited: pods={quota}",
+                meta::name(rs),
+                used + room
+            ));
         }
     } else if pods.len() > desired {
         // Prefer deleting pods that are least far along, newest first, as the
@@ -138,12 +179,44 @@ fn sync(
             status[field] = json!(count);
         }
     }
-    if let Some(current) = ctx.store.get(&meta::key_of(rs_type, rs)).cloned()
-        && let Err(err) = meta::write_status(ctx.store, rs_type, &current, status, ctx.now)
-    {
+    let Some(current) = ctx.store.get(&meta::key_of(rs_type, rs)).cloned() else {
+        return wake;
+    };
+    if let Some(message) = refused {
+        report_refusal(ctx, &current, &mut status, message);
+    }
+    if let Err(err) = meta::write_status(ctx.store, rs_type, &current, status, ctx.now) {
         tracing::debug!(replicaset = meta::name(rs), %err, "status write failed; retrying");
     }
     wake
+}
+
+/// Sets the `ReplicaFailure` condition on `status`, and records the
+/// `FailedCreate` event when the condition is new or its message changed (so
+/// a pass that changes nothing writes nothing).
+fn report_refusal(ctx: &mut Ctx<'_>, rs: &Value, status: &mut Value, message: String) {
+    let previous = rs["status"]["conditions"]
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["type"] == "ReplicaFailure"));
+    let since = previous
+        .and_then(|c| c["lastTransitionTime"].as_str())
+        .map_or_else(|| ctx.now.rfc3339(), str::to_owned);
+    if previous.is_none_or(|c| c["message"] != message.as_str()) {
+        let event = EventRecord::kubernetes(
+            EventType::Warning,
+            "FailedCreate",
+            format!("Error creating: {message}"),
+            COMPONENT,
+        );
+        record(ctx, rs, &event);
+    }
+    status["conditions"] = json!([{
+        "type": "ReplicaFailure",
+        "status": "True",
+        "reason": "FailedCreate",
+        "message": message,
+        "lastTransitionTime": since,
+    }]);
 }
 
 /// The live (not terminating, not finished) pods controlled by `rs`.

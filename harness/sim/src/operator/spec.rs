@@ -53,9 +53,11 @@ pub struct JobSpec {
     /// Job jar, e.g. `local:///opt/flink/usrlib/job.jar`.
     #[serde(rename = "jarURI")]
     pub jar_uri: Option<String>,
-    /// Job parallelism; 0 when absent (which the validator rejects).
+    /// Job parallelism; 0 when absent (which the validator rejects). A Java
+    /// `int` in the operator, so a larger number cannot be read (see
+    /// [`FlinkDeploymentSpec::from_value`]).
     #[serde(default, deserialize_with = "null_as_default")]
-    pub parallelism: i64,
+    pub parallelism: i32,
     /// Main class.
     pub entry_class: Option<String>,
     /// Program arguments.
@@ -89,7 +91,7 @@ pub struct JobManagerSpec {
     pub resource: Option<Resource>,
     /// Number of JobManagers (more than one needs HA).
     #[serde(default = "one", deserialize_with = "null_as_one")]
-    pub replicas: i64,
+    pub replicas: i32,
     /// JobManager pod template.
     pub pod_template: Option<Value>,
 }
@@ -111,7 +113,7 @@ pub struct TaskManagerSpec {
     /// CPU and memory of each TaskManager.
     pub resource: Option<Resource>,
     /// Fixed TaskManager count; overrides `job.parallelism` when set.
-    pub replicas: Option<i64>,
+    pub replicas: Option<i32>,
     /// TaskManager pod template.
     pub pod_template: Option<Value>,
 }
@@ -411,8 +413,8 @@ impl EffectiveConfig {
 /// replicas are fixed, else `job.parallelism`.
 pub fn effective_parallelism(spec: &FlinkDeploymentSpec, config: &EffectiveConfig) -> i64 {
     match spec.task_manager.as_ref().and_then(|tm| tm.replicas) {
-        Some(replicas) => replicas * config.slots(),
-        None => spec.job.as_ref().map_or(0, |j| j.parallelism),
+        Some(replicas) => i64::from(replicas).saturating_mul(config.slots()),
+        None => spec.job.as_ref().map_or(0, |j| i64::from(j.parallelism)),
     }
 }
 
@@ -420,11 +422,12 @@ pub fn effective_parallelism(spec: &FlinkDeploymentSpec, config: &EffectiveConfi
 /// `ceil(parallelism / taskmanager.numberOfTaskSlots)`.
 pub fn task_manager_count(spec: &FlinkDeploymentSpec, config: &EffectiveConfig) -> i64 {
     match spec.task_manager.as_ref().and_then(|tm| tm.replicas) {
-        Some(replicas) => replicas.max(0),
+        Some(replicas) => i64::from(replicas.max(0)),
         None => {
-            let parallelism = effective_parallelism(spec, config).max(0);
-            let slots = config.slots();
-            (parallelism + slots - 1) / slots
+            let parallelism = effective_parallelism(spec, config).max(0).unsigned_abs();
+            let slots = config.slots().unsigned_abs();
+            // Both positive and at most i64::MAX, so the quotient fits.
+            parallelism.div_ceil(slots) as i64
         }
     }
 }
@@ -486,7 +489,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     Some(Duration::from_millis(millis))
 }
 
-fn one() -> i64 {
+fn one() -> i32 {
     1
 }
 
@@ -496,8 +499,8 @@ fn null_as_default<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
-fn null_as_one<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    Ok(Option::<i64>::deserialize(d)?.unwrap_or(1))
+fn null_as_one<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
+    Ok(Option::<i32>::deserialize(d)?.unwrap_or(1))
 }
 
 /// Reads `flinkConfiguration` as flat string keys, flattening nested maps to
@@ -585,7 +588,7 @@ mod tests {
 
     #[test]
     fn task_manager_count_follows_the_operator() {
-        let spec = |parallelism: i64, replicas: Option<i64>| FlinkDeploymentSpec {
+        let spec = |parallelism: i32, replicas: Option<i32>| FlinkDeploymentSpec {
             job: Some(JobSpec {
                 parallelism,
                 ..JobSpec::default()
@@ -612,6 +615,25 @@ mod tests {
             3,
             "one slot by default"
         );
+        // Extremes neither overflow nor panic.
+        assert_eq!(
+            task_manager_count(&spec(i32::MAX, None), &slots("2")),
+            1 << 30
+        );
+        assert_eq!(
+            effective_parallelism(&spec(1, Some(i32::MAX)), &slots("9223372036854775807")),
+            i64::MAX
+        );
+        assert_eq!(
+            task_manager_count(&spec(i32::MAX, None), &slots("9223372036854775807")),
+            1
+        );
+        // A Java int: a larger parallelism cannot be read.
+        let err = FlinkDeploymentSpec::from_value(
+            &json!({"job": {"parallelism": 9_223_372_036_854_775_807_i64}}),
+        )
+        .unwrap_err();
+        assert!(err.contains("expected i32"), "{err}");
     }
 
     #[test]

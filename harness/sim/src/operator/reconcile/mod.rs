@@ -796,7 +796,7 @@ impl<'a, 'c> Reconciler<'a, 'c> {
         manifests::ClusterDefinition {
             namespace,
             name,
-            jm_replicas: jm.replicas.max(1),
+            jm_replicas: i64::from(jm.replicas.max(1)),
             jm_template: merge(jm.pod_template.as_ref()),
             tm_template: merge(tm.pod_template.as_ref()),
             conf,
