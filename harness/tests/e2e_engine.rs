@@ -134,6 +134,17 @@ fn a_failing_scenario_names_the_deadline_shows_the_diff_and_keeps_diagnostics() 
             && summary.contains(r#"data.mode: expected "green", got "blue""#),
         "{summary}"
     );
+
+    // Fixed and run again into the same directory: the old bundle goes, so
+    // nothing beside the passing report speaks of a failure.
+    let fixed = dir.path().join("fixed.yaml");
+    std::fs::write(
+        &fixed,
+        "apiVersion: harness.flink.dev/v1alpha1\nkind: Scenario\nmetadata: {name: failing}\nspec:\n  steps:\n  - sleep: 1s\n",
+    )
+    .expect("write");
+    run(e2e(dir.path()).arg(&fixed), Duration::from_secs(60), 0);
+    assert!(!bundle.exists(), "a stale bundle survived a passing run");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,6 +31,16 @@ use crate::scenario::yaml;
 /// Real time the bundle may take; diagnostics must not hang a failed run.
 const BUDGET: Duration = Duration::from_secs(20);
 
+/// Removes what an earlier run of this scenario left in `out_dir` (its
+/// diagnostics bundle and datasets), so that a bundle from a failure since
+/// fixed does not sit beside a passing report. Only those two directories,
+/// which this module and `produce` write, are touched.
+pub(crate) fn clear_previous(out_dir: &Path) {
+    for dir in ["diagnostics", "datasets"] {
+        let _ = std::fs::remove_dir_all(out_dir.join(dir));
+    }
+}
+
 /// Writes the bundle for `step`'s failure; returns its directory.
 pub(crate) async fn collect(ctx: &Ctx<'_>, step: &StepReport) -> PathBuf {
     let dir = ctx.out_dir.join("diagnostics");

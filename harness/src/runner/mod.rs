@@ -171,13 +171,15 @@ async fn run_scenario(
         }
     }
     result.secrets = report::Secrets(secrets.clone());
+    let out_dir = config.report_dir.join(&scenario.metadata.name);
+    diagnostics::clear_previous(&out_dir);
     let ctx = Ctx {
         cluster,
         kinds,
         scenario,
         namespace: namespace.clone(),
         vars,
-        out_dir: config.report_dir.join(&scenario.metadata.name),
+        out_dir,
         datasets: std::collections::BTreeMap::new(),
         secrets,
     };
