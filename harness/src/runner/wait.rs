@@ -103,7 +103,8 @@ fn satisfied(condition: &WaitFor, objects: &[Value]) -> Result<(), Vec<String>> 
                     let found = object
                         .pointer("/status/conditions")
                         .and_then(Value::as_array)
-                        .and_then(|list| list.iter().find(|c| c.get("type").and_then(Value::as_str) == Some(condition.as_str())))
+                        // kubectl matches the type ignoring case (strings.EqualFold).
+                        .and_then(|list| list.iter().find(|c| c.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case(condition))))
                         .and_then(|c| c.get("status"))
                         .and_then(Value::as_str);
                     match found {
@@ -168,6 +169,14 @@ mod tests {
             ])
         );
         assert_eq!(satisfied(&ready, &[]), Err(Vec::new()));
+        assert_eq!(
+            satisfied(
+                &WaitFor::parse("condition=ready=TRUE").expect("valid"),
+                &[pod("True")]
+            ),
+            Ok(()),
+            "type and status ignore case, as in kubectl"
+        );
     }
 
     #[test]
