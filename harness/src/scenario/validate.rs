@@ -176,7 +176,13 @@ impl Checker<'_> {
                     &assert.file,
                     ManifestUse::Match,
                 );
-                self.window(&verb_path, assert.mode, assert.window.is_some());
+                self.window(&verb_path, assert.mode, assert.window.map(|w| w.std()));
+                if assert.count == Some(0) && assert.quantifier == super::verbs::Quantifier::All {
+                    self.error(
+                        &verb_path.key("count"),
+                        "\"count: 0\" contradicts \"match: all\", which needs at least one object (use the error verb to say nothing may match)",
+                    );
+                }
                 let names: Vec<String> = assert.capture.keys().cloned().collect();
                 self.captures(&verb_path, &names);
             }
@@ -188,7 +194,7 @@ impl Checker<'_> {
                     &refute.file,
                     ManifestUse::Match,
                 );
-                self.window(&verb_path, refute.mode, refute.window.is_some());
+                self.window(&verb_path, refute.mode, refute.window.map(|w| w.std()));
             }
             Action::Wait(wait) => {
                 self.name_or_labels(&verb_path, wait.name.as_deref(), wait.labels.as_ref());
@@ -206,6 +212,15 @@ impl Checker<'_> {
             }
             Action::Sleep(_) => {}
             Action::Exec(exec) => {
+                if !(0..=255).contains(&exec.exit_code) {
+                    self.error(
+                        &verb_path.key("exitCode"),
+                        format!(
+                            "an exit code is 0-255 (a signal's is 128 + its number), got {}",
+                            exec.exit_code
+                        ),
+                    );
+                }
                 match (&exec.command, &exec.script) {
                     (Some(command), None) => {
                         if command.is_empty() {
@@ -284,11 +299,22 @@ impl Checker<'_> {
         }
     }
 
-    fn window(&mut self, path: &FieldPath, mode: super::verbs::Mode, has_window: bool) {
-        if has_window && mode == super::verbs::Mode::Eventually {
+    fn window(
+        &mut self,
+        path: &FieldPath,
+        mode: super::verbs::Mode,
+        window: Option<std::time::Duration>,
+    ) {
+        let Some(window) = window else { return };
+        if mode == super::verbs::Mode::Eventually {
             self.error(
                 &path.key("window"),
                 "\"window\" only applies to mode \"consistently\"",
+            );
+        } else if window.is_zero() {
+            self.error(
+                &path.key("window"),
+                "a window of 0s checks nothing; give it a length",
             );
         }
     }
