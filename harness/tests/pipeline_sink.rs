@@ -212,5 +212,26 @@ async fn missing_or_wrong_credentials_fail_at_once_naming_the_cause() -> anyhow:
         .await?
         .execute(&[hash(1)])
         .await?;
+
+    // Any other refusal at set-up is final too: a database that does not exist.
+    let missing_db: harness_infra::RedisUrl = format!(
+        "{}99",
+        with_password("s3cret-pw").trim_end_matches(|c: char| c.is_ascii_digit())
+    )
+    .parse()?;
+    let started = std::time::Instant::now();
+    let err = RedisWriter::connect(&missing_db)
+        .await
+        .expect_err("there is no database 99");
+    let text = format!("{:#}", anyhow::Error::from(err));
+    assert!(
+        text.contains("failed to connect to redis") && text.contains("DB index is out of range"),
+        "{text}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "retried for {:?}",
+        started.elapsed()
+    );
     Ok(())
 }

@@ -193,6 +193,13 @@ impl RedisWriter {
                         source,
                     });
                 }
+                Err(source) if is_final_answer(&source) => {
+                    return Err(Error::Redis {
+                        step: "connect to",
+                        url: url.redacted(),
+                        source,
+                    });
+                }
                 Err(err) if !shared.aborted() && std::time::Instant::now() < give_up => {
                     if last_refusal.is_none() {
                         tracing::warn!(redis = %url, error = %err, "redis is not reachable yet; retrying");
@@ -283,6 +290,18 @@ impl RedisWriter {
 fn is_auth_failure(err: &redis::RedisError) -> bool {
     matches!(err.kind(), redis::ErrorKind::AuthenticationFailed)
         || matches!(err.code(), Some("NOAUTH" | "WRONGPASS"))
+}
+
+/// Whether Redis answered the connection's set-up with an error that waiting
+/// will not change (`ERR DB index is out of range` for a `/99` database):
+/// any error reply but those of a server still starting or failing over.
+fn is_final_answer(err: &redis::RedisError) -> bool {
+    err.code().is_some_and(|code| {
+        !matches!(
+            code,
+            "LOADING" | "BUSY" | "MASTERDOWN" | "TRYAGAIN" | "CLUSTERDOWN"
+        )
+    })
 }
 
 /// How many of `writes`, from the front, the sink sends in one round trip:
