@@ -487,3 +487,22 @@ async fn serve_once(body: String) -> anyhow::Result<String> {
     });
     Ok(url)
 }
+
+#[test]
+fn a_topic_with_a_file_source_is_refused_not_ignored() {
+    harness()
+        .args([
+            "pipeline",
+            "run",
+            "--events",
+            "events.jsonl",
+            "--topic",
+            "t",
+        ])
+        .args(["--redis", "redis://127.0.0.1:1/", "--state-dir", "state"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "the argument '--events <FILE>' cannot be used with '--topic <TOPIC>'",
+        ));
+}

@@ -133,7 +133,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "HOST:PORT", requires = "topic")]
     pub bootstrap_servers: Option<String>,
     /// The Kafka topic.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "events")]
     pub topic: Option<String>,
     /// The dead-letter topic (Kafka source).
     #[arg(long, default_value = dead_letters::DEAD_LETTER_TOPIC)]
