@@ -467,7 +467,23 @@ impl Engine {
         {
             return Err(invalid(format!("split {} appears twice", pair[0].split)));
         }
+        if let Some(bad) = splits
+            .iter()
+            .find(|progress| progress.next_offset.is_some_and(|next| next < 0))
+        {
+            return Err(invalid(format!(
+                "split {} resumes at a negative offset",
+                bad.split
+            )));
+        }
         let stats = &checkpoint.stats;
+        if stats.events > 0 && splits.iter().all(|progress| progress.next_offset.is_none()) {
+            // Replaying the input from its start would count it twice.
+            return Err(invalid(format!(
+                "{} records were processed but no split says where to resume",
+                stats.events
+            )));
+        }
         let counters = [
             stats.events,
             stats.valid,

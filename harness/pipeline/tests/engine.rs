@@ -669,6 +669,29 @@ fn checkpoints_round_trip_and_refuse_what_they_cannot_restore() {
         err.to_string(),
         "the checkpoint was taken with hot_half_life_ms None but the configuration says Some(1000)"
     );
+    // Offsets that would replay the input on top of its own counts.
+    for (forged, reason) in [
+        (
+            text.replacen("\"next_offset\":3", "\"next_offset\":-5", 1),
+            "split 0 resumes at a negative offset",
+        ),
+        (
+            text.replacen("\"next_offset\":3", "\"next_offset\":null", 1),
+            "3 records were processed but no split says where to resume",
+        ),
+    ] {
+        assert_ne!(forged, text);
+        let err = Engine::restore(
+            EngineConfig::default(),
+            Checkpoint::from_json(forged.as_bytes()).unwrap(),
+        )
+        .map(|_| ())
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("the checkpoint is inconsistent: {reason}")
+        );
+    }
     // A window the stored watermark has already passed cannot be open.
     let forged = text.replace(
         &format!("\"watermark\":{}", H + MIN - 30_000),
