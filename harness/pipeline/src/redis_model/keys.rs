@@ -47,6 +47,15 @@ pub enum TemplateError {
         /// The template as given.
         template: String,
     },
+    /// A hot-item template with no placeholder names one sorted set for
+    /// every tenant and scenario: each firing would replace the others' list.
+    #[error(
+        "key template {template:?} names one key for every tenant and scenario; use {{tenant_id}} and/or {{scenario_id}}"
+    )]
+    NoPlaceholder {
+        /// The template as given.
+        template: String,
+    },
 }
 
 /// A value a template can insert.
@@ -130,9 +139,20 @@ impl KeyTemplate {
         Ok(template)
     }
 
-    /// Parses a hot-item key template (`{tenant_id}`, `{scenario_id}`).
+    /// Parses a hot-item key template (`{tenant_id}`, `{scenario_id}`; at
+    /// least one of them).
     pub fn hot(source: &str) -> Result<KeyTemplate, TemplateError> {
-        KeyTemplate::parse(source, false)
+        let template = KeyTemplate::parse(source, false)?;
+        if !template
+            .parts
+            .iter()
+            .any(|part| matches!(part, Part::Value(_)))
+        {
+            return Err(TemplateError::NoPlaceholder {
+                template: source.to_string(),
+            });
+        }
+        Ok(template)
     }
 
     /// The template as written.
@@ -322,6 +342,14 @@ mod tests {
             "key template \"hot:{user_id}\" uses {user_id}, which this key cannot fill (use {tenant_id}, {scenario_id})"
         );
         assert!(KeyTemplates::new("u}{user_id}", DEFAULT_HOT_KEY).is_err());
+        let err = KeyTemplates::new(DEFAULT_USER_KEY, "hot")
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "key template \"hot\" names one key for every tenant and scenario; use {tenant_id} and/or {scenario_id}"
+        );
+        assert!(KeyTemplates::new(DEFAULT_USER_KEY, "hot:{tenant_id}").is_ok());
     }
 
     #[test]
