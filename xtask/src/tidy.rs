@@ -266,6 +266,34 @@ fn pure_cores_stay_pure() {
 
 /// `ARCHITECTURE.md` names every crate and every top-level module folder, so
 /// the map stays true as the code grows.
+/// The `harness` binary prints to stdout through `console::outln!`, never
+/// `println!`, which panics when the reader closed the pipe
+/// (`harness verify | head`). Tests and benches may print as they like.
+#[test]
+fn the_harness_library_prints_through_the_console_module() {
+    let root = project_root().join("harness/src");
+    let mut offenders = Vec::new();
+    for file in rust_files().iter().filter(|f| f.starts_with(&root)) {
+        for (number, line) in read(file).lines().enumerate() {
+            let code = line.trim_start();
+            if code.starts_with("//") {
+                continue;
+            }
+            if ["println!(", "print!("].iter().any(|m| {
+                code.match_indices(m)
+                    .any(|(at, _)| !code[..at].ends_with('e'))
+            }) {
+                offenders.push(format!("{}:{}: {code}", relative(file), number + 1));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "use crate::console::{{out, outln}} instead:\n  {}",
+        offenders.join("\n  ")
+    );
+}
+
 #[test]
 fn architecture_map_covers_the_code() {
     let root = project_root();
