@@ -679,6 +679,14 @@ fn checkpoints_round_trip_and_refuse_what_they_cannot_restore() {
             text.replacen("\"next_offset\":3", "\"next_offset\":null", 1),
             "3 records were processed but no split says where to resume",
         ),
+        // A window the stored watermark has already passed cannot be open.
+        (
+            text.replace(
+                &format!("\"watermark\":{}", H + MIN - 30_000),
+                &format!("\"watermark\":{}", H + 2 * HOUR),
+            ),
+            "",
+        ),
     ] {
         assert_ne!(forged, text);
         let err = Engine::restore(
@@ -687,28 +695,12 @@ fn checkpoints_round_trip_and_refuse_what_they_cannot_restore() {
         )
         .map(|_| ())
         .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            format!("the checkpoint is inconsistent: {reason}")
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!("the checkpoint is inconsistent: {reason}")),
+            "{message}"
         );
     }
-    // A window the stored watermark has already passed cannot be open.
-    let forged = text.replace(
-        &format!("\"watermark\":{}", H + MIN - 30_000),
-        &format!("\"watermark\":{}", H + 2 * HOUR),
-    );
-    assert_ne!(forged, text);
-    let err = Engine::restore(
-        EngineConfig::default(),
-        Checkpoint::from_json(forged.as_bytes()).unwrap(),
-    )
-    .map(|_| ())
-    .unwrap_err();
-    assert!(
-        err.to_string()
-            .starts_with("the checkpoint is inconsistent: "),
-        "{err}"
-    );
 }
 
 #[test]

@@ -192,6 +192,15 @@ fn apply(config: &EngineConfig, outputs: Vec<Output>, redis: &mut RedisState) {
     }
 }
 
+/// `events` spread over `splits` splits by a pseudo-random `routing`.
+fn routed(events: &[Vec<u8>], splits: i32, routing: u64) -> Vec<(i32, &[u8])> {
+    let mut state = routing;
+    events
+        .iter()
+        .map(|e| ((next(&mut state) % splits as u64) as i32, e.as_slice()))
+        .collect()
+}
+
 /// A deterministic pseudo-random sequence for shuffles derived from a proptest seed.
 fn next(state: &mut u64) -> u64 {
     *state = state
@@ -310,8 +319,7 @@ proptest! {
         let events = dataset(seed, count, 0.05, 0.05);
         let config = small_top();
         let split_ids: Vec<i32> = (0..splits).collect();
-        let mut state = routing;
-        let records: Vec<(i32, &[u8])> = events.iter().map(|e| ((next(&mut state) % splits as u64) as i32, e.as_slice())).collect();
+        let records = routed(&events, splits, routing);
         let straight = run_splits(&config, &split_ids, &records);
 
         let cut = (cut * records.len() as f64) as usize;
@@ -373,8 +381,7 @@ proptest! {
         let events = dataset(seed, count, 0.05, 0.05);
         let config = small_top();
         let split_ids: Vec<i32> = (0..splits).collect();
-        let mut state = routing;
-        let records: Vec<(i32, &[u8])> = events.iter().map(|e| ((next(&mut state) % splits as u64) as i32, e.as_slice())).collect();
+        let records = routed(&events, splits, routing);
         let straight = run_splits(&config, &split_ids, &records);
 
         let cut = (cut * records.len() as f64) as usize;
