@@ -112,3 +112,56 @@ fn serve_prints_one_ready_line_and_stops_on_sigterm() {
     std::io::Read::read_to_string(&mut stdout, &mut rest).expect("stdout");
     assert_eq!(rest, "", "exactly one line on stdout");
 }
+
+/// `sim serve` runs the same cluster as `harness e2e`'s `sim` backend: a
+/// FlinkDeployment marked as the feature pipeline runs the real pipeline
+/// against the Kafka and Redis its configuration names, so the
+/// feature-pipeline scenario, run from outside through the kubeconfig,
+/// passes its Redis-against-oracle checks (a modelled job would pass its
+/// RUNNING step and then commit nothing).
+#[test]
+fn the_feature_pipeline_scenario_passes_against_sim_serve() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let mut child = Command::new(cargo_bin("harness"))
+        .args(["sim", "serve", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .args(["--speed", "100"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("harness sim serve starts");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("a ready line");
+    assert!(line.starts_with("harness-sim ready: "), "{line}");
+
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_owned();
+    let run = assert_cmd::Command::cargo_bin("harness")
+        .expect("the harness binary is built")
+        .current_dir(&workspace)
+        .args(["e2e", "--cluster", "kubeconfig", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .arg("--report-dir")
+        .arg(dir.path().join("reports"))
+        .arg("scenarios/feature-pipeline.yaml")
+        .timeout(Duration::from_secs(180))
+        .output()
+        .expect("harness e2e runs");
+    let exit = process_support::signal_and_wait(
+        &mut child,
+        "-TERM",
+        Duration::from_secs(20),
+        "harness sim serve",
+    );
+    assert!(
+        run.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(exit.success(), "{exit:?}");
+}

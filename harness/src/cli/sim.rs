@@ -1,17 +1,17 @@
 //! `harness sim serve`: run the cluster simulator in the foreground.
 //!
-//! It builds the standard cluster (built-in controllers and the Flink
-//! operator model), serves it on a random loopback port, writes the
+//! It builds the same cluster as the `sim` backend of `harness e2e`
+//! (built-in controllers, the Flink operator model, and the real feature
+//! pipeline for FlinkDeployments annotated `harness.flink.dev/job:
+//! feature-pipeline`, reading and writing the Kafka and Redis their
+//! configuration names), serves it on a random loopback port, writes the
 //! kubeconfig, prints exactly one ready line to stdout (no token) and runs
 //! until SIGINT or SIGTERM.
 
 use std::{io::Write, path::PathBuf, process::ExitCode};
 
+use crate::cluster::sim::serve_cluster;
 use anyhow::Context;
-use harness_sim::{
-    api::{SimConfig, serve},
-    clock::VirtualClock,
-};
 
 /// Subcommands of `harness sim`.
 #[derive(Debug, clap::Subcommand)]
@@ -55,18 +55,16 @@ fn serve_until_signalled(kubeconfig: PathBuf, speed: f64, seed: u64) -> anyhow::
         .context("could not start the async runtime")?;
     runtime.block_on(async {
         let mut termination = super::Termination::listen()?;
-        // The virtual clock starts at the wall-clock time, so timestamps look
-        // current to kubectl at speed 1.
-        let origin = VirtualClock::starting_now(1.0).now();
-        let cluster = harness_sim::standard_cluster(seed, origin);
-        let config = SimConfig {
-            speed,
-            kubeconfig: Some(kubeconfig.clone()),
-            origin: Some(origin),
-        };
-        let handle = serve(cluster, config)
-            .await
-            .context("could not start the simulator")?;
+        // The pipeline jobs' data volume lives as long as this process.
+        let volume = tempfile::Builder::new()
+            .prefix("harness-sim-volume-")
+            .tempdir()
+            .context("could not create the simulator's data volume")?;
+        let (handle, job_tasks) =
+            serve_cluster(seed, speed, kubeconfig.clone(), volume.path())
+                .await
+                .context("could not start the simulator")?;
+        tracing::info!(volume = %volume.path().display(), "the pipeline jobs' file:/// paths are under the data volume");
         let mut stdout = std::io::stdout().lock();
         writeln!(
             stdout,
@@ -78,6 +76,9 @@ fn serve_until_signalled(kubeconfig: PathBuf, speed: f64, seed: u64) -> anyhow::
         drop(stdout);
         termination.recv().await;
         handle.shutdown().await;
+        // Cancelled with their cluster; give them a moment to let go of
+        // Kafka and Redis cleanly.
+        job_tasks.settled(std::time::Duration::from_secs(5)).await;
         Ok(ExitCode::SUCCESS)
     })
 }
