@@ -6,7 +6,8 @@ mod process_support;
 
 use std::{
     io::{BufRead, BufReader},
-    process::{Command, Stdio},
+    path::Path,
+    process::{Child, ChildStdout, Command, Stdio},
     time::Duration,
 };
 
@@ -34,14 +35,14 @@ fn a_speed_out_of_range_is_rejected() {
     }
 }
 
-#[test]
-fn serve_prints_one_ready_line_and_stops_on_sigterm() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let kubeconfig = dir.path().join("kubeconfig");
+/// Starts `harness sim serve --kubeconfig <kubeconfig> <args>` and reads its
+/// first line (the ready line); returns the process, the rest of its stdout
+/// and that line.
+fn serve(kubeconfig: &Path, args: &[&str]) -> (Child, BufReader<ChildStdout>, String) {
     let mut child = Command::new(cargo_bin("harness"))
         .args(["sim", "serve", "--kubeconfig"])
-        .arg(&kubeconfig)
-        .args(["--speed", "5", "--seed", "9"])
+        .arg(kubeconfig)
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -49,6 +50,14 @@ fn serve_prints_one_ready_line_and_stops_on_sigterm() {
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
     stdout.read_line(&mut line).expect("a ready line");
+    (child, stdout, line)
+}
+
+#[test]
+fn serve_prints_one_ready_line_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let (mut child, mut stdout, line) = serve(&kubeconfig, &["--speed", "5", "--seed", "9"]);
 
     let creds =
         Credentials::read(&kubeconfig).expect("the kubeconfig is written before the ready line");
@@ -123,17 +132,7 @@ fn serve_prints_one_ready_line_and_stops_on_sigterm() {
 fn the_feature_pipeline_scenario_passes_against_sim_serve() {
     let dir = tempfile::tempdir().expect("temp dir");
     let kubeconfig = dir.path().join("kubeconfig");
-    let mut child = Command::new(cargo_bin("harness"))
-        .args(["sim", "serve", "--kubeconfig"])
-        .arg(&kubeconfig)
-        .args(["--speed", "100"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("harness sim serve starts");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("a ready line");
+    let (mut child, _stdout, line) = serve(&kubeconfig, &["--speed", "100"]);
     assert!(line.starts_with("harness-sim ready: "), "{line}");
 
     let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
